@@ -1,0 +1,33 @@
+// A small benchmark harness: benchmarks register themselves and report named figures as JSON.
+// The GEMM reference runs first in every invocation so each figure can be quoted as a ratio of it.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace detox::bench {
+
+struct Context {
+    double gemmGflops = 0;  // the reference rate measured in this run
+    bool quick = false;     // smaller shapes, for smoke runs
+};
+
+struct Benchmark {
+    std::string name;
+    std::string description;
+    std::function<nlohmann::json(const Context&)> run;  // returns the benchmark's figures
+};
+
+bool registerBenchmark(Benchmark benchmark);
+
+// Median wall time in seconds of `repeats` calls of `body` after `warmup` calls.
+double medianSeconds(const std::function<void()>& body, int repeats = 5, int warmup = 1);
+
+// Peak resident set size of this process so far, in bytes (from /proc/self/status VmHWM).
+long long peakResidentBytes();
+long long currentResidentBytes();
+
+}  // namespace detox::bench

@@ -1,0 +1,16 @@
+// Process-wide set-up of the tensor runtime.
+#pragma once
+#include <string>
+
+namespace detox {
+
+// Sets LibTorch's intra-op thread count (it defaults to 1 on Debian's build).
+// threads <= 0 means one per core. Call once at start-up from every executable.
+void initCompute(int threads = 0);
+
+int computeThreads();
+
+// A one-line description of the compute back end (LibTorch version, threads, BLAS), for logs and provenance.
+std::string computeDescription();
+
+}  // namespace detox

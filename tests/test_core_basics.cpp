@@ -1,0 +1,48 @@
+// Core basics: the error type, version, compute set-up and the CLI's exit codes.
+#include <QProcess>
+#include <QtTest>
+#include <thread>
+
+#include "detox/compute.h"
+#include "detox/error.h"
+#include "detox/version.h"
+#include "fixtures.h"
+
+class CoreBasicsTest : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void errorNamesFileAndField() {
+        detox::Error error("/data/model.safetensors", "tensor 'wte.weight'", "offsets outside the file");
+        QCOMPARE(QString(error.what()), QString("/data/model.safetensors: tensor 'wte.weight': offsets outside the file"));
+        QCOMPARE(QString::fromStdString(error.file()), QString("/data/model.safetensors"));
+        QCOMPARE(QString::fromStdString(error.field()), QString("tensor 'wte.weight'"));
+    }
+
+    void versionMatchesProject() {
+        QVERIFY(QRegularExpression("^\\d+\\.\\d+\\.\\d+$").match(QString::fromStdString(detox::appVersion())).hasMatch());
+    }
+
+    void computeUsesEveryCore() {
+        detox::initCompute();
+        QCOMPARE(detox::computeThreads(), int(std::max(1u, std::thread::hardware_concurrency())));
+        detox::initCompute(1);
+        QCOMPARE(detox::computeThreads(), 1);
+        QVERIFY(QString::fromStdString(detox::computeDescription()).startsWith("LibTorch 1."));
+    }
+
+    void cliDistinguishesBadInput() {
+        QProcess cli;
+        cli.start(detox::test::cliPath(), {"no-such-command"});
+        QVERIFY(cli.waitForFinished(30000));
+        QCOMPARE(cli.exitCode(), 2);
+        QVERIFY(cli.readAllStandardError().contains("unknown command"));
+
+        cli.start(detox::test::cliPath(), {"version"});
+        QVERIFY(cli.waitForFinished(30000));
+        QCOMPARE(cli.exitCode(), 0);
+        QVERIFY(cli.readAllStandardOutput().contains("\"app_version\""));
+    }
+};
+
+QTEST_GUILESS_MAIN(CoreBasicsTest)
+#include "test_core_basics.moc"
