@@ -38,18 +38,21 @@ nlohmann::json gemmReference(Context& context) {
     return {{"shape", {m, k, n}}, {"median_seconds", seconds}, {"gflops", context.gemmGflops}};
 }
 
+// Which BLAS LibTorch's GEMM really calls. libblas.so.3 is a Debian alternative: with
+// libopenblas0-openmp it resolves to OpenBLAS, otherwise to the slow reference BLAS in .../blas/.
+// (OpenBLAS may be mapped even then, through LAPACK, so the reference BLAS is looked for first.)
 std::string blasName() {
+    std::string openblasPath;
     std::ifstream maps("/proc/self/maps");
     std::string line;
     while (std::getline(maps, line)) {
-        if (line.find("libopenblas") != std::string::npos) return "OpenBLAS (" + line.substr(line.rfind('/') + 1) + ")";
-        if (line.find("libblis") != std::string::npos) return "BLIS";
-        if (line.find("libmkl") != std::string::npos) return "MKL";
+        auto slash = line.find('/');
+        if (slash == std::string::npos) continue;
+        std::string path = line.substr(slash);
+        if (path.find("/blas/libblas.so") != std::string::npos) return "reference BLAS (" + path + ")";
+        if (path.find("libopenblas") != std::string::npos) openblasPath = path;
     }
-    std::ifstream maps2("/proc/self/maps");
-    while (std::getline(maps2, line))
-        if (line.find("libblas.so") != std::string::npos) return "reference BLAS or alternative (" + line.substr(line.rfind('/') + 1) + ")";
-    return "unknown";
+    return openblasPath.empty() ? "unknown" : "OpenBLAS (" + openblasPath + ")";
 }
 
 }  // namespace
