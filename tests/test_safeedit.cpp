@@ -1,5 +1,6 @@
 // SafeEdit loading: the real sample files, the layouts the published splits use, the demo dataset, and
 // every malformed input the loader must name precisely (file, record, field). Also SHA-256.
+#include <QProcess>
 #include <QtTest>
 #include <cstdlib>
 #include <fstream>
@@ -350,6 +351,34 @@ private Q_SLOTS:
         QVERIFY(unseenAttacks.size() >= 1);
         // Test ids are 0..89 in order.
         for (int i = 0; i < 90; ++i) QCOMPARE(test.records[i].id, i);
+    }
+
+    // detox data: a JSON summary on success, the loader's message and exit code 2 on a bad file.
+    void cliDataCommand() {
+        if (!QFileInfo::exists(detox::test::cliPath())) QSKIP("the detox CLI is not built (set DETOX_CLI)");
+        QProcess cli;
+        cli.start(detox::test::cliPath(), {"data", "--demo", "--split", "train"});
+        QVERIFY(cli.waitForFinished(60000));
+        QCOMPARE(cli.exitCode(), 0);
+        const json summary = json::parse(cli.readAllStandardOutput().toStdString());
+        QCOMPARE(summary["records"].get<int>(), 270);
+        QCOMPARE(summary["with_generalization"].get<int>(), 270);
+        QCOMPARE(summary["categories"].size(), size_t(9));
+        QCOMPARE(summary["sha256"].get<std::string>(),
+                 detox::sha256File(detox::demoDatasetPath("train")));
+
+        json record = makeRecord(3);
+        record["question"] = 5;
+        const auto bad = writeScratch("cli_bad.json", json::array({record}).dump());
+        cli.start(detox::test::cliPath(), {"data", "--data", QString::fromStdString(bad)});
+        QVERIFY(cli.waitForFinished(60000));
+        QCOMPARE(cli.exitCode(), 2);
+        const QString error = QString::fromUtf8(cli.readAllStandardError());
+        VERIFY_MENTIONS(error, "record #0 (id 3), field 'question': expected a string, got an integer");
+
+        cli.start(detox::test::cliPath(), {"data"});
+        QVERIFY(cli.waitForFinished(60000));
+        QCOMPARE(cli.exitCode(), 2);
     }
 
     void demoPathHonoursEnvironment() {
