@@ -71,9 +71,9 @@ private Q_SLOTS:
     }
 
     void sha256OfFileMatchesBytes() {
-        // 200 000 bytes: crosses the 1 MiB read chunk? No -- but crosses many 64-byte blocks and a partial one.
+        // 1.5 MiB + 5 bytes: more than one 1 MiB read chunk, ending in a partial 64-byte block.
         std::string bytes;
-        for (int i = 0; i < 200000; ++i) bytes += char('a' + i % 26);
+        for (int i = 0; i < (3 << 19) + 5; ++i) bytes += char('a' + i % 26);
         const std::string path = writeScratch("hash.bin", bytes);
         QCOMPARE(detox::sha256File(path), detox::sha256Hex(bytes));
         QVERIFY_THROWS_EXCEPTION(detox::Error, detox::sha256File(path + ".missing"));
