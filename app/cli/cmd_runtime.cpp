@@ -1,0 +1,133 @@
+// detox generate / logits / info: the model runtime from the command line (JSON on stdout).
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli_commands.h"
+#include "detox/checkpoint.h"
+#include "detox/error.h"
+#include "detox/model.h"
+
+namespace detox::cli {
+namespace {
+
+int runGenerate(const Arguments& args) {
+    Model model = Model::load(args.value("model"));
+    const std::string prompt = args.value("prompt");
+    std::vector<int> promptIds;
+    if (args.has("no-chat-template")) {
+        promptIds = model.tokenizer().encode(prompt, true);
+    } else {
+        ChatTemplate format = model.tokenizer().detectedChatTemplate();
+        if (args.has("chat-template")) {
+            auto chosen = chatTemplateFromName(args.value("chat-template"));
+            if (!chosen) throw BadArguments("unknown chat template '" + args.value("chat-template") + "'");
+            format = *chosen;
+        }
+        promptIds = model.tokenizer().encode(model.tokenizer().applyChatTemplate(prompt, format), false);
+    }
+    GenerationSettings settings;
+    settings.maxNewTokens = args.intValue("max-new-tokens", 64);
+    settings.temperature = args.doubleValue("temperature", 0.0);
+    settings.topP = args.doubleValue("top-p", 1.0);
+    settings.seed = static_cast<uint64_t>(args.intValue("seed", 0));
+    if (settings.maxNewTokens < 0) throw BadArguments("--max-new-tokens must not be negative");
+    if (settings.temperature < 0) throw BadArguments("--temperature must not be negative");
+    Generation generation = model.generate({promptIds}, settings).at(0);
+    nlohmann::json out = {{"prompt_ids", generation.promptIds},
+                          {"output_ids", generation.outputIds},
+                          {"text", generation.text},
+                          {"stopped_at_eos", generation.stoppedAtEos}};
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+}
+
+int runLogits(const Arguments& args) {
+    std::vector<int> ids = args.intList("ids");
+    if (ids.empty()) throw BadArguments("--ids needs at least one token id");
+    Model model = Model::load(args.value("model"));
+    FloatTensor logits = model.forward({ids}).logits;
+    const int64_t positions = logits.shape[1], vocab = logits.shape[2];
+    nlohmann::json argmax = nlohmann::json::array(), logsumexp = nlohmann::json::array(), rows = nlohmann::json::array();
+    for (int64_t t = 0; t < positions; ++t) {
+        const float* row = logits.values.data() + t * vocab;
+        int64_t best = 0;
+        for (int64_t v = 1; v < vocab; ++v)
+            if (row[v] > row[best]) best = v;
+        double sum = 0;
+        for (int64_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - row[best]);
+        argmax.push_back(best);
+        logsumexp.push_back(row[best] + std::log(sum));
+        rows.push_back(std::vector<float>(row, row + vocab));
+    }
+    std::cout << nlohmann::json{{"argmax", argmax}, {"logsumexp", logsumexp}, {"logits", rows}}.dump() << "\n";
+    return kExitOk;
+}
+
+int runInfo(const Arguments& args) {
+    CheckpointInfo info = inspectCheckpoint(args.value("model"));
+    const ModelConfig& c = info.config;
+    nlohmann::json config = {{"architecture", c.hfArchitecture}, {"family", c.architecture},
+                             {"model_type", c.modelType},       {"vocab_size", c.vocabSize},
+                             {"hidden_size", c.hiddenSize},     {"num_layers", c.numLayers},
+                             {"num_heads", c.numHeads},         {"num_kv_heads", c.numKvHeads},
+                             {"head_dim", c.headDim},           {"intermediate_size", c.intermediateSize},
+                             {"max_positions", c.maxPositions}, {"norm_eps", c.normEps},
+                             {"activation", c.activation},      {"tied_embeddings", c.tiedEmbeddings},
+                             {"eos_ids", c.eosIds}};
+    if (c.architecture == "llama") {
+        config["rope_theta"] = c.ropeTheta;
+        if (!c.ropeScalingType.empty()) config["rope_scaling"] = c.ropeScalingType;
+    }
+    if (c.bosId) config["bos_id"] = *c.bosId;
+    nlohmann::json out = {{"directory", info.directory},
+                          {"config", config},
+                          {"parameter_count", info.parameterCount},
+                          {"stored_dtype", c.storedDtype},
+                          {"stored_bytes", info.storedBytes},
+                          {"memory_estimate",
+                           {{"weight_bytes", info.memory.weightBytes},
+                            {"activation_bytes", info.memory.activationBytes},
+                            {"total_bytes", info.memory.totalBytes},
+                            {"available_bytes", info.memory.availableBytes},
+                            {"fits", info.memory.fits()}}},
+                          {"tensor_count", info.tensors.size()}};
+    if (args.has("tensors")) {
+        nlohmann::json tensors = nlohmann::json::array();
+        for (const auto& t : info.tensors) tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
+        out["tensors"] = tensors;
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+}
+
+const bool kGenerateRegistered = registerCommand({
+    "generate",
+    "generate text from a prompt with a checkpoint",
+    {{"model", "DIR", "HF checkpoint directory"},
+     {"prompt", "TEXT", "the user's prompt"},
+     {"max-new-tokens", "N", "tokens to generate (default 64)"},
+     {"temperature", "T", "sampling temperature (default 0 = greedy)"},
+     {"top-p", "P", "nucleus sampling mass (default 1)"},
+     {"seed", "S", "random seed for sampling (default 0)"},
+     {"no-chat-template", "", "encode the prompt as plain text with default special tokens"},
+     {"chat-template", "NAME", "plain, llama2, mistral, chatml, zephyr or llama3 (default: detected)"}},
+    runGenerate,
+});
+
+const bool kLogitsRegistered = registerCommand({
+    "logits",
+    "logits, argmax and logsumexp per position for token ids",
+    {{"model", "DIR", "HF checkpoint directory"}, {"ids", "1,2,3", "comma-separated token ids"}},
+    runLogits,
+});
+
+const bool kInfoRegistered = registerCommand({
+    "info",
+    "checkpoint summary: config, parameters, dtype, memory estimate",
+    {{"model", "DIR", "HF checkpoint directory"}, {"tensors", "", "list every tensor"}},
+    runInfo,
+});
+
+}  // namespace
+}  // namespace detox::cli
