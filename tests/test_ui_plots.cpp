@@ -1,0 +1,332 @@
+// The plot layer: FigureSpecs render into QCustomPlot with the right data, exports are valid files,
+// JSON round-trips, and hover tooltips name the value under the cursor.
+#include <QImage>
+#include <QJsonDocument>
+#include <QTemporaryDir>
+#include <QXmlStreamReader>
+#include <QtTest>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+#include "detox/error.h"
+#include "detox_ui/figure.h"
+#include "detox_ui/plot_render.h"
+#include "detox_ui/plot_view.h"
+
+using namespace detox::ui;
+
+namespace {
+
+FigureSpec lineFigure() {
+    FigureSpec spec;
+    spec.id = "toxic-layers";
+    spec.title = "Toxicity by layer";
+    spec.xLabel = "layer";
+    spec.yLabel = "toxic-probe score";
+    spec.kind = FigureKind::Line;
+    spec.series = {{"unsafe", {0, 1, 2, 3, 4}, {0.1, 0.3, 0.9, 0.4, 0.2}, {{2, 0.9, "toxic layer"}}},
+                   {"safe", {0, 1, 2, 3, 4}, {0.1, 0.15, 0.2, 0.1, 0.05}, {}}};
+    return spec;
+}
+
+FigureSpec barFigure() {
+    FigureSpec spec;
+    spec.id = "defense-success";
+    spec.title = "Defense success";
+    spec.yLabel = "DS (%)";
+    spec.kind = FigureKind::Bar;
+    spec.categories = {"DINM", "SFT", "DPO"};
+    spec.series = {{"DS", {0, 1, 2}, {96.0, 47.5, 58.25}, {}}, {"DG avg", {0, 1, 2}, {88.0, 31.0, 40.0}, {}}};
+    return spec;
+}
+
+FigureSpec heatmapFigure() {
+    FigureSpec spec;
+    spec.id = "region-shift";
+    spec.title = "Activation shift";
+    spec.xLabel = "token";
+    spec.yLabel = "layer";
+    spec.kind = FigureKind::Heatmap;
+    spec.heatmap.rows = 3;
+    spec.heatmap.cols = 4;
+    // value = row * 10 + col - 5, so each cell is checkable by hand
+    for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 4; ++c) spec.heatmap.values.append(r * 10 + c - 5);
+    spec.heatmap.rowLabels = {"L0", "L1", "L2"};
+    spec.heatmap.colLabels = {"How", "to", "make", "it"};
+    spec.heatmap.valueLabel = "shift";
+    spec.heatmap.scale = ColorScale::Diverging;
+    return spec;
+}
+
+QString scratch(QTemporaryDir& dir, const QString& name) { return dir.filePath(name); }
+
+}  // namespace
+
+class PlotsTest : public QObject {
+    Q_OBJECT
+private slots:
+    void lineFigureHoldsItsData() {
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        renderFigure(lineFigure(), &plot);
+        QCOMPARE(plot.graphCount(), 3);  // two series and one marker graph
+        QCPGraph* unsafe = plot.graph(0);
+        QCOMPARE(unsafe->name(), QString("unsafe"));
+        QCOMPARE(unsafe->data()->size(), 5);
+        QCOMPARE(unsafe->data()->at(2)->key, 2.0);
+        QCOMPARE(unsafe->data()->at(2)->value, 0.9);
+        QCOMPARE(plot.graph(1)->data()->at(4)->value, 0.05);
+        QCOMPARE(plot.graph(2)->name(), QString("toxic layer"));
+        QCOMPARE(plot.graph(2)->data()->size(), 1);
+        QCOMPARE(plot.graph(2)->data()->at(0)->value, 0.9);
+        QVERIFY(plot.legend->visible());
+        QCOMPARE(plot.xAxis->label(), QString("layer"));
+        auto* title = qobject_cast<QCPTextElement*>(plot.plotLayout()->element(0, 0));
+        QVERIFY(title);
+        QCOMPARE(title->text(), QString("Toxicity by layer"));
+        // Rendering a second figure replaces the first completely.
+        renderFigure(barFigure(), &plot);
+        QCOMPARE(plot.graphCount(), 0);
+        QCOMPARE(plot.plottableCount(), 2);
+        QCOMPARE(plot.itemCount(), 0);
+    }
+
+    void groupedBarsHoldTheirData() {
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        renderFigure(barFigure(), &plot);
+        QCOMPARE(plot.plottableCount(), 2);
+        auto* ds = qobject_cast<QCPBars*>(plot.plottable(0));
+        auto* dg = qobject_cast<QCPBars*>(plot.plottable(1));
+        QVERIFY(ds && dg);
+        QCOMPARE(ds->data()->size(), 3);
+        QCOMPARE(ds->data()->at(1)->value, 47.5);
+        QCOMPARE(dg->data()->at(2)->value, 40.0);
+        QVERIFY(ds->barsGroup() && ds->barsGroup() == dg->barsGroup());
+        auto ticker = plot.xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+        QVERIFY(ticker);
+        QCOMPARE(ticker->ticks().value(0), QString("DINM"));
+        QCOMPARE(ticker->ticks().value(2), QString("DPO"));
+        QVERIFY(plot.yAxis->range().lower == 0.0);
+        QVERIFY(plot.yAxis->range().upper > 96.0);
+    }
+
+    void heatmapHoldsCellValues() {
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        renderFigure(heatmapFigure(), &plot);
+        QCOMPARE(plot.plottableCount(), 1);
+        auto* map = qobject_cast<QCPColorMap*>(plot.plottable(0));
+        QVERIFY(map);
+        QCOMPARE(map->data()->keySize(), 4);
+        QCOMPARE(map->data()->valueSize(), 3);
+        QCOMPARE(map->data()->cell(0, 0), -5.0);
+        QCOMPARE(map->data()->cell(3, 2), 20.0 + 3 - 5);
+        QCOMPARE(map->data()->cell(1, 1), 10.0 + 1 - 5);
+        // Diverging scale without an explicit range: symmetric around zero over the data's extent.
+        QCOMPARE(map->dataRange().lower, -18.0);
+        QCOMPARE(map->dataRange().upper, 18.0);
+        QVERIFY(map->colorScale());
+        QCOMPARE(map->colorScale()->axis()->label(), QString("shift"));
+        QVERIFY(plot.yAxis->rangeReversed());
+    }
+
+    void sharedHeatmapRange() {
+        FigureSpec before = heatmapFigure();
+        before.heatmap.scale = ColorScale::Sequential;
+        FigureSpec after = before;
+        for (double& value : after.heatmap.values) value *= 2;  // -10 .. 36
+        shareHeatmapRange({&before, &after});
+        QCOMPARE(before.heatmap.rangeMin, -10.0);
+        QCOMPARE(before.heatmap.rangeMax, 36.0);
+        QCOMPARE(after.heatmap.rangeMin, -10.0);
+        QCOMPARE(after.heatmap.rangeMax, 36.0);
+        QCustomPlot plot;
+        renderFigure(before, &plot);
+        QCOMPARE(qobject_cast<QCPColorMap*>(plot.plottable(0))->dataRange().upper, 36.0);
+    }
+
+    void jsonRoundTrips() {
+        for (FigureSpec spec : {lineFigure(), barFigure(), heatmapFigure()}) {
+            const QByteArray text = QJsonDocument(spec.toJson()).toJson();
+            const FigureSpec back = FigureSpec::fromJson(QJsonDocument::fromJson(text).object());
+            QCOMPARE(back, spec);
+        }
+        // Missing values (NaN) survive as null.
+        FigureSpec gaps = lineFigure();
+        gaps.series[1].y[2] = std::nan("");
+        const FigureSpec back = FigureSpec::fromJson(QJsonDocument::fromJson(QJsonDocument(gaps.toJson()).toJson()).object());
+        QVERIFY(std::isnan(back.series[1].y[2]));
+        QCOMPARE(back, gaps);
+    }
+
+    void malformedJsonNamesTheField() {
+        QJsonObject object = heatmapFigure().toJson();
+        QJsonObject map = object["heatmap"].toObject();
+        map["rows"] = 5;  // 5 x 4 needs 20 values, there are 12
+        object["heatmap"] = map;
+        try {
+            FigureSpec::fromJson(object, "fig.json");
+            QFAIL("expected detox::Error");
+        } catch (const detox::Error& error) {
+            QCOMPARE(QString::fromStdString(error.file()), QString("fig.json"));
+            QCOMPARE(QString::fromStdString(error.field()), QString("heatmap.values"));
+        }
+        QJsonObject line = lineFigure().toJson();
+        QJsonArray series = line["series"].toArray();
+        QJsonObject first = series[0].toObject();
+        first["y"] = QJsonArray{1, "two", 3, 4, 5};
+        series[0] = first;
+        line["series"] = series;
+        try {
+            FigureSpec::fromJson(line, "fig.json");
+            QFAIL("expected detox::Error");
+        } catch (const detox::Error& error) {
+            QCOMPARE(QString::fromStdString(error.field()), QString("series[0].y[1]"));
+        }
+        QJsonObject badKind = lineFigure().toJson();
+        badKind["kind"] = "pie";
+        QVERIFY_THROWS_EXCEPTION(detox::Error, FigureSpec::fromJson(badKind));
+    }
+
+    void csvHasOneRowPerPoint() {
+        const QStringList line = lineFigure().toCsv().split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(line.size(), 1 + 10);
+        QCOMPARE(line[0], QString("series,x,category,y"));
+        QCOMPARE(line[3], QString("unsafe,2,,0.9"));
+        const QStringList bars = barFigure().toCsv().split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(bars[2], QString("DS,1,SFT,47.5"));
+        const QStringList heat = heatmapFigure().toCsv().split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(heat.size(), 1 + 12);
+        QCOMPARE(heat[0], QString("row,col,row_label,col_label,value"));
+        QCOMPARE(heat.last(), QString("2,3,L2,it,18"));
+    }
+
+    void exportsEveryFormatOffscreen_data() {
+        QTest::addColumn<int>("which");
+        QTest::newRow("line") << 0;
+        QTest::newRow("bar") << 1;
+        QTest::newRow("heatmap") << 2;
+    }
+
+    void exportsEveryFormatOffscreen() {
+        QFETCH(int, which);
+        const FigureSpec spec = QVector<FigureSpec>{lineFigure(), barFigure(), heatmapFigure()}[which];
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        ExportOptions options;
+        options.width = 640;
+        options.height = 400;
+        options.pngScale = 2.0;
+        const QString base = scratch(dir, "out/" + spec.id);
+        const QStringList files = exportFigure(spec, base, kAllExportFormats, options);
+        QCOMPARE(files.size(), 5);
+
+        QImage png(base + ".png");
+        QVERIFY(!png.isNull());
+        QCOMPARE(png.size(), QSize(1280, 800));
+        // Not blank: the figure draws in more than one colour.
+        QSet<QRgb> colours;
+        for (int x = 0; x < png.width(); x += 7) colours.insert(png.pixel(x, png.height() / 2));
+        QVERIFY(colours.size() > 2);
+
+        QFile pdf(base + ".pdf");
+        QVERIFY(pdf.open(QIODevice::ReadOnly));
+        QVERIFY(pdf.read(5) == "%PDF-");
+        QVERIFY(pdf.size() > 1000);
+
+        QFile svg(base + ".svg");
+        QVERIFY(svg.open(QIODevice::ReadOnly));
+        QXmlStreamReader xml(&svg);
+        QString rootName;
+        int elements = 0;
+        while (!xml.atEnd()) {
+            if (xml.readNext() == QXmlStreamReader::StartElement) {
+                if (rootName.isEmpty()) rootName = xml.name().toString();
+                ++elements;
+            }
+        }
+        QVERIFY2(!xml.hasError(), qPrintable(xml.errorString()));
+        QCOMPARE(rootName, QString("svg"));
+        QVERIFY(elements > 10);
+
+        QFile csv(base + ".csv");
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        const QStringList rows = QString::fromUtf8(csv.readAll()).split('\n', Qt::SkipEmptyParts);
+        const int expectedRows = which == 0 ? 10 : which == 1 ? 6 : 12;
+        QCOMPARE(rows.size(), 1 + expectedRows);
+
+        QFile json(base + ".json");
+        QVERIFY(json.open(QIODevice::ReadOnly));
+        QCOMPARE(FigureSpec::fromJson(QJsonDocument::fromJson(json.readAll()).object()), spec);
+        QVERIFY(!QFileInfo::exists(base + ".pdf.part"));
+    }
+
+    void exportAllGivesUniqueNames() {
+        QTemporaryDir dir;
+        FigureSpec a = barFigure();
+        FigureSpec b = barFigure();
+        b.series[0].y[0] = 1.0;
+        const QStringList files = exportAllFigures({a, b}, dir.path(), ExportFormat::Json | ExportFormat::Csv);
+        QCOMPARE(files.size(), 4);
+        QVERIFY(QFileInfo::exists(dir.filePath("defense-success.json")));
+        QVERIFY(QFileInfo::exists(dir.filePath("defense-success-2.json")));
+    }
+
+    void threeTimesScalePng() {
+        QTemporaryDir dir;
+        ExportOptions options;
+        options.width = 300;
+        options.height = 200;
+        options.pngScale = 3.0;
+        exportFigure(lineFigure(), dir.filePath("x"), ExportFormat::Png, options);
+        QCOMPARE(QImage(dir.filePath("x.png")).size(), QSize(900, 600));
+    }
+
+    void hoverNamesTheValue() {
+        PlotView view;
+        view.resize(800, 500);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.setFigure(heatmapFigure());
+        view.plot()->replot();
+        QCustomPlot* plot = view.plot();
+        // Centre of cell row 1 ("L1"), col 2 ("make"): value 10 + 2 - 5 = 7.
+        const QPointF cell(plot->xAxis->coordToPixel(2), plot->yAxis->coordToPixel(1));
+        const QString text = view.hoverText(cell);
+        QVERIFY2(text.contains("L1") && text.contains("make") && text.contains("7"), qPrintable(text));
+        QVERIFY(view.hoverText(QPointF(2, 2)).isEmpty());  // outside the axis rect
+
+        view.setFigure(lineFigure());
+        view.plot()->replot();
+        const QPointF near(plot->xAxis->coordToPixel(2) + 3, plot->yAxis->coordToPixel(0.9) - 2);
+        const QString lineText = view.hoverText(near);
+        QVERIFY2(lineText.contains("unsafe") && lineText.contains("0.9") && lineText.contains("toxic layer"),
+                 qPrintable(lineText));
+
+        view.setFigure(barFigure());
+        view.plot()->replot();
+        // Scan across the SFT group at a height both bars reach; the left bar of the group is DS.
+        QString barText;
+        const double y = plot->yAxis->coordToPixel(20);
+        for (double x = plot->xAxis->coordToPixel(0.6); x < plot->xAxis->coordToPixel(1.4) && barText.isEmpty(); x += 1)
+            barText = view.hoverText(QPointF(x, y));
+        QVERIFY2(barText.contains("SFT") && barText.contains("47.5"), qPrintable(barText));
+    }
+
+    void darkThemeRecoloursText() {
+        QCustomPlot plot;
+        renderFigure(lineFigure(), &plot, Theme::Light);
+        const QColor light = plot.xAxis->tickLabelColor();
+        renderFigure(lineFigure(), &plot, Theme::Dark);
+        const QColor dark = plot.xAxis->tickLabelColor();
+        QCOMPARE(dark, plotPalette(Theme::Dark).text);
+        QVERIFY(light.lightness() < 80 && dark.lightness() > 180);
+        QCOMPARE(plot.axisRect()->backgroundBrush().color(), plotPalette(Theme::Dark).background);
+    }
+};
+
+QTEST_MAIN(PlotsTest)
+#include "test_ui_plots.moc"

@@ -1,0 +1,372 @@
+#include "detox_ui/plot_render.h"
+
+#include <QApplication>
+#include <QBuffer>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QSvgGenerator>
+#include <qcustomplot.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "detox/error.h"
+#include "detox/fileio.h"
+
+namespace detox::ui {
+
+namespace {
+
+// Restores the plot to one empty axis rect: removes plottables, items, titles and colour scales
+// left by a previous figure, and resets tickers and axis directions.
+void resetPlot(QCustomPlot* plot) {
+    plot->clearPlottables();
+    plot->clearItems();
+    QCPAxisRect* rect = plot->axisRect();
+    QCPLayoutGrid* layout = plot->plotLayout();
+    layout->take(rect);
+    layout->clear();
+    layout->addElement(0, 0, rect);
+    rect->setMarginGroup(QCP::MarginSides(QCP::msTop) | QCP::msBottom, nullptr);
+    qDeleteAll(plot->findChildren<QCPMarginGroup*>(Qt::FindDirectChildrenOnly));
+    qDeleteAll(plot->findChildren<QCPBarsGroup*>(Qt::FindDirectChildrenOnly));
+    for (QCPAxis* axis : {plot->xAxis, plot->yAxis}) {
+        axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        axis->setRangeReversed(false);
+        axis->setTickLabelRotation(0);
+        axis->setLabel({});
+        axis->grid()->setVisible(true);
+        axis->grid()->setSubGridVisible(false);
+    }
+    plot->legend->setVisible(false);
+    plot->legend->clearItems();
+}
+
+void addTitle(QCustomPlot* plot, const QString& title) {
+    if (title.isEmpty()) return;
+    plot->plotLayout()->insertRow(0);
+    auto* element = new QCPTextElement(plot, title);
+    QFont font = plot->font();
+    font.setPointSizeF(font.pointSizeF() * 1.15);
+    font.setBold(true);
+    element->setFont(font);
+    element->setObjectName("title");
+    plot->plotLayout()->addElement(0, 0, element);
+}
+
+QSharedPointer<QCPAxisTickerText> textTicker(const QStringList& labels, int maxLabels) {
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    // With many labels show every k-th so they stay legible.
+    const int step = std::max(1, int(std::ceil(double(labels.size()) / maxLabels)));
+    for (int i = 0; i < labels.size(); i += step) ticker->addTick(i, labels[i]);
+    return ticker;
+}
+
+QColor seriesColor(const PlotPalette& palette, int index) { return palette.series[index % palette.series.size()]; }
+
+void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& palette) {
+    QMap<QString, QCPGraph*> markerGraphs;  // one legend entry per marker label
+    for (const FigureSeries& series : figure.series) {
+        for (const FigureMarker& marker : series.markers) {
+            QCPGraph*& graph = markerGraphs[marker.label];
+            if (!graph) {
+                graph = plot->addGraph();
+                graph->setName(marker.label.isEmpty() ? QObject::tr("marker") : marker.label);
+                graph->setLineStyle(QCPGraph::lsNone);
+                graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, palette.marker, palette.marker, 11));
+                graph->setProperty("detoxMarker", true);
+            }
+            graph->addData(marker.x, marker.y);
+            if (!marker.label.isEmpty()) {
+                auto* text = new QCPItemText(plot);
+                text->position->setCoords(marker.x, marker.y);
+                text->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+                text->setPadding(QMargins(0, 0, 0, 8));
+                text->setText(marker.label);
+                text->setColor(palette.marker);
+            }
+        }
+    }
+}
+
+void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
+    for (int i = 0; i < figure.series.size(); ++i) {
+        const FigureSeries& series = figure.series[i];
+        QCPGraph* graph = plot->addGraph();
+        graph->setName(series.name);
+        graph->setData(series.x, series.y, true);
+        const QColor colour = seriesColor(palette, i);
+        graph->setPen(QPen(colour, 2));
+        graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, colour, colour, 5));
+    }
+    addMarkers(plot, figure, palette);
+    if (!figure.categories.isEmpty()) plot->xAxis->setTicker(textTicker(figure.categories, 24));
+    plot->rescaleAxes();
+    plot->xAxis->scaleRange(1.06, plot->xAxis->range().center());
+    plot->yAxis->scaleRange(1.12, plot->yAxis->range().center());
+    plot->legend->setVisible(figure.series.size() > 1 || plot->graphCount() > figure.series.size());
+}
+
+void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
+    auto* group = new QCPBarsGroup(plot);
+    group->setSpacingType(QCPBarsGroup::stAbsolute);
+    group->setSpacing(1);
+    const int seriesCount = std::max<int>(1, figure.series.size());
+    double low = 0, high = 0;
+    for (int i = 0; i < figure.series.size(); ++i) {
+        const FigureSeries& series = figure.series[i];
+        auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+        bars->setName(series.name);
+        bars->setData(series.x, series.y, true);
+        bars->setWidth(0.8 / seriesCount);
+        const QColor colour = seriesColor(palette, i);
+        bars->setPen(QPen(colour.darker(115), 1));
+        bars->setBrush(colour);
+        if (figure.series.size() > 1) bars->setBarsGroup(group);
+        for (double y : series.y) {
+            if (std::isnan(y)) continue;
+            low = std::min(low, y);
+            high = std::max(high, y);
+        }
+    }
+    addMarkers(plot, figure, palette);
+    plot->xAxis->setTicker(textTicker(figure.categories, 40));
+    plot->xAxis->grid()->setVisible(false);
+    bool longLabels = false;
+    for (const QString& label : figure.categories) longLabels = longLabels || label.size() > 12;
+    if (longLabels && figure.categories.size() > 4) plot->xAxis->setTickLabelRotation(-30);
+    plot->xAxis->setRange(-0.6, figure.categories.size() - 0.4);
+    const double headroom = (high - low) * 0.1;
+    plot->yAxis->setRange(low < 0 ? low - headroom : 0, high > 0 ? high + headroom : (low < 0 ? 0 : 1));
+    plot->legend->setVisible(figure.series.size() > 1);
+}
+
+void renderHeatmap(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
+    const HeatmapData& heat = figure.heatmap;
+    if (heat.rows == 0 || heat.cols == 0) return;
+    auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+    map->setName(figure.title);
+    map->setInterpolate(false);
+    map->setTightBoundary(false);
+    map->data()->setSize(heat.cols, heat.rows);
+    map->data()->setRange(QCPRange(0, heat.cols - 1), QCPRange(0, heat.rows - 1));
+    for (int row = 0; row < heat.rows; ++row)
+        for (int col = 0; col < heat.cols; ++col) map->data()->setCell(col, row, heat.at(row, col));
+    map->setGradient(colorGradient(heat.scale, theme));
+    const auto [low, high] = heatmapRange(heat);
+    map->setDataRange(QCPRange(low, high));
+
+    auto* scale = new QCPColorScale(plot);
+    scale->setType(QCPAxis::atRight);
+    scale->setGradient(map->gradient());
+    scale->setDataRange(map->dataRange());
+    scale->setLabel(heat.valueLabel);
+    scale->setBarWidth(14);
+    map->setColorScale(scale);
+    const int rectRow = plot->plotLayout()->rowCount() - 1;
+    plot->plotLayout()->addElement(rectRow, 1, scale);
+    auto* margins = new QCPMarginGroup(plot);
+    plot->axisRect()->setMarginGroup(QCP::MarginSides(QCP::msTop) | QCP::msBottom, margins);
+    scale->setMarginGroup(QCP::MarginSides(QCP::msTop) | QCP::msBottom, margins);
+
+    plot->yAxis->setRangeReversed(true);  // row 0 at the top, as in a table
+    if (!heat.rowLabels.isEmpty()) plot->yAxis->setTicker(textTicker(heat.rowLabels, 32));
+    if (!heat.colLabels.isEmpty()) {
+        plot->xAxis->setTicker(textTicker(heat.colLabels, 40));
+        bool longLabels = false;
+        for (const QString& label : heat.colLabels) longLabels = longLabels || label.size() > 3;
+        if (longLabels && heat.cols > 8) plot->xAxis->setTickLabelRotation(-45);
+    }
+    plot->xAxis->grid()->setVisible(false);
+    plot->yAxis->grid()->setVisible(false);
+    plot->xAxis->setRange(-0.5, heat.cols - 0.5);
+    plot->yAxis->setRange(-0.5, heat.rows - 0.5);
+}
+
+void styleAxis(QCPAxis* axis, const PlotPalette& palette) {
+    axis->setBasePen(QPen(palette.axis, 1));
+    axis->setTickPen(QPen(palette.axis, 1));
+    axis->setSubTickPen(QPen(palette.axis, 1));
+    axis->setLabelColor(palette.text);
+    axis->setTickLabelColor(palette.text);
+    axis->grid()->setPen(QPen(palette.grid, 1, Qt::DotLine));
+    axis->grid()->setSubGridPen(QPen(palette.subGrid, 1, Qt::DotLine));
+    axis->grid()->setZeroLinePen(QPen(palette.axis, 1));
+}
+
+QByteArray pngBytes(QCustomPlot* plot, const ExportOptions& options) {
+    const QPixmap pixmap = plot->toPixmap(options.width, options.height, options.pngScale);
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    pixmap.save(&buffer, "PNG");
+    return bytes;
+}
+
+QByteArray svgBytes(QCustomPlot* plot, const FigureSpec& figure, const ExportOptions& options) {
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    QSvgGenerator generator;
+    generator.setOutputDevice(&buffer);
+    generator.setSize(QSize(options.width, options.height));
+    generator.setViewBox(QRect(0, 0, options.width, options.height));
+    generator.setTitle(figure.title);
+    generator.setDescription("Detox Workbench figure " + figure.id);
+    QCPPainter painter;
+    painter.begin(&generator);
+    plot->toPainter(&painter, options.width, options.height);
+    painter.end();
+    return bytes;
+}
+
+void writeBytes(const QString& path, const QByteArray& bytes) {
+    if (bytes.isEmpty()) throw detox::Error(path.toStdString(), "", "rendering produced no data");
+    detox::writeFileAtomically(path.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())));
+}
+
+// QCustomPlot writes PDFs by file name only: write next to the target, then rename over it.
+void writePdf(QCustomPlot* plot, const FigureSpec& figure, const QString& path, const ExportOptions& options) {
+    const QString temporary = path + ".part";
+    if (!plot->savePdf(temporary, options.width, options.height, QCP::epNoCosmetic, "Detox Workbench", figure.title)) {
+        QFile::remove(temporary);
+        throw detox::Error(path.toStdString(), "", "cannot write the PDF");
+    }
+    std::error_code error;
+    std::filesystem::rename(temporary.toStdString(), path.toStdString(), error);
+    if (error) {
+        QFile::remove(temporary);
+        throw detox::Error(path.toStdString(), "", "cannot rename the PDF into place: " + error.message());
+    }
+}
+
+}  // namespace
+
+QCPColorGradient colorGradient(ColorScale scale, Theme theme) {
+    QCPColorGradient gradient;
+    gradient.clearColorStops();
+    const auto stops = scale == ColorScale::Diverging ? divergingColorStops(theme) : sequentialColorStops();
+    for (const auto& [position, colour] : stops) gradient.setColorStopAt(position, colour);
+    gradient.setColorInterpolation(QCPColorGradient::ciRGB);
+    gradient.setLevelCount(256);
+    gradient.setNanHandling(QCPColorGradient::nhNanColor);
+    gradient.setNanColor(theme == Theme::Dark ? QColor("#555555") : QColor("#d0d0d0"));
+    return gradient;
+}
+
+void applyPlotTheme(QCustomPlot* plot, Theme theme) {
+    const PlotPalette palette = plotPalette(theme);
+    plot->setBackground(palette.background);
+    for (QCPAxisRect* rect : plot->axisRects()) {
+        rect->setBackground(palette.background);
+        for (QCPAxis* axis : rect->axes()) styleAxis(axis, palette);
+    }
+    plot->legend->setBrush(palette.background);
+    plot->legend->setBorderPen(QPen(palette.grid));
+    plot->legend->setTextColor(palette.text);
+    for (int i = 0; i < plot->plotLayout()->elementCount(); ++i) {
+        QCPLayoutElement* element = plot->plotLayout()->elementAt(i);
+        if (auto* title = qobject_cast<QCPTextElement*>(element)) title->setTextColor(palette.text);
+        if (auto* scale = qobject_cast<QCPColorScale*>(element)) styleAxis(scale->axis(), palette);
+    }
+    for (int i = 0; i < plot->itemCount(); ++i)
+        if (auto* text = qobject_cast<QCPItemText*>(plot->item(i))) text->setColor(palette.marker);
+    for (int i = 0; i < plot->plottableCount(); ++i)
+        if (auto* map = qobject_cast<QCPColorMap*>(plot->plottable(i))) {
+            const ColorScale scale = map->property("detoxScale").toInt() == int(ColorScale::Diverging)
+                                         ? ColorScale::Diverging
+                                         : ColorScale::Sequential;
+            map->setGradient(colorGradient(scale, theme));
+            if (map->colorScale()) map->colorScale()->setGradient(map->gradient());
+        }
+}
+
+void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
+    resetPlot(plot);
+    addTitle(plot, figure.title);
+    const PlotPalette palette = plotPalette(theme);
+    plot->xAxis->setLabel(figure.xLabel);
+    plot->yAxis->setLabel(figure.yLabel);
+    plot->legend->setFont(plot->font());
+    switch (figure.kind) {
+    case FigureKind::Line: renderLine(figure, plot, palette); break;
+    case FigureKind::Bar: renderBars(figure, plot, palette); break;
+    case FigureKind::Heatmap:
+        renderHeatmap(figure, plot, theme);
+        if (plot->plottableCount() > 0) plot->plottable(0)->setProperty("detoxScale", int(figure.heatmap.scale));
+        break;
+    }
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    applyPlotTheme(plot, theme);
+    plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QString exportSuffix(ExportFormat format) {
+    switch (format) {
+    case ExportFormat::Png: return "png";
+    case ExportFormat::Pdf: return "pdf";
+    case ExportFormat::Svg: return "svg";
+    case ExportFormat::Csv: return "csv";
+    case ExportFormat::Json: return "json";
+    }
+    return {};
+}
+
+QStringList exportPlot(QCustomPlot* plot, const FigureSpec& figure, const QString& basePath, ExportFormats formats,
+                       const ExportOptions& options) {
+    QStringList written;
+    const QDir folder = QFileInfo(basePath).absoluteDir();
+    if (!folder.exists() && !QDir().mkpath(folder.absolutePath()))
+        throw detox::Error(folder.absolutePath().toStdString(), "", "cannot create the folder");
+    for (ExportFormat format : {ExportFormat::Png, ExportFormat::Pdf, ExportFormat::Svg, ExportFormat::Csv,
+                                ExportFormat::Json}) {
+        if (!formats.testFlag(format)) continue;
+        const QString path = basePath + "." + exportSuffix(format);
+        switch (format) {
+        case ExportFormat::Png: writeBytes(path, pngBytes(plot, options)); break;
+        case ExportFormat::Pdf: writePdf(plot, figure, path, options); break;
+        case ExportFormat::Svg: writeBytes(path, svgBytes(plot, figure, options)); break;
+        case ExportFormat::Csv: writeBytes(path, figure.toCsv().toUtf8()); break;
+        case ExportFormat::Json: writeBytes(path, QJsonDocument(figure.toJson()).toJson(QJsonDocument::Indented)); break;
+        }
+        written << path;
+    }
+    return written;
+}
+
+QStringList exportFigure(const FigureSpec& figure, const QString& basePath, ExportFormats formats,
+                         const ExportOptions& options) {
+    figure.validate(figure.id.isEmpty() ? QStringLiteral("figure") : figure.id);
+    QCustomPlot plot;
+    plot.resize(options.width, options.height);
+    renderFigure(figure, &plot, options.theme);
+    return exportPlot(&plot, figure, basePath, formats, options);
+}
+
+QStringList exportAllFigures(const QVector<FigureSpec>& figures, const QString& folder, ExportFormats formats,
+                             const ExportOptions& options) {
+    QStringList written;
+    QSet<QString> usedNames;
+    for (int i = 0; i < figures.size(); ++i) {
+        QString name = figures[i].id.isEmpty() ? QString("figure-%1").arg(i + 1) : figures[i].id;
+        name.replace(QRegularExpression("[^A-Za-z0-9._-]"), "_");
+        QString unique = name;
+        for (int n = 2; usedNames.contains(unique); ++n) unique = QString("%1-%2").arg(name).arg(n);
+        usedNames.insert(unique);
+        written << exportFigure(figures[i], QDir(folder).filePath(unique), formats, options);
+    }
+    return written;
+}
+
+HeadlessGui::HeadlessGui() {
+    if (QCoreApplication::instance()) return;
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    static int argc = 1;
+    static char name[] = "detox";
+    static char* argv[] = {name, nullptr};
+    app_ = std::make_unique<QApplication>(argc, argv);
+}
+
+HeadlessGui::~HeadlessGui() = default;
+
+}  // namespace detox::ui
