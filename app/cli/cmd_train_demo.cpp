@@ -1,0 +1,93 @@
+// detox train-demo: trains the project's demo model (tokenizer + tiny Llama + SFT) into a HF directory.
+// detox demo-check: the quick refusal check the demo model was tuned with, on any model and SafeEdit file.
+// JSON on stdout, progress lines on stderr.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_commands.h"
+#include "detox/demo_model.h"
+#include "detox/model.h"
+#include "detox/safeedit.h"
+
+namespace detox::cli {
+namespace {
+
+JobControl::ProgressSink everyFewSteps(int every) {
+    return [every](const Progress& progress) {
+        if (progress.step % every != 0 && progress.step != progress.total) return;
+        std::cerr << "train-demo " << progress.step;
+        if (progress.total > 0) std::cerr << "/" << progress.total;
+        std::cerr << " " << progress.message;
+        for (const auto& [key, value] : progress.values) std::cerr << " " << key << "=" << value;
+        std::cerr << std::endl;
+    };
+}
+
+int runTrainDemo(const Arguments& args) {
+    DemoModelSettings settings;
+    const std::string seed = args.valueOr("seed", std::to_string(settings.seed));
+    try {
+        settings.seed = std::stoull(seed);
+    } catch (const std::exception&) {
+        throw BadArguments("--seed expects a non-negative integer, got '" + seed + "'");
+    }
+    settings.steps = args.intValue("steps", settings.steps);
+    settings.batchSize = args.intValue("batch-size", settings.batchSize);
+    settings.learningRate = args.doubleValue("lr", settings.learningRate);
+    settings.warmupSteps = args.intValue("warmup", settings.warmupSteps);
+    settings.vocabSize = args.intValue("vocab", settings.vocabSize);
+    settings.hiddenSize = args.intValue("hidden", settings.hiddenSize);
+    settings.layers = args.intValue("layers", settings.layers);
+    settings.heads = args.intValue("heads", settings.heads);
+    settings.kvHeads = args.intValue("kv-heads", settings.kvHeads);
+    settings.intermediateSize = args.intValue("intermediate", settings.intermediateSize);
+    settings.maxPositions = args.intValue("max-positions", settings.maxPositions);
+    settings.heldOutFraction = args.doubleValue("held-out", settings.heldOutFraction);
+    settings.dataDirectory = args.valueOr("data-dir", "");
+    JobControl job(everyFewSteps(args.intValue("progress-every", 25)));
+    DemoTrainingReport report = trainDemoModel(args.value("out"), settings, job);
+    std::cout << demoTrainingReportJson(report).dump(2) << "\n";
+    return kExitOk;
+}
+
+int runDemoCheck(const Arguments& args) {
+    Model model = Model::load(args.value("model"));
+    SafeEditDataset data = loadSafeEdit(args.value("data"));
+    nlohmann::json reports = nlohmann::json::array();
+    for (const std::string& name : {std::string("chatml"), std::string("plain")})
+        reports.push_back(demoBehaviourJson(measureDemoBehaviour(model, data.records, *chatTemplateFromName(name))));
+    std::cout << nlohmann::json({{"model", args.value("model")}, {"data", data.path}, {"behaviour", reports}}).dump(2) << "\n";
+    return kExitOk;
+}
+
+const bool kTrainDemoRegistered = registerCommand({
+    "train-demo",
+    "train the demo model (BPE tokenizer + tiny Llama, SFT on the demo data)",
+    {{"out", "DIR", "output model directory (required)"},
+     {"seed", "S", "random seed (default 7)"},
+     {"steps", "N", "optimizer steps (default 600)"},
+     {"batch-size", "N", "sequences per step (default 16)"},
+     {"lr", "X", "peak learning rate (default 3e-3)"},
+     {"warmup", "N", "warm-up steps (default 40)"},
+     {"vocab", "N", "tokenizer vocabulary size (default 1024)"},
+     {"hidden", "H", "hidden size (default 128)"},
+     {"layers", "L", "decoder layers (default 4)"},
+     {"heads", "N", "attention heads (default 4)"},
+     {"kv-heads", "N", "key/value heads (default 2)"},
+     {"intermediate", "N", "MLP intermediate size (default 352)"},
+     {"max-positions", "N", "max positions (default 256)"},
+     {"held-out", "F", "fraction of train records held out and measured (default 0)"},
+     {"data-dir", "DIR", "demo data folder (default: the project's datasets/demo)"},
+     {"progress-every", "N", "progress line every N steps (default 25)"}},
+    runTrainDemo,
+});
+
+const bool kDemoCheckRegistered = registerCommand({
+    "demo-check",
+    "greedy refusal check of a model on SafeEdit records (chatml and plain)",
+    {{"model", "DIR", "model directory (required)"}, {"data", "FILE", "SafeEdit JSON file (required)"}},
+    runDemoCheck,
+});
+
+}  // namespace
+}  // namespace detox::cli
