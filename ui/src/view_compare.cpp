@@ -1,0 +1,148 @@
+#include <QGridLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QScrollArea>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include "detox/metrics.h"
+#include "detox_ui/figures_core.h"
+#include "detox_ui/plot_view.h"
+#include "detox_ui/views.h"
+
+namespace detox::ui {
+
+std::map<std::string, double> runDefenseRates(const MethodRun& run, bool after) {
+    std::map<std::string, std::vector<double>> labels;
+    for (const GenerationComparison& g : run.generations)
+        labels[g.key].push_back(after ? g.unsafeAfter : g.unsafeBefore);
+    std::map<std::string, double> rates;
+    for (const auto& [key, values] : labels) rates[key] = detox::defenseRate(values);
+    return rates;
+}
+
+namespace {
+
+// Columns of the metrics table: per-input defense rates before -> after, the mean over inputs.
+QStringList metricKeys() {
+    QStringList keys;
+    for (const std::string& key : detox::safetyInputKeys()) keys << QString::fromStdString(key);
+    return keys;
+}
+
+double meanRate(const std::map<std::string, double>& rates) {
+    if (rates.empty()) return 0;
+    double sum = 0;
+    for (const auto& [key, rate] : rates) sum += rate;
+    return sum / double(rates.size());
+}
+
+}  // namespace
+
+CompareView::CompareView(QWidget* parent) : QWidget(parent) {
+    table_ = new QTableWidget(0, 0, this);
+    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    metricsPlot_ = new PlotView(this);
+    metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
+    shiftHost_ = new QWidget(this);
+    shiftHost_->setLayout(new QGridLayout);
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidgetResizable(true);
+    scroll->setWidget(shiftHost_);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(new QLabel(tr("Defense rate (%) on the record's inputs, rule judge (heuristic)"), this));
+    layout->addWidget(table_, 1);
+    layout->addWidget(metricsPlot_, 1);
+    layout->addWidget(new QLabel(tr("Relative parameter shift per method (shared colour scale)"), this));
+    layout->addWidget(scroll, 2);
+    rebuild();
+}
+
+void CompareView::addRun(const MethodRun& run) {
+    runs_.append(run);
+    rebuild();
+    emit resultReady(QStringLiteral("compare"), QJsonObject{{"runs", int(runs_.size())}});
+}
+
+void CompareView::clearRuns() {
+    runs_.clear();
+    rebuild();
+}
+
+QVector<FigureSpec> CompareView::shiftFigures() const {
+    QVector<FigureSpec> figures;
+    for (const MethodRun& run : runs_) {
+        FigureSpec figure = parameterShiftFigure(run.shift, run.id);
+        figure.title = QStringLiteral("Relative parameter shift (%1, record %2)").arg(run.id).arg(run.recordId);
+        figures.append(figure);
+    }
+    QVector<FigureSpec*> pointers;
+    for (FigureSpec& figure : figures) pointers.append(&figure);
+    shareHeatmapRange(pointers);
+    return figures;
+}
+
+FigureSpec CompareView::metricsFigure() const {
+    QStringList methods;
+    QVector<QVector<double>> values;
+    const QStringList keys = metricKeys();
+    for (const MethodRun& run : runs_) {
+        const auto rates = runDefenseRates(run, true);
+        QVector<double> row;
+        for (const QString& key : keys) {
+            const auto it = rates.find(key.toStdString());
+            row.append(it == rates.end() ? 0.0 : it->second);
+        }
+        methods << run.id;
+        values.append(row);
+    }
+    FigureSpec figure = metricsBarFigure(methods, keys, values, QStringLiteral("Defense rate after each method"));
+    figure.yLabel = QStringLiteral("defense rate (%)");
+    return figure;
+}
+
+void CompareView::rebuild() {
+    const QStringList keys = metricKeys();
+    QStringList headers{tr("Run"), tr("Record"), tr("Steps"), tr("Final loss"), tr("Seconds")};
+    for (const QString& key : keys) headers << key;
+    headers << tr("Mean");
+    table_->clear();
+    table_->setColumnCount(int(headers.size()));
+    table_->setHorizontalHeaderLabels(headers);
+    table_->setRowCount(int(runs_.size()));
+    for (int row = 0; row < runs_.size(); ++row) {
+        const MethodRun& run = runs_[row];
+        const auto before = runDefenseRates(run, false);
+        const auto after = runDefenseRates(run, true);
+        const double loss = run.edit.lossHistory.empty() ? 0.0 : run.edit.lossHistory.back().total;
+        QStringList cells{run.id, QString::number(run.recordId), QString::number(run.edit.lossHistory.size()),
+                          QString::number(loss, 'g', 4), QString::number(run.edit.durationSeconds, 'f', 1)};
+        for (const QString& key : keys) {
+            const auto b = before.find(key.toStdString());
+            const auto a = after.find(key.toStdString());
+            cells << (a == after.end() ? QStringLiteral("–")
+                                       : QStringLiteral("%1 → %2").arg(b->second, 0, 'f', 0).arg(a->second, 0, 'f', 0));
+        }
+        cells << QStringLiteral("%1 → %2").arg(meanRate(before), 0, 'f', 1).arg(meanRate(after), 0, 'f', 1);
+        for (int col = 0; col < cells.size(); ++col) table_->setItem(row, col, new QTableWidgetItem(cells[col]));
+    }
+    table_->resizeColumnsToContents();
+
+    if (runs_.isEmpty()) metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
+    else metricsPlot_->setFigure(metricsFigure());
+
+    for (PlotView* plot : shiftPlots_) delete plot;
+    shiftPlots_.clear();
+    auto* grid = static_cast<QGridLayout*>(shiftHost_->layout());
+    const QVector<FigureSpec> figures = shiftFigures();
+    for (int i = 0; i < figures.size(); ++i) {
+        auto* plot = new PlotView(shiftHost_);
+        plot->setMinimumSize(320, 260);
+        plot->setFigure(figures[i]);
+        grid->addWidget(plot, i / 2, i % 2);
+        shiftPlots_.append(plot);
+    }
+}
+
+}  // namespace detox::ui

@@ -1,0 +1,386 @@
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include <nlohmann/json.hpp>
+
+#include "detox/judge.h"
+#include "detox/metrics.h"
+#include "detox_ui/figures_core.h"
+#include "detox_ui/plot_view.h"
+#include "detox_ui/views.h"
+#include "view_support.h"
+
+namespace detox::ui {
+
+QString editMethodName(EditMethod method) {
+    switch (method) {
+        case EditMethod::Dinm: return QStringLiteral("dinm");
+        case EditMethod::Sft: return QStringLiteral("sft");
+        case EditMethod::Dpo: return QStringLiteral("dpo");
+    }
+    return {};
+}
+
+QJsonObject MethodRun::toJson() const {
+    nlohmann::json json;
+    json["id"] = id.toStdString();
+    json["method"] = method.toStdString();
+    json["record"] = recordId;
+    json["edit"] = edit;
+    json["parameter_shift"] = shift;
+    nlohmann::json rows = nlohmann::json::array();
+    for (const GenerationComparison& g : generations)
+        rows.push_back({{"key", g.key}, {"input", g.input}, {"before", g.before}, {"after", g.after},
+                        {"unsafe_before", g.unsafeBefore}, {"unsafe_after", g.unsafeAfter}});
+    json["generations"] = rows;
+    return toQJson(json);
+}
+
+namespace {
+
+// The record's inputs keyed like the SafeEdit metrics: the adversarial prompt and the four
+// generalization inputs (those present).
+std::vector<std::pair<std::string, std::string>> recordInputs(const detox::SafeEditRecord& record) {
+    const auto& keys = detox::safetyInputKeys();
+    std::vector<std::pair<std::string, std::string>> inputs{{keys[0], record.adversarialPrompt}};
+    if (record.generalization) {
+        const auto& g = *record.generalization;
+        const std::string texts[] = {g.onlyHarmfulQuestion, g.otherAttackPrompt, g.otherQuestion,
+                                     g.otherQuestionsAndAttack};
+        for (int i = 0; i < 4; ++i)
+            if (!texts[i].empty()) inputs.emplace_back(keys[size_t(i) + 1], texts[i]);
+    }
+    return inputs;
+}
+
+std::vector<std::string> generateAll(const detox::Model& model, const std::vector<std::pair<std::string, std::string>>& inputs,
+                                     int maxNewTokens, detox::JobControl& job) {
+    std::vector<std::vector<int>> prompts;
+    for (const auto& [key, text] : inputs) prompts.push_back(model.tokenizer().encode(text));
+    detox::GenerationSettings settings;
+    settings.maxNewTokens = maxNewTokens;
+    std::vector<std::string> texts;
+    for (const detox::Generation& generation : model.generate(prompts, settings, job)) texts.push_back(generation.text);
+    return texts;
+}
+
+}  // namespace
+
+EditView::EditView(QWidget* parent) : QWidget(parent) {
+    qRegisterMetaType<detox::ui::MethodRun>();
+    methodCombo_ = new QComboBox(this);
+    methodCombo_->addItem(QStringLiteral("DINM"), int(EditMethod::Dinm));
+    methodCombo_->addItem(QStringLiteral("SFT"), int(EditMethod::Sft));
+    methodCombo_->addItem(QStringLiteral("DPO"), int(EditMethod::Dpo));
+    learningRate_ = new QDoubleSpinBox(this);
+    learningRate_->setDecimals(8);
+    learningRate_->setRange(1e-8, 1.0);
+    learningRate_->setSingleStep(1e-5);
+    steps_ = new QSpinBox(this);
+    steps_->setRange(1, 100000);
+    editWeight_ = new QDoubleSpinBox(this);
+    editWeight_->setDecimals(4);
+    editWeight_->setRange(0.0, 100.0);
+    stepsLabel_ = new QLabel(this);
+    weightLabel_ = new QLabel(this);
+    runButton_ = new QPushButton(tr("Run"), this);
+    cancelButton_ = new QPushButton(tr("Cancel"), this);
+    undoButton_ = new QPushButton(tr("Undo all edits"), this);
+    progress_ = new QProgressBar(this);
+    progress_->setRange(0, 1);
+    progress_->setValue(0);
+    status_ = new QLabel(this);
+    lossPlot_ = new PlotView(this);
+    lossPlot_->clearFigure(tr("The loss appears here while a method runs"));
+    table_ = new QTableWidget(0, 6, this);
+    table_->setHorizontalHeaderLabels({tr("Input"), tr("Text"), tr("Before"), tr("Verdict before"), tr("After"),
+                                       tr("Verdict after")});
+    table_->horizontalHeader()->setStretchLastSection(true);
+    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    table_->setWordWrap(true);
+
+    auto* form = new QFormLayout;
+    form->addRow(tr("Method:"), methodCombo_);
+    form->addRow(tr("Learning rate:"), learningRate_);
+    form->addRow(stepsLabel_, steps_);
+    form->addRow(weightLabel_, editWeight_);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(runButton_);
+    buttons->addWidget(cancelButton_);
+    buttons->addWidget(undoButton_);
+    buttons->addWidget(progress_, 1);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addLayout(buttons);
+    layout->addWidget(status_);
+    layout->addWidget(lossPlot_, 1);
+    layout->addWidget(table_, 1);
+
+    connect(methodCombo_, &QComboBox::currentIndexChanged, this, [this] { fillDefaults(); });
+    connect(runButton_, &QPushButton::clicked, this, &EditView::run);
+    connect(cancelButton_, &QPushButton::clicked, this, &EditView::cancel);
+    connect(undoButton_, &QPushButton::clicked, this, &EditView::undo);
+    fillDefaults();
+    updateEnabled();
+}
+
+EditView::~EditView() {
+    // A running job holds the editor by raw pointer: stop it before the editor goes.
+    if (runner_ && currentJob_) {
+        runner_->cancel(currentJob_);
+        runner_->waitForIdle(60000);
+    }
+}
+
+void EditView::setModel(std::shared_ptr<detox::Model> model) {
+    model_ = std::move(model);
+    editor_ = model_ ? std::make_unique<detox::ModelEditor>(*model_, detox::EditMode::Reset) : nullptr;
+    lastRun_.reset();
+    fillDefaults();  // DINM's learning rate depends on the model family
+    updateEnabled();
+}
+
+void EditView::setRecord(const detox::SafeEditRecord& record) {
+    record_ = record;
+    updateEnabled();
+}
+
+void EditView::setJobRunner(JobRunner* runner) {
+    if (runner_) disconnect(runner_, nullptr, this, nullptr);
+    runner_ = runner;
+    if (runner_) connect(runner_, &JobRunner::jobProgress, this, &EditView::onProgress);
+    updateEnabled();
+}
+
+EditMethod EditView::method() const { return EditMethod(methodCombo_->currentData().toInt()); }
+
+void EditView::setMethod(EditMethod method) { methodCombo_->setCurrentIndex(methodCombo_->findData(int(method))); }
+
+void EditView::setMaxNewTokens(int tokens) { maxNewTokens_ = tokens; }
+
+void EditView::fillDefaults() {
+    switch (method()) {
+        case EditMethod::Dinm: {
+            const detox::DinmSettings defaults;
+            learningRate_->setValue(model_ ? detox::defaultDinmLearningRate(model_->config()) : defaults.learningRate);
+            stepsLabel_->setText(tr("Steps:"));
+            steps_->setValue(defaults.maxSteps);
+            weightLabel_->setText(tr("c_edit:"));
+            editWeight_->setValue(defaults.editLossWeight);
+            editWeight_->setEnabled(true);
+            break;
+        }
+        case EditMethod::Sft: {
+            const detox::SftSettings defaults;
+            learningRate_->setValue(defaults.learningRate);
+            stepsLabel_->setText(tr("Epochs:"));
+            steps_->setValue(defaults.epochs);
+            weightLabel_->setText(tr("(unused)"));
+            editWeight_->setValue(0);
+            editWeight_->setEnabled(false);
+            break;
+        }
+        case EditMethod::Dpo: {
+            const detox::DpoSettings defaults;
+            learningRate_->setValue(defaults.learningRate);
+            stepsLabel_->setText(tr("Epochs:"));
+            steps_->setValue(defaults.epochs);
+            weightLabel_->setText(tr("beta:"));
+            editWeight_->setValue(defaults.beta);
+            editWeight_->setEnabled(true);
+            break;
+        }
+    }
+}
+
+detox::DinmSettings EditView::dinmSettings() const {
+    detox::DinmSettings settings;
+    settings.learningRate = learningRate_->value();
+    settings.maxSteps = steps_->value();
+    settings.editLossWeight = editWeight_->value();
+    return settings;
+}
+
+detox::SftSettings EditView::sftSettings() const {
+    detox::SftSettings settings;
+    settings.learningRate = learningRate_->value();
+    settings.epochs = steps_->value();
+    return settings;
+}
+
+detox::DpoSettings EditView::dpoSettings() const {
+    detox::DpoSettings settings;
+    settings.learningRate = learningRate_->value();
+    settings.epochs = steps_->value();
+    settings.beta = editWeight_->value();
+    return settings;
+}
+
+bool EditView::hasEdits() const { return editor_ && editor_->hasEdits(); }
+
+void EditView::updateEnabled() {
+    const bool running = currentJob_ != 0;
+    runButton_->setEnabled(editor_ && record_ && runner_ && !running);
+    cancelButton_->setEnabled(running);
+    undoButton_->setEnabled(!running && hasEdits());
+    methodCombo_->setEnabled(!running);
+}
+
+void EditView::run() {
+    if (!editor_ || !record_ || !runner_ || currentJob_) return;
+    const EditMethod chosen = method();
+    const QString name = editMethodName(chosen);
+    const detox::DinmSettings dinm = dinmSettings();
+    const detox::SftSettings sft = sftSettings();
+    const detox::DpoSettings dpo = dpoSettings();
+    nlohmann::json settingsJson;
+    if (chosen == EditMethod::Dinm) settingsJson = dinm;
+    else if (chosen == EditMethod::Sft) settingsJson = sft;
+    else settingsJson = dpo;
+
+    JobOptions options;
+    options.name = tr("%1 on record %2").arg(name.toUpper()).arg(record_->id);
+    options.settings = toQJson(settingsJson);
+    options.queue = modelQueue(*model_);
+
+    MethodRun prepared;
+    prepared.id = QStringLiteral("%1-%2").arg(name).arg(++runCounter_);
+    prepared.method = name;
+    prepared.recordId = record_->id;
+
+    liveLoss_ = FigureSpec{};
+    detox::EditResult empty;
+    empty.method = name.toStdString();
+    liveLoss_ = lossFigure(empty);
+    lossPlot_->setFigure(liveLoss_);
+    progress_->setRange(0, 0);
+    status_->setText(tr("Running %1...").arg(name.toUpper()));
+
+    detox::ModelEditor* editor = editor_.get();
+    const detox::SafeEditRecord record = *record_;
+    const int maxNewTokens = maxNewTokens_;
+    currentJob_ = runner_->submit(
+        options,
+        [editor, record, chosen, dinm, sft, dpo, maxNewTokens, prepared](detox::JobControl& job) mutable {
+            detox::Model& model = editor->model();
+            const auto inputs = recordInputs(record);
+            // Reset mode: every run starts from the loaded weights, so "before" is the original model.
+            editor->undoAll();
+            const auto before = generateAll(model, inputs, maxNewTokens, job);
+            MethodRun run = prepared;
+            if (chosen == EditMethod::Dinm) {
+                run.edit = editor->dinm(record, dinm, job);
+            } else if (chosen == EditMethod::Sft) {
+                run.edit = editor->sft(detox::tokenizePairs(model.tokenizer(), detox::safeResponsePairs({record})), sft, job);
+            } else {
+                run.edit = editor->dpo(detox::preferencePairs(model.tokenizer(), {record}), dpo, job);
+            }
+            const auto after = generateAll(model, inputs, maxNewTokens, job);
+            auto judge = detox::makeRuleJudge();
+            const auto verdictsBefore = judge->judge(before, job);
+            const auto verdictsAfter = judge->judge(after, job);
+            for (size_t i = 0; i < inputs.size(); ++i)
+                run.generations.push_back({inputs[i].first, inputs[i].second, before[i], after[i],
+                                           verdictsBefore[i].unsafe, verdictsAfter[i].unsafe});
+            run.shift = detox::parameterShift(*editor);
+            return run;
+        },
+        [this](MethodRun& run) {
+            currentJob_ = 0;
+            lastRun_ = run;
+            showRun(run);
+            updateEnabled();
+            emit runFinished(run);
+            emit resultReady(run.id, run.toJson());
+        },
+        [](const MethodRun& run) {
+            const double loss = run.edit.lossHistory.empty() ? 0.0 : run.edit.lossHistory.back().total;
+            return ResultDescription{QStringLiteral("%1: %2 steps, final loss %3")
+                                         .arg(run.method)
+                                         .arg(run.edit.lossHistory.size())
+                                         .arg(loss, 0, 'g', 4),
+                                     run.toJson()};
+        },
+        [this](const RunLogEntry& entry) {
+            currentJob_ = 0;
+            progress_->setRange(0, 1);
+            progress_->setValue(0);
+            status_->setText(entry.status == JobStatus::Cancelled ? tr("Cancelled; the model is unchanged")
+                                                                  : entry.message);
+            updateEnabled();
+        });
+    updateEnabled();
+}
+
+void EditView::onProgress(JobId id, const detox::Progress& progress) {
+    if (id != currentJob_ || currentJob_ == 0) return;
+    if (progress.total > 0) {
+        progress_->setRange(0, progress.total);
+        progress_->setValue(progress.step);
+    }
+    status_->setText(QString::fromStdString(progress.message));
+    const auto loss = progress.values.find("loss");
+    if (loss == progress.values.end() || liveLoss_.series.isEmpty()) return;
+    // Progress is coalesced: a step may be skipped, never repeated.
+    FigureSeries& total = liveLoss_.series[0];
+    if (!total.x.isEmpty() && total.x.back() >= progress.step) return;
+    auto value = [&](const char* key) {
+        const auto it = progress.values.find(key);
+        return it == progress.values.end() ? 0.0 : it->second;
+    };
+    total.x.append(progress.step);
+    total.y.append(loss->second);
+    if (liveLoss_.series.size() == 3) {
+        liveLoss_.series[1].x.append(progress.step);
+        liveLoss_.series[1].y.append(value("edit_loss"));
+        liveLoss_.series[2].x.append(progress.step);
+        liveLoss_.series[2].y.append(value("constraint_loss"));
+    }
+    lossPlot_->setFigure(liveLoss_);
+}
+
+void EditView::showRun(const MethodRun& run) {
+    progress_->setRange(0, 1);
+    progress_->setValue(1);
+    lossPlot_->setFigure(lossFigure(run.edit));
+    status_->setText(tr("%1 finished in %2 s (%3 steps%4)")
+                         .arg(run.method.toUpper())
+                         .arg(run.edit.durationSeconds, 0, 'f', 1)
+                         .arg(run.edit.lossHistory.size())
+                         .arg(run.edit.toxicLayer >= 0 ? tr(", layer %1").arg(run.edit.toxicLayer) : QString()));
+    auto verdict = [](double unsafe) {
+        return unsafe >= 1.0 ? tr("unsafe") : unsafe <= 0.0 ? tr("safe") : tr("empty");
+    };
+    table_->setRowCount(int(run.generations.size()));
+    for (int row = 0; row < int(run.generations.size()); ++row) {
+        const GenerationComparison& g = run.generations[size_t(row)];
+        const QStringList cells{QString::fromStdString(g.key), QString::fromStdString(g.input),
+                                QString::fromStdString(g.before), verdict(g.unsafeBefore),
+                                QString::fromStdString(g.after), verdict(g.unsafeAfter)};
+        for (int col = 0; col < cells.size(); ++col) table_->setItem(row, col, new QTableWidgetItem(cells[col]));
+    }
+    table_->resizeRowsToContents();
+}
+
+void EditView::cancel() {
+    if (runner_ && currentJob_) runner_->cancel(currentJob_);
+}
+
+void EditView::undo() {
+    if (!editor_ || currentJob_) return;
+    editor_->undoAll();
+    status_->setText(tr("All edits undone: the model is as loaded"));
+    updateEnabled();
+    emit undone();
+}
+
+}  // namespace detox::ui
