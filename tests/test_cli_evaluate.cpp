@@ -1,0 +1,189 @@
+// The real `detox` binary as separate processes: evaluate unsharded and as three shards, merge, and
+// compare; bad input exits 2 with a one-line message.
+#include <QProcess>
+#include <QtTest>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "detox/model.h"
+#include "detox/safeedit.h"
+#include "fixtures.h"
+#include "nn/transformer.h"
+
+namespace {
+
+std::string byteSymbol(int byte) {
+    auto printable = [](int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); };
+    int codePoint = byte;
+    if (!printable(byte)) {
+        int n = 0;
+        for (int b = 0; b < byte; ++b) n += printable(b) ? 0 : 1;
+        codePoint = 256 + n;
+    }
+    std::string utf8;
+    if (codePoint < 0x80) {
+        utf8 += char(codePoint);
+    } else {
+        utf8 += char(0xC0 | (codePoint >> 6));
+        utf8 += char(0x80 | (codePoint & 0x3F));
+    }
+    return utf8;
+}
+
+// A tiny random Llama with a byte-level tokenizer, saved as a HuggingFace directory.
+void writeTinyModel(const std::string& directory) {
+    detox::ModelConfig config;
+    config.architecture = "llama";
+    config.hfArchitecture = "LlamaForCausalLM";
+    config.modelType = "llama";
+    config.vocabSize = 260;
+    config.hiddenSize = 32;
+    config.numLayers = 2;
+    config.numHeads = 4;
+    config.numKvHeads = 2;
+    config.headDim = 8;
+    config.intermediateSize = 48;
+    config.maxPositions = 2048;
+    config.activation = "silu";
+    config.eosId = 256;
+    config.eosIds = {256};
+    detox::modelFromImpl(detox::randomModelImpl(config, 11)).save(directory);
+
+    nlohmann::json vocab = nlohmann::json::object();
+    for (int byte = 0; byte < 256; ++byte) vocab[byteSymbol(byte)] = byte;
+    vocab["<|endoftext|>"] = 256;
+    nlohmann::json tokenizer = {
+        {"version", "1.0"},
+        {"added_tokens",
+         {{{"id", 256}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+           {"normalized", false}, {"special", true}}}},
+        {"normalizer", nullptr},
+        {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+        {"post_processor", nullptr},
+        {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+        {"model",
+         {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
+          {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
+          {"merges", nlohmann::json::array()}}}};
+    std::ofstream(directory + "/tokenizer.json") << tokenizer.dump();
+    std::ofstream(directory + "/tokenizer_config.json") << nlohmann::json{{"eos_token", "<|endoftext|>"}}.dump();
+}
+
+struct Run {
+    int exitCode = -1;
+    QString out, err;
+};
+
+Run runCli(const QStringList& arguments) {
+    QProcess cli;
+    cli.start(detox::test::cliPath(), arguments);
+    Run run;
+    if (!cli.waitForFinished(300000)) {
+        cli.kill();
+        cli.waitForFinished();
+        return run;
+    }
+    run.exitCode = cli.exitStatus() == QProcess::NormalExit ? cli.exitCode() : -1;
+    run.out = QString::fromUtf8(cli.readAllStandardOutput());
+    run.err = QString::fromUtf8(cli.readAllStandardError());
+    return run;
+}
+
+nlohmann::json readJson(const QString& path) {
+    std::ifstream in(path.toStdString());
+    return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+class CliEvaluateTest : public QObject {
+    Q_OBJECT
+
+    QString dir_, model_;
+
+    QStringList evaluateArgs(const QString& out) const {
+        return {"evaluate", "--model", model_, "--data", "demo", "--limit", "5", "--max-new-tokens", "3",
+                "--batch-size", "1", "--chat-template", "plain", "--out", out};
+    }
+
+    void expectBadInput(const QStringList& arguments, const QString& fragment) {
+        const Run run = runCli(arguments);
+        QVERIFY2(run.exitCode == 2, qPrintable(QString("exit %1: %2").arg(run.exitCode).arg(run.err)));
+        const QString message = run.err.trimmed();
+        QVERIFY2(!message.isEmpty() && !message.contains('\n'), qPrintable(run.err));
+        QVERIFY2(message.contains(fragment), qPrintable(message));
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        dir_ = detox::test::scratchDir();
+        model_ = dir_ + "/model";
+        writeTinyModel(model_.toStdString());
+    }
+
+    void mergedShardsEqualTheUnshardedRun() {
+        const Run whole = runCli(evaluateArgs(dir_ + "/whole.json"));
+        QVERIFY2(whole.exitCode == 0, qPrintable(whole.err));
+        QVERIFY2(whole.out.contains("DS ") && whole.out.contains("DG_Avg") && whole.out.contains("rules-v1"),
+                 qPrintable(whole.out));
+        // Not a terminal: plain progress lines.
+        QVERIFY2(whole.err.contains("evaluate: 5/5 cases (100%)"), qPrintable(whole.err));
+
+        QStringList shardFiles;
+        for (int index = 1; index <= 3; ++index) {
+            const QString file = dir_ + QString("/shard%1.json").arg(index);
+            const Run shard = runCli(evaluateArgs(file) << "--shard" << QString("%1/3").arg(index));
+            QVERIFY2(shard.exitCode == 0, qPrintable(shard.err));
+            shardFiles.prepend(file);  // merge takes them in any order
+        }
+        const nlohmann::json second = readJson(shardFiles[1]);
+        QCOMPARE(second.at("provenance").at("shard").at("index").get<int>(), 2);
+        QCOMPARE(second.at("cases").size(), size_t(2));  // positions 1 and 4
+
+        const Run merge = runCli(QStringList{"merge"} << shardFiles << "--out" << dir_ + "/merged.json");
+        QVERIFY2(merge.exitCode == 0, qPrintable(merge.err));
+
+        const nlohmann::json unsharded = readJson(dir_ + "/whole.json");
+        const nlohmann::json merged = readJson(dir_ + "/merged.json");
+        QCOMPARE(merged.at("metrics").dump(), unsharded.at("metrics").dump());
+        QCOMPARE(merged.at("cases").dump(), unsharded.at("cases").dump());
+        QCOMPARE(merged.at("cases").size(), size_t(5));
+        QCOMPARE(merged.at("provenance").at("model_hash"), unsharded.at("provenance").at("model_hash"));
+        QCOMPARE(merged.at("provenance").at("shard").at("count").get<int>(), 1);
+        for (const char* key : {"DS", "DG_onlyQ", "DG_otherA", "DG_otherQ", "DG_otherAQ", "DG_Avg", "fluency"})
+            QVERIFY2(merged.at("metrics").contains(key), key);
+
+        // Provenance: the demo data file and its hash, the settings.
+        const auto demo = detox::loadSafeEdit(detox::demoDatasetPath("test"));
+        QCOMPARE(unsharded.at("provenance").at("dataset_hash").get<std::string>(), demo.sha256);
+        QCOMPARE(unsharded.at("provenance").at("settings").at("max_new_tokens").get<int>(), 3);
+        QCOMPARE(unsharded.at("cases").at(0).at("id").get<int>(), demo.records.at(0).id);
+
+        // A shard does not merge with a run of a different shape.
+        expectBadInput({"merge", dir_ + "/whole.json", shardFiles[0], "--out", dir_ + "/bad.json"}, "differs");
+    }
+
+    void badInputExitsTwoWithOneLine() {
+        expectBadInput(evaluateArgs(dir_ + "/x.json") << "--shard" << "4/3", "--shard");
+        expectBadInput({"evaluate", "--model", model_, "--data", "demo", "--out", dir_ + "/x.json", "--ids", "1",
+                        "--limit", "2"},
+                       "not both");
+        expectBadInput({"evaluate", "--model", dir_ + "/no-such-model", "--data", "demo", "--limit", "1", "--out",
+                        dir_ + "/x.json"},
+                       "no-such-model");
+        expectBadInput({"evaluate", "--model", model_, "--data", dir_ + "/missing.json", "--out", dir_ + "/x.json"},
+                       "missing.json");
+        expectBadInput({"evaluate", "--model", model_, "--data", "demo", "--ids", "99999", "--out", dir_ + "/x.json"},
+                       "99999");
+        expectBadInput({"evaluate", "--model", model_, "--data", "demo", "--out", dir_ + "/x.json", "--max-new-tokens",
+                        "zero"},
+                       "--max-new-tokens");
+        expectBadInput({"evaluate", "--data", "demo", "--out", dir_ + "/x.json"}, "--model");
+        expectBadInput({"merge", "--out", dir_ + "/x.json"}, "shard result files");
+        expectBadInput({"merge", dir_ + "/nothing.json", "--out", dir_ + "/x.json"}, "nothing.json");
+        QVERIFY(!QFileInfo::exists(dir_ + "/x.json"));
+    }
+};
+
+QTEST_GUILESS_MAIN(CliEvaluateTest)
+#include "test_cli_evaluate.moc"
