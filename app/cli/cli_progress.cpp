@@ -85,9 +85,11 @@ double ProgressReporter::etaSeconds(const Progress& progress, Clock::time_point 
 void ProgressReporter::report(const Progress& progress) {
     std::lock_guard lock(mutex_);
     const Clock::time_point now = Clock::now();
-    const bool newPhase = progress.message != phaseMessage_ || progress.total != phaseTotal_;
+    // Messages may change within a phase (e.g. one per tensor loaded); a new total or a step going back
+    // starts a new one.
+    const bool newPhase = progress.total != phaseTotal_ || progress.step < lastStep_;
+    lastStep_ = progress.step;
     if (newPhase) {
-        phaseMessage_ = progress.message;
         phaseTotal_ = progress.total;
         phaseFirstStep_ = progress.step;
         phaseStart_ = now;

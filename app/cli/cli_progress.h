@@ -3,7 +3,7 @@
 //  * Otherwise (logs, pipes, Slurm): plain lines "evaluate: 12/90 cases (13%), ETA 0:41", at most one per
 //    second, plus the line that completes a phase.
 // The text after the count is the Progress message, so core jobs name their unit ("cases", ...).
-// A new message or total starts a new phase (the ETA starts over).
+// A new total, or a step lower than the last, starts a new phase (the ETA starts over).
 #pragma once
 #include <chrono>
 #include <iosfwd>
@@ -46,8 +46,8 @@ private:
     bool terminal_ = false;
     std::mutex mutex_;
     // Current phase.
-    std::string phaseMessage_;
     int phaseTotal_ = -1;
+    int lastStep_ = 0;
     int phaseFirstStep_ = 0;
     Clock::time_point phaseStart_;
     // Output throttling.

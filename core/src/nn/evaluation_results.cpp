@@ -108,7 +108,7 @@ void to_json(nlohmann::json& json, const EvaluationResult& result) {
 }
 
 void from_json(const nlohmann::json& json, EvaluationResult& result) {
-    if (json.value("kind", std::string()) != kResultKind)
+    if (!json.is_object() || json.value("kind", std::string()) != kResultKind)
         throw Error("", "kind", std::string("expected \"") + kResultKind + "\" (a detox evaluate result)");
     const nlohmann::json& provenance = json.at("provenance");
     from_json(provenance, result.provenance);
