@@ -1,0 +1,277 @@
+// The analysis views on a tiny model: Locate draws the computed distances, DINM runs as a job with a
+// loss plot and changes the toxic region, Undo restores it, the Compare view collects the run, and
+// every plot exports to PNG/PDF/SVG/CSV/JSON.
+#include <QCheckBox>
+#include <QComboBox>
+#include <QFile>
+#include <QImage>
+#include <QJsonDocument>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <qcustomplot.h>
+
+#include "detox/demo_model.h"
+#include "detox/locate.h"
+#include "detox/model.h"
+#include "detox/safeedit.h"
+#include "detox_ui/figures_core.h"
+#include "detox_ui/job_runner.h"
+#include "detox_ui/plot_view.h"
+#include "detox_ui/views.h"
+
+using namespace detox;
+using namespace detox::ui;
+
+namespace {
+
+// The shipped demo model when present, else a tiny one trained for one step (random weights, a
+// small BPE tokenizer): the views only need a working model with a tokenizer.
+std::shared_ptr<Model> loadTestModel(const QString& scratch) {
+    try {
+        return std::make_shared<Model>(Model::load(demoModelPath()));
+    } catch (const detox::Error&) {
+    }
+    DemoModelSettings settings;
+    settings.steps = 1;
+    settings.batchSize = 2;
+    settings.vocabSize = 300;
+    settings.hiddenSize = 32;
+    settings.layers = 4;
+    settings.heads = 4;
+    settings.kvHeads = 2;
+    settings.intermediateSize = 48;
+    settings.maxPositions = 1024;
+    settings.knowledgeRepeats = 1;
+    settings.refusalRepeats = 1;
+    const std::string directory = (scratch + "/tiny-model").toStdString();
+    trainDemoModel(directory, settings);
+    return std::make_shared<Model>(Model::load(directory));
+}
+
+QVector<double> graphValues(QCustomPlot* plot, const QString& name) {
+    for (int i = 0; i < plot->graphCount(); ++i) {
+        if (plot->graph(i)->name() != name) continue;
+        QVector<double> values;
+        for (auto it = plot->graph(i)->data()->constBegin(); it != plot->graph(i)->data()->constEnd(); ++it)
+            values.append(it->value);
+        return values;
+    }
+    return {};
+}
+
+bool waitForJob(JobRunner& runner) { return runner.waitForIdle(600000); }
+
+// The worker thread may split reductions differently from the main thread: equal up to rounding.
+bool closeTo(double a, double b) { return std::abs(a - b) <= 1e-5 * std::max(1.0, std::abs(b)); }
+
+}  // namespace
+
+class TestUiViews : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void figuresFromResults();
+    void locateDrawsDistances();
+    void dinmRunsUndoesAndCompares();
+    void plotsExport();
+
+private:
+    QTemporaryDir scratch_;
+    std::shared_ptr<Model> model_;
+    SafeEditRecord record_;
+    JobRunner runner_;
+    std::unique_ptr<ToxicLayersView> toxic_;
+    std::unique_ptr<EditView> edit_;
+    std::unique_ptr<CompareView> compare_;
+};
+
+void TestUiViews::initTestCase() {
+    QVERIFY(scratch_.isValid());
+    model_ = loadTestModel(scratch_.path());
+    const SafeEditDataset dataset = loadSafeEdit(demoDatasetPath("test"));
+    QVERIFY(!dataset.records.empty());
+    record_ = dataset.records.front();
+    QVERIFY(record_.knowledge.has_value());
+}
+
+void TestUiViews::figuresFromResults() {
+    LocateResult masked{3, "masked", {1.0, 4.0, 2.0}, 1};
+    LocateResult easy{3, "easyedit", {5.0, 1.0, 0.5}, 0};
+    const FigureSpec figure = toxicLayerFigure({masked, easy});
+    QCOMPARE(figure.id, QStringLiteral("toxic-layers-record-3"));
+    QCOMPARE(figure.series.size(), 2);
+    QCOMPARE(figure.series[0].y, (QVector<double>{1.0, 4.0, 2.0}));
+    QCOMPARE(figure.series[0].x, (QVector<double>{0, 1, 2}));
+    QCOMPARE(figure.series[0].markers.size(), 1);
+    QCOMPARE(figure.series[0].markers[0].x, 1.0);
+    QCOMPARE(figure.series[0].markers[0].y, 4.0);
+    QCOMPARE(figure.series[1].name, QStringLiteral("easyedit"));
+
+    EditResult edit;
+    edit.method = "dinm";
+    edit.lossHistory = {{1, 3.0, 20.0, 1.0}, {2, 2.0, 10.0, 1.0}};
+    const FigureSpec loss = lossFigure(edit);
+    QCOMPARE(loss.series.size(), 3);
+    QCOMPARE(loss.series[1].y, (QVector<double>{20.0, 10.0}));
+    edit.method = "sft";
+    QCOMPARE(lossFigure(edit).series.size(), 1);
+
+    ParameterShiftMatrix shift;
+    shift.layers = {0, 1};
+    shift.modules = {"q", "down"};
+    shift.relative = {{0.0, 0.5}, {0.25, 0.0}};
+    const FigureSpec heat = parameterShiftFigure(shift, "dinm");
+    QCOMPARE(heat.heatmap.rows, 2);
+    QCOMPARE(heat.heatmap.at(1, 0), 0.25);
+    QCOMPARE(heat.heatmap.rowLabels, (QStringList{"L0", "L1"}));
+    heat.validate();
+
+    const FigureSpec bars = metricsBarFigure({"a", "b"}, {"DS", "DG"}, {{10, 20}, {30, 40}});
+    QCOMPARE(bars.series[1].y, (QVector<double>{30, 40}));
+    QVERIFY_THROWS_EXCEPTION(detox::Error, metricsBarFigure({"a"}, {"DS"}, {{1, 2}}));
+}
+
+void TestUiViews::locateDrawsDistances() {
+    toxic_ = std::make_unique<ToxicLayersView>();
+    toxic_->setJobRunner(&runner_);
+    QVERIFY(!toxic_->locateButton()->isEnabled());
+    toxic_->setModel(model_);
+    toxic_->setRecord(record_);
+    QVERIFY(toxic_->locateButton()->isEnabled());
+
+    QSignalSpy located(toxic_.get(), &ToxicLayersView::located);
+    QSignalSpy results(toxic_.get(), &ToxicLayersView::resultReady);
+    toxic_->variantCombo()->setCurrentIndex(toxic_->variantCombo()->findData("masked"));
+    QTest::mouseClick(toxic_->locateButton(), Qt::LeftButton);
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(located.count(), 1);
+    QCOMPARE(results.count(), 1);
+
+    // Independently computed reference: the same call on the main thread.
+    const LocateResult expected = locateToxicLayer(*model_, record_, LocateVariant::Masked);
+    const QVector<double> drawn = graphValues(toxic_->plotView()->plot(), "masked");
+    QCOMPARE(drawn.size(), int(expected.distances.size()));
+    for (int i = 0; i < drawn.size(); ++i) QVERIFY2(closeTo(drawn[i], expected.distances[size_t(i)]), qPrintable(QString::number(i)));
+    QCOMPARE(toxic_->results().front().toxicLayer, expected.toxicLayer);
+
+    // The other variant overlays the first.
+    toxic_->variantCombo()->setCurrentIndex(toxic_->variantCombo()->findData("easyedit"));
+    QTest::mouseClick(toxic_->locateButton(), Qt::LeftButton);
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(toxic_->results().size(), size_t(2));
+    QCOMPARE(toxic_->plotView()->figure().series.size(), 2);
+    const LocateResult easy = locateToxicLayer(*model_, record_, LocateVariant::EasyEdit);
+    const QVector<double> drawnEasy = graphValues(toxic_->plotView()->plot(), "easyedit");
+    QCOMPARE(drawnEasy.size(), int(easy.distances.size()));
+    for (int i = 0; i < drawnEasy.size(); ++i) QVERIFY(closeTo(drawnEasy[i], easy.distances[size_t(i)]));
+}
+
+void TestUiViews::dinmRunsUndoesAndCompares() {
+    edit_ = std::make_unique<EditView>();
+    compare_ = std::make_unique<CompareView>();
+    connect(edit_.get(), &EditView::runFinished, compare_.get(), &CompareView::addRun);
+    edit_->setModel(model_);
+    edit_->setRecord(record_);
+    edit_->setJobRunner(&runner_);
+    edit_->setMaxNewTokens(8);
+
+    // The paper's DINM defaults are pre-filled (non-Mistral model).
+    edit_->setMethod(EditMethod::Dinm);
+    QCOMPARE(edit_->dinmSettings().learningRate, 5e-4);
+    QCOMPARE(edit_->dinmSettings().maxSteps, 10);
+    QCOMPARE(edit_->dinmSettings().editLossWeight, 0.1);
+    edit_->setMethod(EditMethod::Dpo);
+    QCOMPARE(edit_->dpoSettings().beta, DpoSettings{}.beta);
+    QCOMPARE(edit_->dpoSettings().learningRate, DpoSettings{}.learningRate);
+    edit_->setMethod(EditMethod::Dinm);
+
+    edit_->stepsSpin()->setValue(2);
+    // The located layer's down projection is what DINM edits (masked variant = DINM's default).
+    const int layer = locateToxicLayer(*model_, record_, LocateVariant::Masked).toxicLayer;
+    const std::string target = toxicRegionTensorName(*model_, layer);
+    const FloatTensor original = model_->parameter(target);
+
+    QSignalSpy finished(edit_.get(), &EditView::runFinished);
+    QTest::mouseClick(edit_->runButton(), Qt::LeftButton);
+    QVERIFY(edit_->cancelButton()->isEnabled());
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(finished.count(), 1);
+    const MethodRun run = *edit_->lastRun();
+    QCOMPARE(run.edit.toxicLayer, layer);
+    QCOMPARE(run.edit.changedTensors, std::vector<std::string>{target});
+
+    // Loss plot: one point per step, the values of the result's loss history.
+    QCOMPARE(run.edit.lossHistory.size(), size_t(2));
+    const QVector<double> total = graphValues(edit_->lossPlot()->plot(), "total");
+    QCOMPARE(total.size(), 2);
+    QCOMPARE(total[1], run.edit.lossHistory[1].total);
+
+    QVERIFY(model_->parameter(target).values != original.values);
+    QVERIFY(edit_->hasEdits());
+    QVERIFY(edit_->undoButton()->isEnabled());
+
+    // Generations table: adversarial prompt + four generalization inputs.
+    const int rows = 1 + (record_.generalization ? 4 : 0);
+    QCOMPARE(edit_->generationTable()->rowCount(), rows);
+    QCOMPARE(edit_->generationTable()->item(0, 0)->text(), QStringLiteral("DS"));
+    for (const GenerationComparison& g : run.generations) {
+        QVERIFY(g.unsafeBefore == 0 || g.unsafeBefore == 0.5 || g.unsafeBefore == 1);
+        QVERIFY(g.unsafeAfter == 0 || g.unsafeAfter == 0.5 || g.unsafeAfter == 1);
+    }
+
+    // Compare: one row, the shift heatmap is non-zero only at the edited tensor's cell.
+    QCOMPARE(compare_->runs().size(), 1);
+    QCOMPARE(compare_->metricsTable()->rowCount(), 1);
+    const QVector<FigureSpec> shifts = compare_->shiftFigures();
+    QCOMPARE(shifts.size(), 1);
+    const HeatmapData& heat = shifts[0].heatmap;
+    int nonZero = 0;
+    for (double value : heat.values) nonZero += value > 0 ? 1 : 0;
+    QCOMPARE(nonZero, 1);
+    QVERIFY(heat.at(layer, heat.colLabels.indexOf("down")) > 0);
+    // Defense rates from the verdicts: 100 - 100 * mean unsafe label.
+    const auto rates = runDefenseRates(run, true);
+    QCOMPARE(rates.at("DS"), 100.0 - 100.0 * run.generations[0].unsafeAfter);
+
+    QTest::mouseClick(edit_->undoButton(), Qt::LeftButton);
+    QCOMPARE(model_->parameter(target).values, original.values);
+    QVERIFY(!edit_->hasEdits());
+}
+
+void TestUiViews::plotsExport() {
+    QVERIFY(toxic_ && edit_ && compare_);
+    const QString folder = scratch_.path() + "/export";
+    QVERIFY(QDir().mkpath(folder));
+    const QList<PlotView*> plots{toxic_->plotView(), edit_->lossPlot(), compare_->metricsPlot(),
+                                 compare_->shiftPlots().front()};
+    for (PlotView* plot : plots) {
+        plot->resize(640, 400);
+        const QString base = folder + "/" + plot->figure().id;
+        const QStringList files = plot->exportTo(base, kAllExportFormats);
+        QCOMPARE(files.size(), 5);
+        QImage png(base + ".png");
+        QVERIFY2(!png.isNull(), qPrintable(base));
+        QFile pdf(base + ".pdf");
+        QVERIFY(pdf.open(QIODevice::ReadOnly));
+        QVERIFY(pdf.read(5) == "%PDF-");
+        QFile svg(base + ".svg");
+        QVERIFY(svg.open(QIODevice::ReadOnly));
+        QVERIFY(svg.readAll().contains("<svg"));
+        QFile csv(base + ".csv");
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(csv.readAll()).split('\n', Qt::SkipEmptyParts);
+        QVERIFY(lines.size() > 1);
+        QFile json(base + ".json");
+        QVERIFY(json.open(QIODevice::ReadOnly));
+        const FigureSpec back = FigureSpec::fromJson(QJsonDocument::fromJson(json.readAll()).object(), base);
+        QCOMPARE(back, plot->figure());
+    }
+}
+
+QTEST_MAIN(TestUiViews)
+#include "test_ui_views.moc"
