@@ -216,6 +216,9 @@ private slots:
         const FigureSpec spec = QVector<FigureSpec>{lineFigure(), barFigure(), heatmapFigure()}[which];
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
+        // DETOX_KEEP_FIGURES=1 keeps the exported files for looking at them.
+        dir.setAutoRemove(qEnvironmentVariableIsEmpty("DETOX_KEEP_FIGURES"));
+        if (!dir.autoRemove()) qInfo() << "figures kept in" << dir.path();
         ExportOptions options;
         options.width = 640;
         options.height = 400;

@@ -1,18 +1,27 @@
 // detox-workbench: the desktop GUI. Wiring only; everything lives in ui/ and core/.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDir>
 #include <QIcon>
+#include <QStyleFactory>
+#include <QTimer>
+
+#include <iostream>
 
 #include "detox/compute.h"
 #include "detox/version.h"
+#include "detox_ui/job_runner.h"
 #include "detox_ui/main_window.h"
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
+    Q_INIT_RESOURCE(resources);  // the icons live in the ui static library
     QApplication::setApplicationName("Detox Workbench");
     QApplication::setOrganizationName("DetoxWorkbench");
     QApplication::setApplicationVersion(QString::fromStdString(detox::appVersion()));
     QApplication::setWindowIcon(QIcon(":/icons/detox-workbench.svg"));
+    // Fusion looks the same everywhere and follows the light/dark palettes exactly.
+    QApplication::setStyle(QStyleFactory::create("Fusion"));
     detox::initCompute();
 
     QCommandLineParser parser;
@@ -22,13 +31,31 @@ int main(int argc, char** argv) {
     QCommandLineOption modelOption("model", "Open this HF checkpoint directory at start.", "DIR");
     QCommandLineOption dataOption("data", "Open this SafeEdit JSON file at start.", "FILE");
     QCommandLineOption demoOption("demo", "Open the built-in demo model and demo dataset.");
-    parser.addOptions({modelOption, dataOption, demoOption});
+    QCommandLineOption sessionOption("session", "Open this session file at start.", "FILE");
+    QCommandLineOption themeOption("theme", "Start with the light or dark theme.", "light|dark");
+    QCommandLineOption screenshotOption(
+        "screenshot", "After start-up, save each view and the whole window as PNGs into DIR, then quit.", "DIR");
+    parser.addOptions({modelOption, dataOption, demoOption, sessionOption, themeOption, screenshotOption});
     parser.process(app);
 
     detox::ui::MainWindow window;
+    if (parser.isSet(themeOption)) window.setTheme(detox::ui::themeFromName(parser.value(themeOption)));
     window.show();
+    if (parser.isSet(sessionOption)) window.openSession(parser.value(sessionOption));
     if (parser.isSet(demoOption)) window.openDemo();
     if (parser.isSet(modelOption)) window.openModel(parser.value(modelOption));
     if (parser.isSet(dataOption)) window.openDataset(parser.value(dataOption));
+
+    if (parser.isSet(screenshotOption)) {
+        const QString directory = parser.value(screenshotOption);
+        QTimer::singleShot(200, &window, [&window, directory] {
+            // Wait for start-up loads (demo data, session) so the shots show real content.
+            if (!window.jobs()->waitForIdle(60000)) std::cerr << "detox-workbench: start-up jobs still running\n";
+            QApplication::processEvents();
+            const QStringList files = window.saveScreenshots(directory);
+            for (const QString& file : files) std::cout << file.toStdString() << "\n";
+            QApplication::exit(files.isEmpty() ? 1 : 0);
+        });
+    }
     return app.exec();
 }

@@ -105,6 +105,10 @@ void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     plot->rescaleAxes();
     plot->xAxis->scaleRange(1.06, plot->xAxis->range().center());
     plot->yAxis->scaleRange(1.12, plot->yAxis->range().center());
+    // Room above the highest point for a marker's label, which the axis rect would clip.
+    bool hasMarkers = false;
+    for (const FigureSeries& series : figure.series) hasMarkers = hasMarkers || !series.markers.isEmpty();
+    if (hasMarkers) plot->yAxis->setRangeUpper(plot->yAxis->range().upper + plot->yAxis->range().size() * 0.08);
     plot->legend->setVisible(figure.series.size() > 1 || plot->graphCount() > figure.series.size());
 }
 
@@ -192,7 +196,9 @@ void styleAxis(QCPAxis* axis, const PlotPalette& palette) {
     axis->setTickLabelColor(palette.text);
     axis->grid()->setPen(QPen(palette.grid, 1, Qt::DotLine));
     axis->grid()->setSubGridPen(QPen(palette.subGrid, 1, Qt::DotLine));
-    axis->grid()->setZeroLinePen(QPen(palette.axis, 1));
+    // A zero line helps for signed values (y); a vertical one at x = 0 only looks like a second axis.
+    const bool vertical = axis->orientation() == Qt::Vertical;
+    axis->grid()->setZeroLinePen(vertical ? QPen(palette.axis, 1) : QPen(Qt::NoPen));
 }
 
 QByteArray pngBytes(QCustomPlot* plot, const ExportOptions& options) {
