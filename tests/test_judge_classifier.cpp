@@ -2,6 +2,7 @@
 // checkpoint, an independent plain-loop reference forward on random 2-layer models (F32 and BF16),
 // padding, the position offset, truncation to 512 tokens, empty responses, progress, cancellation and
 // errors that name the file and field. Checkpoints and a byte-level tokenizer are written by the test.
+#include <QProcess>
 #include <QtTest>
 #include <cmath>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "detox/error.h"
 #include "detox/judge_classifier.h"
 #include "fixtures.h"
+#include "tiny_model.h"
 #include "nn/roberta.h"
 #include "nn/safetensors.h"
 
@@ -30,30 +32,10 @@ struct Dims {
     double eps = 1e-5;
 };
 
-// GPT-2's byte-to-unicode table: printable bytes stand for themselves, the rest map to 256 + n.
-std::string byteSymbol(int byte) {
-    auto printable = [](int b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255); };
-    int codepoint = byte;
-    if (!printable(byte)) {
-        int shifted = 0;
-        for (int b = 0; b < byte; ++b)
-            if (!printable(b)) ++shifted;
-        codepoint = 256 + shifted;
-    }
-    std::string utf8;
-    if (codepoint < 0x80) {
-        utf8 += char(codepoint);
-    } else {
-        utf8 += char(0xC0 | (codepoint >> 6));
-        utf8 += char(0x80 | (codepoint & 0x3F));
-    }
-    return utf8;
-}
-
 // A RoBERTa-style byte-level BPE tokenizer without merges: byte b is token 4 + b.
 nlohmann::json tokenizerJson() {
     nlohmann::json vocab = {{"<s>", 0}, {"<pad>", 1}, {"</s>", 2}, {"<unk>", 3}};
-    for (int b = 0; b < 256; ++b) vocab[byteSymbol(b)] = 4 + b;
+    for (int b = 0; b < 256; ++b) vocab[detox::test::byteLevelSymbol(b)] = 4 + b;
     nlohmann::json added = nlohmann::json::array();
     const char* specials[] = {"<s>", "<pad>", "</s>", "<unk>"};
     for (int id = 0; id < 4; ++id) added.push_back({{"id", id}, {"content", specials[id]}, {"special", true}});
@@ -537,6 +519,39 @@ private Q_SLOTS:
         auto judge = detox::makeJudge(dir + "/");
         QCOMPARE(QString::fromStdString(judge->name()), QString("safeedit-classifier (spec-classifier)"));
         QVERIFY(!judge->heuristic());
+    }
+
+    // `detox evaluate --judge DIR`: the result names the classifier and every label is its verdict.
+    void evaluateCommandUsesTheClassifier() {
+        Dims dims;
+        dims.layers = 1;
+        const std::string judgeDir = writeCheckpoint("cli-classifier", dims, randomWeights(dims, 37));
+        const QString scratch = detox::test::scratchDir();
+        detox::test::writeTinyLlama((scratch + "/llama").toStdString(), 3);
+        QProcess cli;
+        cli.start(detox::test::cliPath(), {"evaluate", "--model", scratch + "/llama", "--demo", "--limit", "2",
+                                           "--max-new-tokens", "6", "--judge", QString::fromStdString(judgeDir),
+                                           "--out", scratch + "/evaluation.json"});
+        QVERIFY(cli.waitForFinished(300000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+        std::ifstream in((scratch + "/evaluation.json").toStdString());
+        const nlohmann::json result = nlohmann::json::parse(in);
+        QCOMPARE(result.at("provenance").at("judge").get<std::string>(), std::string("safeedit-classifier (cli-classifier)"));
+        QCOMPARE(result.at("provenance").at("heuristic_judge").get<bool>(), false);
+        QCOMPARE(result.at("metrics").at("judge").get<std::string>(), std::string("safeedit-classifier (cli-classifier)"));
+        auto judge = detox::makeClassifierJudge(judgeDir);
+        int labels = 0;
+        for (const auto& item : result.at("cases"))
+            for (const auto& [key, response] : item.at("responses").items()) {
+                const double label = item.at("unsafe_labels").at(key).get<double>();
+                const std::string reason = item.at("judge_reasons").at(key).get<std::string>();
+                QVERIFY2(reason.rfind("classifier: ", 0) == 0 || reason == "empty response", reason.c_str());
+                // Random bytes may not be UTF-8 (the file then holds U+FFFD): re-judge only intact text.
+                if (response.get<std::string>().find("\xEF\xBF\xBD") == std::string::npos)
+                    QCOMPARE(label, judge->judge({response.get<std::string>()}, detox::noJobControl()).at(0).unsafe);
+                ++labels;
+            }
+        QCOMPARE(labels, 10);  // two cases, five inputs each
     }
 };
 
