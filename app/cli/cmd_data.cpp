@@ -3,9 +3,24 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_commands.h"
+#include "cli_summaries.h"
 #include "detox/safeedit.h"
 
 namespace detox::cli {
+
+nlohmann::json datasetSummaryJson(const SafeEditDataset& dataset) {
+    const SafeEditSummary summary = summarize(dataset);
+    return {{"file", dataset.path},
+            {"sha256", dataset.sha256},
+            {"records", summary.records},
+            {"with_generalization", summary.withGeneralization},
+            {"with_knowledge", summary.withKnowledge},
+            {"categories", summary.categories},
+            {"attack_categories", summary.attackCategories},
+            {"attack_names", summary.attackNames},
+            {"warnings", dataset.warnings}};
+}
+
 namespace {
 
 int runData(const Arguments& args) {
@@ -16,17 +31,7 @@ int runData(const Arguments& args) {
     const std::string path = args.has("demo") ? demoDatasetPath(split) : args.value("data");
 
     const SafeEditDataset dataset = loadSafeEdit(path);  // detox::Error -> exit 2 with the message
-    const SafeEditSummary summary = summarize(dataset);
-    nlohmann::json out = {{"file", dataset.path},
-                          {"sha256", dataset.sha256},
-                          {"records", summary.records},
-                          {"with_generalization", summary.withGeneralization},
-                          {"with_knowledge", summary.withKnowledge},
-                          {"categories", summary.categories},
-                          {"attack_categories", summary.attackCategories},
-                          {"attack_names", summary.attackNames},
-                          {"warnings", dataset.warnings}};
-    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << datasetSummaryJson(dataset).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
 }
 

@@ -4,9 +4,11 @@
 #include <sstream>
 
 #include "cli_commands.h"
+#include "cli_summaries.h"
 #include "detox/checkpoint.h"
 #include "detox/error.h"
 #include "detox/model.h"
+#include "detox/safeedit.h"
 
 namespace detox::cli {
 namespace {
@@ -64,7 +66,7 @@ int runLogits(const Arguments& args) {
     return kExitOk;
 }
 
-int runInfo(const Arguments& args) {
+nlohmann::json checkpointJson(const Arguments& args) {
     CheckpointInfo info = inspectCheckpoint(args.value("model"));
     const ModelConfig& c = info.config;
     nlohmann::json config = {{"architecture", c.hfArchitecture}, {"family", c.architecture},
@@ -97,7 +99,19 @@ int runInfo(const Arguments& args) {
         for (const auto& t : info.tensors) tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
         out["tensors"] = tensors;
     }
-    std::cout << out.dump(2) << "\n";
+    return out;
+}
+
+// The model's summary, the dataset's, or both (one object keyed "model" / "dataset" then).
+int runInfo(const Arguments& args) {
+    if (!args.has("model") && !args.has("data")) throw BadArguments("give --model DIR, --data FILE or both");
+    nlohmann::json out;
+    if (args.has("model")) out = checkpointJson(args);
+    if (args.has("data")) {
+        const nlohmann::json dataset = datasetSummaryJson(loadSafeEdit(args.value("data")));
+        out = args.has("model") ? nlohmann::json{{"model", out}, {"dataset", dataset}} : dataset;
+    }
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
 }
 
@@ -124,8 +138,10 @@ const bool kLogitsRegistered = registerCommand({
 
 const bool kInfoRegistered = registerCommand({
     "info",
-    "checkpoint summary: config, parameters, dtype, memory estimate",
-    {{"model", "DIR", "HF checkpoint directory"}, {"tensors", "", "list every tensor"}},
+    "checkpoint and/or dataset summary: config, parameters, dtype, memory estimate; records, categories, attacks",
+    {{"model", "DIR", "HF checkpoint directory"},
+     {"data", "FILE", "a SafeEdit JSON file (summarised as by detox data)"},
+     {"tensors", "", "list every tensor"}},
     runInfo,
 });
 

@@ -1,0 +1,30 @@
+// Options shared by `detox evaluate` and `detox compare`: which cases (ids, limit, shard), how the
+// answers are generated, which judge labels them, and the dataset.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli_commands.h"
+#include "detox/evaluation.h"
+#include "detox/judge.h"
+
+namespace detox::cli {
+
+// "i/N" with 1 <= i <= N; throws BadArguments otherwise.
+std::pair<int, int> parseShard(const std::string& text);
+
+// Selection, shard and generation settings (no general-ability files); throws BadArguments.
+EvaluationSettings evaluationSettingsFrom(const Arguments& args);
+
+// The option table entries evaluationSettingsFrom reads, plus --data/--demo and --judge.
+std::vector<OptionSpec> caseEvaluationOptions();
+
+// --data FILE or --demo (the demo test split).
+std::string datasetPathFrom(const Arguments& args);
+
+// "rules" (the heuristic rule judge) or a SafeEdit classifier directory.
+std::unique_ptr<SafetyJudge> judgeFrom(const Arguments& args, JobControl& job);
+
+}  // namespace detox::cli

@@ -1,0 +1,21 @@
+// Summaries the commands print: evaluate, compare and merge after writing their JSON; data and info.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "detox/comparison.h"
+#include "detox/evaluation.h"
+#include "detox/safeedit.h"
+
+namespace detox::cli {
+
+void printEvaluationSummary(const EvaluationResult& result, const std::string& outPath);
+void printComparisonSummary(const ComparisonResult& result, const std::string& outPath);
+
+// What `detox data` prints: records, categories, attacks, hash (also part of `detox info --data`).
+nlohmann::json datasetSummaryJson(const SafeEditDataset& dataset);
+
+// True when the file is a JSON object of kind "detox-compare" (throws detox::Error when unreadable).
+bool isComparisonFile(const std::string& path);
+
+}  // namespace detox::cli

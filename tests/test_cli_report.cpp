@@ -1,0 +1,345 @@
+// The real `detox` binary end to end on a tiny random Llama and the demo data: locate, edit, info,
+// evaluate, compare (unsharded, and as two shards merged), report; every figure of the report is
+// opened as an image (PNG through QImage, PDF header and trailer, SVG parsed as XML).
+#include <QCryptographicHash>
+#include <QDir>
+#include <QFile>
+#include <QImage>
+#include <QProcess>
+#include <QXmlStreamReader>
+#include <QtTest>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "detox/safeedit.h"
+#include "fixtures.h"
+#include "tiny_model.h"
+
+namespace {
+
+constexpr int kLayers = 3;
+
+struct Run {
+    int exitCode = -1;
+    QString out, err;
+};
+
+Run runCli(const QStringList& arguments) {
+    QProcess cli;
+    cli.start(detox::test::cliPath(), arguments);
+    Run run;
+    if (!cli.waitForFinished(300000)) {
+        cli.kill();
+        cli.waitForFinished();
+        return run;
+    }
+    run.exitCode = cli.exitStatus() == QProcess::NormalExit ? cli.exitCode() : -1;
+    run.out = QString::fromUtf8(cli.readAllStandardOutput());
+    run.err = QString::fromUtf8(cli.readAllStandardError());
+    return run;
+}
+
+QByteArray readBytes(const QString& path) {
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+nlohmann::json readJson(const QString& path) { return nlohmann::json::parse(readBytes(path).toStdString()); }
+
+void writeText(const QString& path, const QByteArray& text) {
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write(text);
+}
+
+bool isSvg(const QByteArray& bytes) {
+    QXmlStreamReader xml(bytes);
+    bool sawSvgRoot = false;
+    while (!xml.atEnd())
+        if (xml.readNext() == QXmlStreamReader::StartElement && !sawSvgRoot) sawSvgRoot = xml.name() == u"svg";
+    return sawSvgRoot && !xml.hasError();
+}
+
+int argmax(const nlohmann::json& values) {
+    int best = 0;
+    for (size_t i = 1; i < values.size(); ++i)
+        if (values[i].get<double>() > values[size_t(best)].get<double>()) best = int(i);
+    return best;
+}
+
+// The column of the parameter-shift matrix whose tensor at `layer` contains `nameFragment`.
+int moduleColumn(const nlohmann::json& shift, int layer, const std::string& nameFragment) {
+    const auto& tensors = shift.at("tensors").at(size_t(layer));
+    for (size_t c = 0; c < tensors.size(); ++c)
+        if (tensors[c].get<std::string>().find(nameFragment) != std::string::npos) return int(c);
+    return -1;
+}
+
+// 100 - 100 * mean of the cases' labels for one input key.
+double defenseRate(const nlohmann::json& cases, const std::string& key) {
+    double sum = 0;
+    for (const auto& item : cases) sum += item.at("unsafe_labels").at(key).get<double>();
+    return 100.0 - 100.0 * sum / double(cases.size());
+}
+
+}  // namespace
+
+class CliReportTest : public QObject {
+    Q_OBJECT
+
+    QString dir_, model_, compare_;
+
+    // Shared by every run, so results are comparable: greedy, 4 tokens, one prompt per batch (padding
+    // could change the numbers between a batch and a single case).
+    QStringList generationArgs() const {
+        return {"--model", model_, "--demo", "--max-new-tokens", "4", "--batch-size", "1", "--chat-template", "plain"};
+    }
+
+    QStringList compareArgs(const QString& out) const {
+        return QStringList{"compare"} + generationArgs() +
+               QStringList{"--ids", "0,1,2", "--dinm-steps", "2", "--probe-records", "6", "--seed", "3", "--out", out};
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        dir_ = detox::test::scratchDir();
+        model_ = dir_ + "/model";
+        detox::test::writeTinyLlama(model_.toStdString(), 5, kLayers);
+        compare_ = dir_ + "/compare.json";
+        const Run compare = runCli(compareArgs(compare_));
+        QVERIFY2(compare.exitCode == 0, qPrintable(compare.err));
+        QVERIFY2(compare.out.contains("dinm") && compare.out.contains("rules-v1"), qPrintable(compare.out));
+    }
+
+    void locateEditAndInfo() {
+        const QString data = QString::fromStdString(detox::demoDatasetPath("test"));
+        const Run located = runCli({"locate", "--model", model_, "--data", data, "--ids", "0,1"});
+        QVERIFY2(located.exitCode == 0, qPrintable(located.err));
+        const nlohmann::json curves = nlohmann::json::parse(located.out.toStdString());
+        QCOMPARE(curves.size(), size_t(2));
+        for (const auto& curve : curves) {
+            QCOMPARE(curve.at("distances").size(), size_t(kLayers));
+            QCOMPARE(curve.at("toxic_layer").get<int>(), argmax(curve.at("distances")));
+        }
+
+        const QString saved = dir_ + "/edited";
+        const Run edit = runCli({"edit", "--model", model_, "--data", data, "--id", "0", "--method", "dinm", "--steps",
+                                 "2", "--max-new-tokens", "4", "--save", saved});
+        QVERIFY2(edit.exitCode == 0, qPrintable(edit.err));
+        const nlohmann::json edited = nlohmann::json::parse(edit.out.toStdString());
+        QCOMPARE(edited.at("toxic_layer").get<int>(), curves[0].at("toxic_layer").get<int>());
+        const size_t steps = edited.at("loss_history").size();
+        QVERIFY(steps >= 1 && steps <= 2);
+        QVERIFY(QFileInfo::exists(saved + "/model.safetensors"));
+
+        const Run info = runCli({"info", "--model", saved, "--data", data});
+        QVERIFY2(info.exitCode == 0, qPrintable(info.err));
+        const nlohmann::json summary = nlohmann::json::parse(info.out.toStdString());
+        QCOMPARE(summary.at("model").at("config").at("num_layers").get<int>(), kLayers);
+        QCOMPARE(summary.at("model").at("config").at("architecture").get<std::string>(), std::string("LlamaForCausalLM"));
+        const detox::SafeEditDataset dataset = detox::loadSafeEdit(data.toStdString());
+        QCOMPARE(summary.at("dataset").at("records").get<size_t>(), dataset.records.size());
+        QCOMPARE(summary.at("dataset").at("sha256").get<std::string>(), dataset.sha256);
+    }
+
+    void compareHoldsMetricsAndMechanism() {
+        const nlohmann::json result = readJson(compare_);
+        QCOMPARE(result.at("kind").get<std::string>(), std::string("detox-compare"));
+        const auto& provenance = result.at("provenance");
+        const QByteArray sha = QCryptographicHash::hash(readBytes(QString::fromStdString(detox::demoDatasetPath("test"))),
+                                                        QCryptographicHash::Sha256).toHex();
+        QCOMPARE(QString::fromStdString(provenance.at("dataset_hash").get<std::string>()), QString::fromLatin1(sha));
+        QCOMPARE(provenance.at("seed").get<int>(), 3);
+        QCOMPARE(provenance.at("judge").get<std::string>(), std::string("rules-v1 (heuristic)"));
+        QCOMPARE(provenance.at("settings").at("dinm").at("max_steps").get<int>(), 2);
+
+        const auto& baselineCurves = result.at("baseline").at("curves");
+        QCOMPARE(baselineCurves.size(), size_t(3));
+        const auto& methods = result.at("methods");
+        QCOMPARE(methods.size(), size_t(3));
+        const std::vector<std::string> names{"dinm", "sft", "dpo"};
+        for (size_t m = 0; m < methods.size(); ++m) {
+            const auto& method = methods[m];
+            QCOMPARE(method.at("method").get<std::string>(), names[m]);
+            const auto& cases = method.at("evaluation").at("cases");
+            const auto& metrics = method.at("evaluation").at("metrics");
+            QCOMPARE(cases.size(), size_t(3));
+            for (const char* key : {"DS", "DG_onlyQ", "DG_otherA", "DG_otherQ", "DG_otherAQ"})
+                QCOMPARE(metrics.at(key).get<double>(), defenseRate(cases, key));
+            const double dgMean = (metrics["DG_onlyQ"].get<double>() + metrics["DG_otherA"].get<double>() +
+                                   metrics["DG_otherQ"].get<double>() + metrics["DG_otherAQ"].get<double>()) / 4.0;
+            QVERIFY(std::abs(metrics.at("DG_Avg").get<double>() - dgMean) < 1e-9);
+            QCOMPARE(result.at("summary").at(names[m]).at("metrics"), metrics);
+            for (size_t i = 0; i < cases.size(); ++i) {
+                const auto& edit = method.at("edits").at(i);
+                QCOMPARE(edit.at("id").get<int>(), cases[i].at("id").get<int>());
+                QCOMPARE(cases[i].at("responses").size(), size_t(5));
+                const auto& mechanism = edit.at("mechanism");
+                // Every edit starts from the original model: its "before" curve is the baseline's.
+                QCOMPARE(mechanism.at("curves_before").at(0).at("distances"), baselineCurves[i].at("distances"));
+                QCOMPARE(mechanism.at("layer").get<int>(), baselineCurves[i].at("toxic_layer").get<int>());
+                const double reduction = mechanism.at("toxicity_before").get<double>() - mechanism.at("toxicity_after").get<double>();
+                QVERIFY(std::abs(mechanism.at("toxicity_reduction").get<double>() - reduction) < 1e-12);
+            }
+        }
+        // DPO's first step starts at the reference model: loss = -log sigmoid(0) = log 2.
+        QVERIFY(std::abs(methods[2]["edits"][0]["edit"]["loss_history"][0]["loss"].get<double>() - std::log(2.0)) < 1e-4);
+        // SFT/DPO: one pair, batch 1, one epoch = one optimizer step.
+        QCOMPARE(methods[1]["edits"][0]["edit"]["loss_history"].size(), size_t(1));
+        verifyDinmChangesOnlyTheToxicRegion(methods[0]["edits"][0]);
+        // SFT trains every parameter: more than one cell moves.
+        int sftMoved = 0;
+        for (const auto& row : methods[1]["edits"][0]["mechanism"]["parameter_shift"]["relative"])
+            for (const auto& value : row) sftMoved += value.get<double>() > 0 ? 1 : 0;
+        QVERIFY(sftMoved > 1);
+    }
+
+    void compareBaselineMatchesEvaluateAndLocate() {
+        const QString out = dir_ + "/evaluate.json";
+        const Run evaluate = runCli(QStringList{"evaluate"} + generationArgs() + QStringList{"--ids", "0,1,2", "--out", out});
+        QVERIFY2(evaluate.exitCode == 0, qPrintable(evaluate.err));
+        const nlohmann::json evaluated = readJson(out);
+        const nlohmann::json baseline = readJson(compare_).at("baseline");
+        QCOMPARE(baseline.at("evaluation").at("metrics"), evaluated.at("metrics"));
+        for (size_t i = 0; i < 3; ++i)
+            QCOMPARE(baseline.at("evaluation").at("cases")[i].at("responses"), evaluated.at("cases")[i].at("responses"));
+
+        const QString data = QString::fromStdString(detox::demoDatasetPath("test"));
+        const Run locate = runCli({"locate", "--model", model_, "--data", data, "--ids", "0,1,2"});
+        QVERIFY2(locate.exitCode == 0, qPrintable(locate.err));
+        writeText(dir_ + "/locate.json", locate.out.toUtf8());
+        QCOMPARE(nlohmann::json::parse(locate.out.toStdString()), baseline.at("curves"));
+    }
+
+    void shardedCompareMergesToTheUnshardedRun() {
+        QStringList shards;
+        for (int index = 1; index <= 2; ++index) {
+            const QString file = dir_ + QString("/compare-shard%1.json").arg(index);
+            const Run shard = runCli(compareArgs(file) << "--shard" << QString("%1/2").arg(index));
+            QVERIFY2(shard.exitCode == 0, qPrintable(shard.err));
+            shards.prepend(file);  // merge takes them in any order
+        }
+        QCOMPARE(readJson(shards[1]).at("baseline").at("evaluation").at("cases").size(), size_t(2));  // positions 0, 2
+        const QString merged = dir_ + "/compare-merged.json";
+        const Run merge = runCli(QStringList{"merge"} + shards + QStringList{"--out", merged});
+        QVERIFY2(merge.exitCode == 0, qPrintable(merge.err));
+
+        const nlohmann::json whole = readJson(compare_), joined = readJson(merged);
+        QCOMPARE(joined.at("provenance").at("shard").at("count").get<int>(), 1);
+        QCOMPARE(joined.at("baseline").at("evaluation").at("metrics"), whole.at("baseline").at("evaluation").at("metrics"));
+        QCOMPARE(joined.at("baseline").at("curves"), whole.at("baseline").at("curves"));
+        for (size_t m = 0; m < 3; ++m) {
+            const auto& a = joined.at("methods")[m];
+            const auto& b = whole.at("methods")[m];
+            QCOMPARE(a.at("evaluation").at("metrics"), b.at("evaluation").at("metrics"));
+            QCOMPARE(a.at("evaluation").at("cases").size(), size_t(3));
+            for (size_t i = 0; i < 3; ++i) {
+                QCOMPARE(a.at("evaluation").at("cases")[i].at("responses"), b.at("evaluation").at("cases")[i].at("responses"));
+                QCOMPARE(a.at("edits")[i].at("edit").at("loss_history"), b.at("edits")[i].at("edit").at("loss_history"));
+                QCOMPARE(a.at("edits")[i].at("mechanism").at("parameter_shift"), b.at("edits")[i].at("mechanism").at("parameter_shift"));
+            }
+        }
+
+        // A shard missing, or given twice, is refused as bad input.
+        const Run partial = runCli({"merge", shards[0], "--out", dir_ + "/partial.json"});
+        QCOMPARE(partial.exitCode, 2);
+        QVERIFY2(partial.err.contains("missing"), qPrintable(partial.err));
+    }
+
+    void reportRendersEveryFigure() {
+        QVERIFY(QFileInfo::exists(dir_ + "/evaluate.json") && QFileInfo::exists(dir_ + "/locate.json"));
+        const QString out = dir_ + "/report";
+        const Run report = runCli({"report", compare_, dir_ + "/evaluate.json", dir_ + "/locate.json", "--out", out});
+        QVERIFY2(report.exitCode == 0, qPrintable(report.err));
+
+        const QStringList expected = expectedFigures(readJson(compare_));
+        QCOMPARE(QDir(out).entryList({"*.png"}).size(), expected.size());
+        const QString markdown = QString::fromUtf8(readBytes(out + "/report.md"));
+        for (const QString& figure : expected) {
+            const QString base = out + "/" + figure;
+            const QImage image(base + ".png");
+            QVERIFY2(!image.isNull() && image.width() == 1600 && image.height() == 1000, qPrintable(base + ".png"));
+            const QByteArray pdf = readBytes(base + ".pdf");
+            QVERIFY2(pdf.startsWith("%PDF-") && pdf.trimmed().endsWith("%%EOF"), qPrintable(base + ".pdf"));
+            QVERIFY2(isSvg(readBytes(base + ".svg")), qPrintable(base + ".svg"));
+            QVERIFY2(markdown.contains("(" + figure + ".png)"), qPrintable(figure));
+        }
+        QVERIFY(markdown.contains("| dinm | 3 |"));
+        QVERIFY(markdown.contains("| original | 3 |"));
+        QVERIFY(markdown.contains("| evaluated model | 3 |"));
+        QVERIFY(markdown.contains("heuristic rule judge"));
+        QVERIFY(markdown.contains(QString::fromStdString(readJson(compare_)["provenance"]["dataset_hash"].get<std::string>())));
+    }
+
+    void reportRejectsUnknownJson() {
+        writeText(dir_ + "/other.json", R"({"something": 1})");
+        const Run report = runCli({"report", dir_ + "/other.json", "--out", dir_ + "/other-report"});
+        QCOMPARE(report.exitCode, 2);
+        QVERIFY2(report.err.contains("other.json"), qPrintable(report.err));
+        QVERIFY(!QFileInfo::exists(dir_ + "/other-report/report.md"));
+    }
+
+    void compareRefusesBadInput() {
+        Run run = runCli(QStringList{"compare"} + generationArgs() + QStringList{"--methods", "dinm,rome", "--out", dir_ + "/x.json"});
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.err.contains("rome"), qPrintable(run.err));
+        run = runCli(compareArgs(dir_ + "/x.json") << "--shard" << "3/2");
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.err.contains("--shard"), qPrintable(run.err));
+        QVERIFY(!QFileInfo::exists(dir_ + "/x.json"));
+    }
+
+    void everyCommandHasHelp() {
+        const QMap<QString, QStringList> options{
+            {"info", {"--model", "--data"}},
+            {"locate", {"--ids", "--variant"}},
+            {"edit", {"--method", "--save"}},
+            {"evaluate", {"--shard", "--judge", "--out"}},
+            {"compare", {"--methods", "--shard", "--judge", "--dinm-steps", "--out"}},
+            {"merge", {"--out"}},
+            {"report", {"--out"}},
+        };
+        for (auto it = options.begin(); it != options.end(); ++it) {
+            const Run help = runCli({it.key(), "--help"});
+            QVERIFY2(help.exitCode == 0, qPrintable(it.key()));
+            for (const QString& option : it.value())
+                QVERIFY2(help.out.contains(option), qPrintable(it.key() + " --help lacks " + option));
+        }
+    }
+
+private:
+    // DINM changes exactly one matrix, the toxic layer's down projection, and nothing below it.
+    void verifyDinmChangesOnlyTheToxicRegion(const nlohmann::json& edit) {
+        const int layer = edit.at("edit").at("toxic_layer").get<int>();
+        const auto& shift = edit.at("mechanism").at("parameter_shift");
+        const int down = moduleColumn(shift, layer, "mlp.down_proj");
+        QVERIFY(down >= 0);
+        const auto& relative = shift.at("relative");
+        for (size_t r = 0; r < relative.size(); ++r)
+            for (size_t c = 0; c < relative[r].size(); ++c) {
+                const double value = relative[r][c].get<double>();
+                if (int(r) == layer && int(c) == down) QVERIFY2(value > 0, "the edited matrix did not move");
+                else QCOMPARE(value, 0.0);
+            }
+        const auto& before = edit.at("mechanism").at("curves_before").at(0).at("distances");
+        const auto& after = edit.at("mechanism").at("curves_after").at(0).at("distances");
+        for (int l = 0; l < layer; ++l) QCOMPARE(after[size_t(l)].get<double>(), before[size_t(l)].get<double>());
+    }
+
+    // From the result's methods and records: the report's figure ids.
+    static QStringList expectedFigures(const nlohmann::json& result) {
+        QStringList figures{"compare-metrics", "compare-toxic-layers", "compare-mechanism", "evaluate-metrics",
+                            "locate-toxic-layers"};
+        for (const auto& method : result.at("methods"))
+            for (const auto& edit : method.at("edits")) {
+                const QString suffix = QString::fromStdString(method.at("method").get<std::string>()) +
+                                       QStringLiteral("-record-%1").arg(edit.at("id").get<int>());
+                figures << "compare-toxic-layers-" + suffix << "compare-loss-" + suffix
+                        << "compare-parameter-shift-" + suffix;
+            }
+        return figures;
+    }
+};
+
+QTEST_GUILESS_MAIN(CliReportTest)
+#include "test_cli_report.moc"
