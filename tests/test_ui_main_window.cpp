@@ -1,15 +1,22 @@
-// The main window opens offscreen with its title, menus, view tabs and docks; hooks replace the
-// placeholders; themes recolour the application; screenshots are written.
+// The main window opens offscreen with its title, menus, view tabs (the real views) and docks; a model
+// that cannot be loaded gives a readable dialog; hooks replace the panels; themes recolour the
+// application; screenshots are written. The full model workflow is in test_ui_workflow.
 #include <QDockWidget>
 #include <QImage>
 #include <QLabel>
 #include <QMenuBar>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSignalSpy>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "detox_ui/job_runner.h"
 #include "detox_ui/main_window.h"
+#include "detox_ui/model_panel.h"
 #include "detox_ui/plot_view.h"
+#include "detox_ui/views.h"
 #include "detox_ui/theme.h"
 
 using detox::ui::MainWindow;
@@ -41,20 +48,30 @@ private slots:
         for (int i = 0; i < tabs->count(); ++i) titles << tabs->tabText(i);
         QCOMPARE(titles, QStringList({"Toxic layers", "Toxic region", "Edit", "Compare", "Run log"}));
         QCOMPARE(titles, MainWindow::viewNames());
-        for (int i = 0; i < 4; ++i) {
-            auto* hint = tabs->widget(i)->findChild<QLabel*>("placeholderHint");
-            QVERIFY(hint);
-            QCOMPARE(hint->text(), QString("Load a model and select a record"));
-        }
-        auto* model = window.findChild<QLabel*>("modelPlaceholder");
-        QVERIFY(model && model->text().contains("No model loaded"));
+        QVERIFY(qobject_cast<detox::ui::ToxicLayersView*>(tabs->widget(0)));
+        QVERIFY(qobject_cast<detox::ui::ToxicRegionView*>(tabs->widget(1)));
+        QVERIFY(qobject_cast<detox::ui::EditView*>(tabs->widget(2)));
+        QVERIFY(qobject_cast<detox::ui::CompareView*>(tabs->widget(3)));
+        // Nothing to run before a model and a record are there.
+        QVERIFY(!window.toxicLayersView()->locateButton()->isEnabled());
+        QVERIFY(!window.findChild<QAction*>("actionLocate")->isEnabled());
+        QVERIFY(!window.findChild<QAction*>("actionRun_dinm")->isEnabled());
+        auto* headline = window.findChild<QLabel*>("modelHeadline");
+        QVERIFY(headline && headline->text().contains("No model loaded"));
         QVERIFY(window.findChild<QDockWidget*>("datasetDock"));
 
-        // Without a runtime, opening a model says so and does not claim a loaded model.
+        // A directory that is no checkpoint: a readable, non-blocking dialog; no model is claimed.
+        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
         window.openModel("/tmp/some-checkpoint");
-        QVERIFY(model->text().contains("No model loaded"));
-        QVERIFY(model->text().contains("/tmp/some-checkpoint"));
+        QVERIFY(failed.wait(20000));
         QVERIFY(window.modelPath().isEmpty());
+        QVERIFY(!window.model());
+        auto* dialog = window.findChild<QMessageBox*>("modelError");
+        QVERIFY(dialog);
+        QVERIFY(dialog->text().contains("/tmp/some-checkpoint"));
+        QVERIFY(dialog->text().contains("config.json"));
+        QVERIFY(headline->text().contains("Could not load"));
+        dialog->close();
 
         // Hooks replace placeholders.
         QString requested;

@@ -16,6 +16,7 @@
 #include <qcustomplot.h>
 
 #include "detox/demo_model.h"
+#include "tiny_demo_model.h"
 #include "detox/locate.h"
 #include "detox/model.h"
 #include "detox/safeedit.h"
@@ -29,28 +30,8 @@ using namespace detox::ui;
 
 namespace {
 
-// The shipped demo model when present, else a tiny one trained for one step (random weights, a
-// small BPE tokenizer): the views only need a working model with a tokenizer.
 std::shared_ptr<Model> loadTestModel(const QString& scratch) {
-    try {
-        return std::make_shared<Model>(Model::load(demoModelPath()));
-    } catch (const detox::Error&) {
-    }
-    DemoModelSettings settings;
-    settings.steps = 1;
-    settings.batchSize = 2;
-    settings.vocabSize = 300;
-    settings.hiddenSize = 32;
-    settings.layers = 4;
-    settings.heads = 4;
-    settings.kvHeads = 2;
-    settings.intermediateSize = 48;
-    settings.maxPositions = 1024;
-    settings.knowledgeRepeats = 1;
-    settings.refusalRepeats = 1;
-    const std::string directory = (scratch + "/tiny-model").toStdString();
-    trainDemoModel(directory, settings);
-    return std::make_shared<Model>(Model::load(directory));
+    return std::make_shared<Model>(Model::load(detox::test::demoOrTinyModelDirectory(scratch).toStdString()));
 }
 
 QVector<double> graphValues(QCustomPlot* plot, const QString& name) {
@@ -238,7 +219,9 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
     const auto rates = runDefenseRates(run, true);
     QCOMPARE(rates.at("DS"), 100.0 - 100.0 * run.generations[0].unsafeAfter);
 
+    // Undo runs as a job in the model's queue (other views may be reading the weights).
     QTest::mouseClick(edit_->undoButton(), Qt::LeftButton);
+    QVERIFY(waitForJob(runner_));
     QCOMPARE(model_->parameter(target).values, original.values);
     QVERIFY(!edit_->hasEdits());
 }

@@ -35,7 +35,12 @@ int main(int argc, char** argv) {
     QCommandLineOption themeOption("theme", "Start with the light or dark theme.", "light|dark");
     QCommandLineOption screenshotOption(
         "screenshot", "After start-up, save each view and the whole window as PNGs into DIR, then quit.", "DIR");
-    parser.addOptions({modelOption, dataOption, demoOption, sessionOption, themeOption, screenshotOption});
+    QCommandLineOption showcaseOption(
+        "showcase-steps",
+        "With --screenshot and a model: first locate, read the toxic region and run DINM for N steps "
+        "on the selected record so every view has content (0 = skip; default 3).",
+        "N", "3");
+    parser.addOptions({modelOption, dataOption, demoOption, sessionOption, themeOption, screenshotOption, showcaseOption});
     parser.process(app);
 
     detox::ui::MainWindow window;
@@ -48,9 +53,12 @@ int main(int argc, char** argv) {
 
     if (parser.isSet(screenshotOption)) {
         const QString directory = parser.value(screenshotOption);
-        QTimer::singleShot(200, &window, [&window, directory] {
+        const int showcaseSteps = parser.value(showcaseOption).toInt();
+        QTimer::singleShot(200, &window, [&window, directory, showcaseSteps] {
             // Wait for start-up loads (demo data, session) so the shots show real content.
             if (!window.jobs()->waitForIdle(60000)) std::cerr << "detox-workbench: start-up jobs still running\n";
+            if (showcaseSteps > 0 && window.model() && !window.runShowcase(showcaseSteps, 600000))
+                std::cerr << "detox-workbench: the showcase analysis did not finish\n";
             QApplication::processEvents();
             const QStringList files = window.saveScreenshots(directory);
             for (const QString& file : files) std::cout << file.toStdString() << "\n";

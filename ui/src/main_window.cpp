@@ -12,16 +12,23 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QSettings>
+#include <QSpinBox>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QVBoxLayout>
 
+#include "detox/checkpoint.h"
+#include "detox/demo_model.h"
 #include "detox/error.h"
+#include "detox/model.h"
 #include "detox/safeedit.h"
 #include "detox/version.h"
 #include "detox_ui/dataset_browser.h"
+#include "detox_ui/model_panel.h"
 #include "detox_ui/plot_view.h"
 #include "detox_ui/run_log.h"
+#include "detox_ui/views.h"
+#include "view_support.h"
 
 namespace detox::ui {
 
@@ -30,23 +37,17 @@ namespace {
 const char* kGeometryKey = "mainWindow/geometry";
 const char* kStateKey = "mainWindow/state";
 const char* kThemeKey = "mainWindow/theme";
+const char* kRecentModelsKey = "recentModels";
+const int kMaxRecentModels = 8;
 
 struct ViewInfo {
     const char* title;
     const char* fileName;
-    const char* description;
 };
 
 const ViewInfo kViews[] = {
-    {"Toxic layers", "toxic-layers",
-     "Where a jailbreak turns the model unsafe: per-layer toxicity of the safe and the unsafe response, "
-     "and the located toxic layer."},
-    {"Toxic region", "toxic-region",
-     "The toxic region's activations per layer and token, before and after an edit."},
-    {"Edit", "edit", "Repair the model on the selected record with DINM, SFT or DPO, with live losses."},
-    {"Compare", "compare",
-     "Defense success, generalization, fluency and knowledge retention of the methods side by side."},
-    {"Run log", "run-log", ""},
+    {"Toxic layers", "toxic-layers"}, {"Toxic region", "toxic-region"}, {"Edit", "edit"},
+    {"Compare", "compare"},           {"Run log", "run-log"},
 };
 
 }  // namespace
@@ -72,6 +73,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     buildDocks();
     buildStatusBar();
     buildMenus();
+    connectViews();
     restoreWindowState();
 
     connect(browser_, &DatasetBrowser::datasetLoaded, this, [this](const QString& path, int records) {
@@ -85,49 +87,23 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 }
 
 MainWindow::~MainWindow() {
-    // Stop background work before the widgets its results would go to are destroyed.
+    // Stop background work before the widgets its results would go to are destroyed; the Edit view
+    // must forget the runner first (its destructor would otherwise ask a deleted runner to cancel).
+    editView_->setJobRunner(nullptr);
     delete jobs_;
     jobs_ = nullptr;
-}
-
-QWidget* MainWindow::placeholderView(const QString& title, const QString& description) {
-    auto* page = new QWidget(this);
-    auto* layout = new QVBoxLayout(page);
-    layout->addStretch(2);
-    auto* heading = new QLabel(title, page);
-    QFont headingFont = heading->font();
-    headingFont.setPointSizeF(headingFont.pointSizeF() * 1.5);
-    headingFont.setBold(true);
-    heading->setFont(headingFont);
-    heading->setAlignment(Qt::AlignCenter);
-    auto* hint = new QLabel(tr("Load a model and select a record"), page);
-    hint->setObjectName("placeholderHint");
-    hint->setAlignment(Qt::AlignCenter);
-    QFont hintFont = hint->font();
-    hintFont.setPointSizeF(hintFont.pointSizeF() * 1.15);
-    hint->setFont(hintFont);
-    auto* text = new QLabel(description, page);
-    text->setAlignment(Qt::AlignCenter);
-    text->setWordWrap(true);
-    text->setEnabled(false);
-    // Fixed size from the wrapped height: centred box layouts otherwise squeeze wrapped labels.
-    text->setFixedWidth(520);
-    text->setFixedHeight(text->heightForWidth(520) + 4);
-    layout->addWidget(heading);
-    layout->addSpacing(6);
-    layout->addWidget(hint);
-    layout->addSpacing(4);
-    layout->addWidget(text, 0, Qt::AlignHCenter);
-    layout->addStretch(3);
-    return page;
 }
 
 void MainWindow::buildViews() {
     views_ = new QTabWidget(this);
     views_->setObjectName("views");
     views_->setDocumentMode(true);
-    for (int i = 0; i < int(View::RunLog); ++i)
-        views_->addTab(placeholderView(tr(kViews[i].title), tr(kViews[i].description)), tr(kViews[i].title));
+    toxicView_ = new ToxicLayersView(this);
+    regionView_ = new ToxicRegionView(this);
+    editView_ = new EditView(this);
+    compareView_ = new CompareView(this);
+    QWidget* pages[] = {toxicView_, regionView_, editView_, compareView_};
+    for (int i = 0; i < int(View::RunLog); ++i) views_->addTab(pages[i], tr(kViews[i].title));
     runLogView_ = new RunLogView(runLog_, this);
     views_->addTab(runLogView_, tr(kViews[int(View::RunLog)].title));
     setCentralWidget(views_);
@@ -136,14 +112,8 @@ void MainWindow::buildViews() {
 void MainWindow::buildDocks() {
     modelDock_ = new QDockWidget(tr("Model"), this);
     modelDock_->setObjectName("modelDock");
-    modelPlaceholder_ = new QLabel(modelDock_);
-    modelPlaceholder_->setObjectName("modelPlaceholder");
-    modelPlaceholder_->setAlignment(Qt::AlignCenter);
-    modelPlaceholder_->setWordWrap(true);
-    modelPlaceholder_->setMargin(12);
-    modelPlaceholder_->setText(tr("<b>No model loaded</b><br><br>Open a HuggingFace checkpoint directory "
-                                  "with File &gt; Open Model (Ctrl+Shift+O)."));
-    modelDock_->setWidget(modelPlaceholder_);
+    modelPanel_ = new ModelPanel(modelDock_);
+    modelDock_->setWidget(modelPanel_);
     addDockWidget(Qt::LeftDockWidgetArea, modelDock_);
 
     datasetDock_ = new QDockWidget(tr("Dataset"), this);
@@ -151,7 +121,7 @@ void MainWindow::buildDocks() {
     datasetDock_->setWidget(browser_);
     addDockWidget(Qt::LeftDockWidgetArea, datasetDock_);
     splitDockWidget(modelDock_, datasetDock_, Qt::Vertical);
-    resizeDocks({modelDock_, datasetDock_}, {130, 700}, Qt::Vertical);
+    resizeDocks({modelDock_, datasetDock_}, {210, 620}, Qt::Vertical);
     resizeDocks({datasetDock_}, {620}, Qt::Horizontal);
 }
 
@@ -174,6 +144,9 @@ void MainWindow::buildMenus() {
         if (!dir.isEmpty()) this->openModel(dir);
     });
     openModel->setShortcut(QKeySequence("Ctrl+Shift+O"));
+    recentModelsMenu_ = file->addMenu(tr("Recent &Models"));
+    recentModelsMenu_->setObjectName("menuRecentModels");
+    rebuildRecentModelsMenu();
     QAction* openData = file->addAction(tr("Open &Dataset..."), this, [this] {
         const QString path =
             QFileDialog::getOpenFileName(this, tr("Open SafeEdit JSON"), {}, tr("SafeEdit JSON (*.json);;All files (*)"));
@@ -205,6 +178,15 @@ void MainWindow::buildMenus() {
     });
     saveAs->setShortcut(QKeySequence::SaveAs);
     file->addSeparator();
+    saveModelAction_ = file->addAction(tr("Save Edited &Model..."), this, [this] {
+        const QString directory = QFileDialog::getSaveFileName(
+            this, tr("Save the edited model as a new directory"),
+            modelPath_.isEmpty() ? QString() : modelPath_ + "-edited", {}, nullptr, QFileDialog::ShowDirsOnly);
+        if (!directory.isEmpty()) saveEditedModel(directory);
+    });
+    saveModelAction_->setObjectName("actionSaveEditedModel");
+    saveModelAction_->setShortcut(QKeySequence("Ctrl+Alt+S"));
+    file->addSeparator();
     QAction* exportAll = file->addAction(tr("&Export All Figures..."), this, [this] {
         const QString folder = QFileDialog::getExistingDirectory(this, tr("Export all figures to"));
         if (folder.isEmpty()) return;
@@ -220,10 +202,33 @@ void MainWindow::buildMenus() {
 
     analysisMenu_ = menuBar()->addMenu(tr("&Analysis"));
     analysisMenu_->setObjectName("menuAnalysis");
-    analysisMenu_->addAction(tr("No analyses available yet"))->setEnabled(false);
+    QAction* locate = analysisMenu_->addAction(tr("&Locate Toxic Layer"), this, &MainWindow::locateToxicLayer);
+    locate->setObjectName("actionLocate");
+    locate->setShortcut(QKeySequence("Ctrl+L"));
+    QAction* region = analysisMenu_->addAction(tr("Analyse Toxic &Region"), this, &MainWindow::analyseToxicRegion);
+    region->setObjectName("actionToxicRegion");
+    region->setShortcut(QKeySequence("Ctrl+R"));
+    recordActions_ = {locate, region};
+
     methodsMenu_ = menuBar()->addMenu(tr("&Methods"));
     methodsMenu_->setObjectName("menuMethods");
-    methodsMenu_->addAction(tr("No methods available yet"))->setEnabled(false);
+    const std::pair<EditMethod, const char*> methods[] = {
+        {EditMethod::Dinm, "F5"}, {EditMethod::Sft, "F6"}, {EditMethod::Dpo, "F7"}};
+    for (const auto& [method, key] : methods) {
+        const QString name = editMethodName(method);
+        QAction* run = methodsMenu_->addAction(tr("Run %1").arg(name.toUpper()), this,
+                                               [this, method] { runMethod(int(method)); });
+        run->setObjectName(QStringLiteral("actionRun_%1").arg(name));
+        run->setShortcut(QKeySequence(key));
+        recordActions_ << run;
+    }
+    methodsMenu_->addSeparator();
+    cancelAction_ = methodsMenu_->addAction(tr("&Cancel Running Jobs"), this, &MainWindow::cancelJobs);
+    cancelAction_->setObjectName("actionCancel");
+    cancelAction_->setShortcut(QKeySequence("Ctrl+."));
+    undoAction_ = methodsMenu_->addAction(tr("&Undo All Edits"), this, &MainWindow::undoEdits);
+    undoAction_->setObjectName("actionUndoEdits");
+    undoAction_->setShortcut(QKeySequence("Ctrl+Shift+Z"));
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     view->setObjectName("menuView");
@@ -283,11 +288,20 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 
 void MainWindow::openDemo() {
     openDataset(QString::fromStdString(detox::demoDatasetPath("test")));
-    // Hook: once a model loader is installed (model runtime), the demo also opens the demo model.
-    if (modelLoader_ && demoModelDirectory_) {
-        const QString directory = demoModelDirectory_();
-        if (!directory.isEmpty()) openModel(directory);
+    QString directory;
+    if (demoModelDirectory_) {
+        directory = demoModelDirectory_();
+    } else {
+        try {
+            directory = QString::fromStdString(detox::demoModelPath());
+        } catch (const std::exception& error) {
+            // No trained demo model in this build: the demo data alone is still useful.
+            statusBar()->showMessage(tr("No demo model found; opened the demo data only"), 8000);
+            modelPanel_->headline()->setToolTip(QString::fromStdString(error.what()));
+            return;
+        }
     }
+    if (!directory.isEmpty()) openModel(directory);
 }
 
 void MainWindow::openModel(const QString& directory) {
@@ -296,16 +310,218 @@ void MainWindow::openModel(const QString& directory) {
         modelLoader_(*this, directory);
         return;
     }
-    // No runtime connected yet: say so instead of pretending the model is loaded.
-    modelPlaceholder_->setText(tr("<b>No model loaded</b><br><br>Requested: %1<br>"
-                                  "The model runtime is not connected to this window yet.")
-                                   .arg(directory.toHtmlEscaped()));
+    loadModelInBackground(directory);
+}
+
+namespace {
+
+// What the load job hands back to the main thread.
+struct LoadedModel {
+    std::shared_ptr<detox::Model> model;
+    detox::CheckpointInfo info;
+};
+
+}  // namespace
+
+void MainWindow::loadModelInBackground(const QString& directory) {
+    modelPanel_->showLoading(directory);
+    statusModel_->setText(tr("Loading %1...").arg(QFileInfo(directory).fileName()));
+    JobOptions options;
+    options.name = tr("Load model %1").arg(QFileInfo(directory).fileName());
+    options.settings = QJsonObject{{"directory", directory}};
+    options.queue = QStringLiteral("model-load");
+    const std::string path = directory.toStdString();
+    jobs_->submit(
+        options,
+        [path](detox::JobControl& job) {
+            LoadedModel loaded;
+            loaded.info = detox::inspectCheckpoint(path);  // headers only: fails fast on a bad directory
+            loaded.model = std::make_shared<detox::Model>(detox::Model::load(path, job));
+            return loaded;
+        },
+        [this](LoadedModel& loaded) { applyModel(loaded.model, loaded.info); },
+        [](const LoadedModel& loaded) {
+            const detox::ModelConfig& config = loaded.info.config;
+            return ResultDescription{
+                QStringLiteral("%1, %2 layers, %3 parameters")
+                    .arg(QString::fromStdString(config.hfArchitecture))
+                    .arg(config.numLayers)
+                    .arg(formatCount(loaded.model->parameterCount())),
+                QJsonObject{{"architecture", QString::fromStdString(config.hfArchitecture)},
+                            {"layers", config.numLayers},
+                            {"hidden_size", config.hiddenSize},
+                            {"parameters", double(loaded.model->parameterCount())},
+                            {"dtype", QString::fromStdString(config.storedDtype)}}};
+        },
+        [this, directory](const RunLogEntry& entry) {
+            if (model_) modelPanel_->showModel(*modelInfo_, model_->parameterCount(), model_->weightBytes());
+            else modelPanel_->showFailure(directory, entry.message);
+            statusModel_->setText(model_ ? QFileInfo(modelPath_).fileName() : tr("No model"));
+            if (entry.status != JobStatus::Cancelled)
+                showError(tr("Cannot open model"), tr("%1\n\n%2").arg(directory, entry.message), "modelError");
+            emit modelLoadFailed(directory, entry.message);
+        });
+}
+
+void MainWindow::applyModel(std::shared_ptr<detox::Model> model, const detox::CheckpointInfo& info) {
+    if (model_ && jobs_->isBusy()) {
+        // Jobs of the old model hold its editor: let them stop before the views switch models.
+        jobs_->cancelAll();
+        jobs_->waitForIdle(60000);
+    }
+    model_ = std::move(model);
+    modelInfo_ = std::make_shared<detox::CheckpointInfo>(info);
+    modelPanel_->showModel(info, model_->parameterCount(), model_->weightBytes());
+    toxicView_->setModel(model_);
+    regionView_->setModel(model_);
+    editView_->setModel(model_);
+    compareView_->clearRuns();
+    const QString directory = QString::fromStdString(model_->directory());
+    modelOpened(directory, tr("%1 (%2 layers)").arg(QFileInfo(directory).fileName()).arg(info.config.numLayers));
+    addRecentModel(directory);
+    rebuildRecentModelsMenu();
+    updateActions();
+    emit modelLoaded(directory);
 }
 
 void MainWindow::modelOpened(const QString& directory, const QString& description) {
     modelPath_ = directory;
     statusModel_->setText(description.isEmpty() ? QFileInfo(directory).fileName() : description);
     statusModel_->setToolTip(directory);
+}
+
+void MainWindow::connectViews() {
+    toxicView_->setJobRunner(jobs_);
+    regionView_->setJobRunner(jobs_);
+    editView_->setJobRunner(jobs_);
+    connect(browser_, &DatasetBrowser::recordSelected, this, &MainWindow::showSelectedRecord);
+    connect(toxicView_, &ToxicLayersView::located, regionView_,
+            [this](const detox::LocateResult& result) { regionView_->setToxicLayer(result.toxicLayer); });
+    connect(editView_, &EditView::runFinished, compareView_, &CompareView::addRun);
+    connect(editView_, &EditView::runFinished, regionView_, &ToxicRegionView::addMethodRun);
+    connect(editView_, &EditView::runFinished, this, [this] {
+        modelPanel_->setEdited(editView_->hasEdits());
+        updateActions();
+    });
+    connect(editView_, &EditView::undone, this, [this] {
+        modelPanel_->setEdited(false);
+        updateActions();
+    });
+    connect(toxicView_, &ToxicLayersView::resultReady, this, &MainWindow::recordResult);
+    connect(regionView_, &ToxicRegionView::resultReady, this, &MainWindow::recordResult);
+    connect(editView_, &EditView::resultReady, this, &MainWindow::recordResult);
+    connect(compareView_, &CompareView::resultReady, this, &MainWindow::recordResult);
+    connect(jobs_, &JobRunner::busyChanged, this, &MainWindow::updateActions);
+    updateActions();
+}
+
+void MainWindow::showSelectedRecord(int id) {
+    const auto dataset = browser_->dataset();
+    if (!dataset) return;
+    for (const detox::SafeEditRecord& record : dataset->records) {
+        if (record.id != id) continue;
+        toxicView_->setRecord(record);
+        regionView_->setRecord(record);
+        editView_->setRecord(record);
+        break;
+    }
+    updateActions();
+}
+
+void MainWindow::recordResult(const QString& id, const QJsonObject& result) {
+    // A view's result in the log, re-openable next to the job that computed it.
+    RunLogEntry entry;
+    entry.name = tr("Result %1").arg(id);
+    entry.queue = QStringLiteral("results");
+    entry.started = entry.finished = QDateTime::currentDateTimeUtc();
+    entry.status = JobStatus::Succeeded;
+    entry.resultSummary = id;
+    entry.result = result;
+    runLog_->addEntry(entry);
+}
+
+void MainWindow::updateActions() {
+    const bool ready = model_ && browser_->selectedRecord();
+    for (QAction* action : recordActions_) action->setEnabled(ready);
+    if (cancelAction_) cancelAction_->setEnabled(jobs_->isBusy());
+    const bool edited = editView_->hasEdits();
+    if (undoAction_) undoAction_->setEnabled(edited && !editView_->isRunning());
+    if (saveModelAction_) saveModelAction_->setEnabled(model_ != nullptr);
+}
+
+void MainWindow::locateToxicLayer() {
+    showView(View::ToxicLayers);
+    toxicView_->locate();
+}
+
+void MainWindow::analyseToxicRegion() {
+    showView(View::ToxicRegion);
+    regionView_->analyse(editView_->hasEdits());
+}
+
+void MainWindow::runMethod(int editMethod) {
+    showView(View::Edit);
+    editView_->setMethod(EditMethod(editMethod));
+    editView_->run();
+}
+
+void MainWindow::cancelJobs() { jobs_->cancelAll(); }
+
+void MainWindow::undoEdits() { editView_->undo(); }
+
+void MainWindow::saveEditedModel(const QString& directory) {
+    if (!model_) return;
+    JobOptions options;
+    options.name = tr("Save model to %1").arg(QFileInfo(directory).fileName());
+    options.settings = QJsonObject{{"directory", directory}, {"source", modelPath_}};
+    options.queue = modelQueue(*model_);  // after any edit still running on it
+    auto model = model_;
+    const std::string path = directory.toStdString();
+    jobs_->submit(
+        options, [model, path](detox::JobControl& job) { model->save(path, job); },
+        [this, directory] {
+            statusBar()->showMessage(tr("Model saved to %1").arg(directory), 8000);
+            addRecentModel(directory);
+            rebuildRecentModelsMenu();
+            emit editedModelSaved(directory);
+        },
+        nullptr,
+        [this, directory](const RunLogEntry& entry) {
+            if (entry.status != JobStatus::Cancelled)
+                showError(tr("Cannot save model"), tr("%1\n\n%2").arg(directory, entry.message), "saveModelError");
+        });
+}
+
+QStringList MainWindow::recentModels() { return QSettings().value(kRecentModelsKey).toStringList(); }
+
+void MainWindow::addRecentModel(const QString& directory) {
+    QStringList models = recentModels();
+    models.removeAll(directory);
+    models.prepend(directory);
+    while (models.size() > kMaxRecentModels) models.removeLast();
+    QSettings().setValue(kRecentModelsKey, models);
+}
+
+void MainWindow::rebuildRecentModelsMenu() {
+    recentModelsMenu_->clear();
+    const QStringList models = recentModels();
+    for (const QString& directory : models)
+        recentModelsMenu_->addAction(QFileInfo(directory).fileName(), this, [this, directory] { openModel(directory); })
+            ->setToolTip(directory);
+    if (models.isEmpty()) recentModelsMenu_->addAction(tr("(none)"))->setEnabled(false);
+}
+
+bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
+    if (!model_ || !browser_->selectedRecord()) return false;
+    locateToxicLayer();
+    if (!jobs_->waitForIdle(timeoutMs)) return false;
+    regionView_->analyse(false);
+    if (!jobs_->waitForIdle(timeoutMs)) return false;
+    editView_->setMethod(EditMethod::Dinm);
+    editView_->stepsSpin()->setValue(dinmSteps);
+    editView_->run();
+    if (!jobs_->waitForIdle(timeoutMs)) return false;
+    return editView_->lastRun().has_value();
 }
 
 void MainWindow::openDataset(const QString& file) {
@@ -321,7 +537,7 @@ void MainWindow::setModelLoader(ModelLoader loader, std::function<QString()> dem
 void MainWindow::setModelPanel(QWidget* panel) {
     QWidget* old = modelDock_->widget();
     modelDock_->setWidget(panel);
-    if (old == modelPlaceholder_) modelPlaceholder_->hide();
+    if (old == modelPanel_) modelPanel_->hide();  // kept: the loader still reports into it
 }
 
 void MainWindow::setViewWidget(View view, QWidget* widget) {
@@ -331,7 +547,11 @@ void MainWindow::setViewWidget(View view, QWidget* widget) {
     views_->removeTab(index);
     views_->insertTab(index, widget, tr(kViews[index].title));
     if (wasCurrent) views_->setCurrentIndex(index);
-    if (old != runLogView_) old->deleteLater();
+    // The built-in views stay alive (they are wired to the model and to each other), just hidden.
+    const bool builtIn = old == runLogView_ || old == toxicView_ || old == regionView_ || old == editView_ ||
+                         old == compareView_;
+    if (builtIn) old->hide();
+    else old->deleteLater();
     for (PlotView* plot : widget->findChildren<PlotView*>()) plot->setTheme(theme_);
 }
 

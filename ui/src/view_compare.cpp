@@ -3,7 +3,11 @@
 #include <QLabel>
 #include <QScrollArea>
 #include <QTableWidget>
+#include <QSplitter>
 #include <QVBoxLayout>
+
+#include <optional>
+#include <set>
 
 #include "detox/metrics.h"
 #include "detox_ui/figures_core.h"
@@ -30,6 +34,22 @@ QStringList metricKeys() {
     return keys;
 }
 
+// Relative change of the adversarial prompt's mean activation norm in the toxic region, in percent.
+std::optional<double> regionActivationChange(const MethodRun& run) {
+    const size_t adversarial = size_t(RegionInput::Adversarial);
+    if (run.regionBefore.size() <= adversarial || run.regionAfter.size() <= adversarial) return std::nullopt;
+    detox::ActivationMeans before{run.regionLayer, 1, run.regionBefore[adversarial].meanOverTokens()};
+    detox::ActivationMeans after{run.regionLayer, 1, run.regionAfter[adversarial].meanOverTokens()};
+    return 100.0 * detox::activationShift(before, after).relativeNormChange;
+}
+
+double meanUnsafe(const MethodRun& run, bool after) {
+    if (run.generations.empty()) return 0;
+    double sum = 0;
+    for (const GenerationComparison& g : run.generations) sum += after ? g.unsafeAfter : g.unsafeBefore;
+    return sum / double(run.generations.size());
+}
+
 double meanRate(const std::map<std::string, double>& rates) {
     if (rates.empty()) return 0;
     double sum = 0;
@@ -44,16 +64,22 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     metricsPlot_ = new PlotView(this);
     metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
+    mechanismPlot_ = new PlotView(this);
+    curvesPlot_ = new PlotView(this);
     shiftHost_ = new QWidget(this);
     shiftHost_->setLayout(new QGridLayout);
     auto* scroll = new QScrollArea(this);
     scroll->setWidgetResizable(true);
     scroll->setWidget(shiftHost_);
 
+    auto* plots = new QSplitter(Qt::Horizontal, this);
+    plots->addWidget(metricsPlot_);
+    plots->addWidget(mechanismPlot_);
+    plots->addWidget(curvesPlot_);
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(new QLabel(tr("Defense rate (%) on the record's inputs, rule judge (heuristic)"), this));
     layout->addWidget(table_, 1);
-    layout->addWidget(metricsPlot_, 1);
+    layout->addWidget(plots, 2);
     layout->addWidget(new QLabel(tr("Relative parameter shift per method (shared colour scale)"), this));
     layout->addWidget(scroll, 2);
     rebuild();
@@ -102,6 +128,54 @@ FigureSpec CompareView::metricsFigure() const {
     return figure;
 }
 
+FigureSpec CompareView::mechanismFigure() const {
+    FigureSpec figure;
+    figure.id = QStringLiteral("mechanism-per-method");
+    figure.title = QStringLiteral("Toxic region and toxicity per method");
+    figure.xLabel = QStringLiteral("run");
+    figure.yLabel = QStringLiteral("% / points");
+    figure.kind = FigureKind::Bar;
+    FigureSeries activation{QStringLiteral("region activation change (%)"), {}, {}, {}};
+    FigureSeries toxicity{QStringLiteral("toxicity reduction (points)"), {}, {}, {}};
+    for (int i = 0; i < runs_.size(); ++i) {
+        const MethodRun& run = runs_[i];
+        figure.categories << run.id;
+        activation.x.append(i);
+        activation.y.append(regionActivationChange(run).value_or(0.0));
+        toxicity.x.append(i);
+        toxicity.y.append(100.0 * (meanUnsafe(run, false) - meanUnsafe(run, true)));
+    }
+    figure.series = {activation, toxicity};
+    return figure;
+}
+
+FigureSpec CompareView::curvesFigure() const {
+    FigureSpec figure;
+    figure.id = QStringLiteral("distance-curves-before-after");
+    figure.title = QStringLiteral("Safe vs unsafe distance before and after");
+    figure.xLabel = QStringLiteral("layer");
+    figure.yLabel = QStringLiteral("distance");
+    figure.kind = FigureKind::Line;
+    auto addCurve = [&figure](const QString& name, const detox::LocateResult& curve) {
+        FigureSeries series;
+        series.name = name;
+        for (size_t layer = 0; layer < curve.distances.size(); ++layer) {
+            series.x.append(double(layer));
+            series.y.append(curve.distances[layer]);
+        }
+        figure.series.append(series);
+    };
+    std::set<int> recordsDrawn;
+    for (const MethodRun& run : runs_) {
+        if (run.curveBefore.distances.empty()) continue;
+        // Reset mode: every run starts from the loaded model, so one "before" per record suffices.
+        if (recordsDrawn.insert(run.recordId).second)
+            addCurve(QStringLiteral("before (record %1)").arg(run.recordId), run.curveBefore);
+        addCurve(QStringLiteral("after %1").arg(run.id), run.curveAfter);
+    }
+    return figure;
+}
+
 void CompareView::rebuild() {
     const QStringList keys = metricKeys();
     QStringList headers{tr("Run"), tr("Record"), tr("Steps"), tr("Final loss"), tr("Seconds")};
@@ -129,8 +203,15 @@ void CompareView::rebuild() {
     }
     table_->resizeColumnsToContents();
 
-    if (runs_.isEmpty()) metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
-    else metricsPlot_->setFigure(metricsFigure());
+    if (runs_.isEmpty()) {
+        metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
+        mechanismPlot_->clearFigure(tr("Toxic-region activation change and toxicity reduction per method"));
+        curvesPlot_->clearFigure(tr("Distance curves before and after each method"));
+    } else {
+        metricsPlot_->setFigure(metricsFigure());
+        mechanismPlot_->setFigure(mechanismFigure());
+        curvesPlot_->setFigure(curvesFigure());
+    }
 
     for (PlotView* plot : shiftPlots_) delete plot;
     shiftPlots_.clear();

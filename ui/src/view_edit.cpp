@@ -30,6 +30,33 @@ QString editMethodName(EditMethod method) {
     return {};
 }
 
+QString regionInputName(RegionInput input) {
+    switch (input) {
+        case RegionInput::Adversarial: return QStringLiteral("adversarial prompt");
+        case RegionInput::Safe: return QStringLiteral("safe generation");
+        case RegionInput::Unsafe: return QStringLiteral("unsafe generation");
+    }
+    return {};
+}
+
+std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const detox::SafeEditRecord& record,
+                                             int maxTokens) {
+    std::vector<std::vector<int>> ids;
+    for (const std::string* text : {&record.adversarialPrompt, &record.safeGeneration, &record.unsafeGeneration}) {
+        std::vector<int> tokens = model.tokenizer().encode(*text);
+        if (int(tokens.size()) > maxTokens) tokens.resize(size_t(maxTokens));
+        ids.push_back(std::move(tokens));
+    }
+    return ids;
+}
+
+std::vector<detox::NeuronTokenActivations> measureRegion(const detox::Model& model, int layer,
+                                                         const detox::SafeEditRecord& record) {
+    std::vector<detox::NeuronTokenActivations> measured;
+    for (const std::vector<int>& ids : regionInputIds(model, record)) measured.push_back(neuronActivations(model, layer, ids));
+    return measured;
+}
+
 QJsonObject MethodRun::toJson() const {
     nlohmann::json json;
     json["id"] = id.toStdString();
@@ -42,6 +69,17 @@ QJsonObject MethodRun::toJson() const {
         rows.push_back({{"key", g.key}, {"input", g.input}, {"before", g.before}, {"after", g.after},
                         {"unsafe_before", g.unsafeBefore}, {"unsafe_after", g.unsafeAfter}});
     json["generations"] = rows;
+    json["region_layer"] = regionLayer;
+    // Mean over tokens per input: the full per-token tensors are for the plots, not the log.
+    auto means = [](const std::vector<detox::NeuronTokenActivations>& inputs) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& input : inputs) list.push_back(input.meanOverTokens());
+        return list;
+    };
+    json["region_mean_before"] = means(regionBefore);
+    json["region_mean_after"] = means(regionAfter);
+    json["curve_before"] = curveBefore;
+    json["curve_after"] = curveAfter;
     return toQJson(json);
 }
 
@@ -277,6 +315,10 @@ void EditView::run() {
             editor->undoAll();
             const auto before = generateAll(model, inputs, maxNewTokens, job);
             MethodRun run = prepared;
+            // The toxic region before the edit, at the layer DINM edits (masked locate, its default).
+            run.curveBefore = detox::locateToxicLayer(model, record, detox::LocateVariant::Masked);
+            run.regionLayer = run.curveBefore.toxicLayer;
+            run.regionBefore = measureRegion(model, run.regionLayer, record);
             if (chosen == EditMethod::Dinm) {
                 run.edit = editor->dinm(record, dinm, job);
             } else if (chosen == EditMethod::Sft) {
@@ -292,6 +334,8 @@ void EditView::run() {
                 run.generations.push_back({inputs[i].first, inputs[i].second, before[i], after[i],
                                            verdictsBefore[i].unsafe, verdictsAfter[i].unsafe});
             run.shift = detox::parameterShift(*editor);
+            run.curveAfter = detox::locateToxicLayer(model, record, detox::LocateVariant::Masked);
+            run.regionAfter = measureRegion(model, run.regionLayer, record);
             return run;
         },
         [this](MethodRun& run) {
@@ -376,11 +420,27 @@ void EditView::cancel() {
 }
 
 void EditView::undo() {
-    if (!editor_ || currentJob_) return;
-    editor_->undoAll();
-    status_->setText(tr("All edits undone: the model is as loaded"));
+    if (!editor_ || !runner_ || currentJob_ || !hasEdits()) return;
+    // A job in the model's queue: other views' jobs may be reading the weights right now.
+    JobOptions options;
+    options.name = tr("Undo all edits");
+    options.queue = modelQueue(*model_);
+    detox::ModelEditor* editor = editor_.get();
+    currentJob_ = runner_->submit(
+        options, [editor](detox::JobControl&) { editor->undoAll(); },
+        [this] {
+            currentJob_ = 0;
+            status_->setText(tr("All edits undone: the model is as loaded"));
+            updateEnabled();
+            emit undone();
+        },
+        nullptr,
+        [this](const RunLogEntry& entry) {
+            currentJob_ = 0;
+            status_->setText(entry.message);
+            updateEnabled();
+        });
     updateEnabled();
-    emit undone();
 }
 
 }  // namespace detox::ui

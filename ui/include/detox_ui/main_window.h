@@ -1,15 +1,17 @@
 // The workbench's main window: menus, model panel, dataset browser and the analysis views.
 //
-// Hooks for the parts that land later:
-//   - setModelLoader(): the model runtime's loader; openModel() and openDemo() call it.
-//   - setModelPanel(): replaces the "No model loaded" placeholder dock content.
-//   - setViewWidget(View, widget): replaces a view tab's placeholder.
-//   - jobs() / runLog(): run work in the background; every finished job lands in the Run log.
-//   - datasetBrowser()->recordSelected(int): the record views follow.
+// openModel() loads a checkpoint as a job (Model::load) and hands the shared model to every view; the
+// dataset browser's selected record drives the views; the Analysis and Methods menus run the views'
+// jobs. Every finished job and every view result lands in the Run log.
+//
+// Hooks (tests, other front ends):
+//   - setModelLoader(): replaces the built-in loader; the loader calls modelOpened() when done.
+//   - setModelPanel() / setViewWidget(View, widget): replace the model dock's content or a view tab.
 #pragma once
 #include <QMainWindow>
 
 #include <functional>
+#include <memory>
 
 #include "detox_ui/session.h"
 #include "detox_ui/theme.h"
@@ -20,9 +22,19 @@ class QLabel;
 class QMenu;
 class QTabWidget;
 
+namespace detox {
+class Model;
+struct CheckpointInfo;
+}
+
 namespace detox::ui {
 
+class CompareView;
 class DatasetBrowser;
+class EditView;
+class ModelPanel;
+class ToxicLayersView;
+class ToxicRegionView;
 class JobProgressWidget;
 class JobRunner;
 class RunLogModel;
@@ -45,6 +57,18 @@ public:
     void openDemo();
     void openModel(const QString& directory);
     void openDataset(const QString& file);
+    // Saves the (edited) model to a new directory as a job; errors appear as a dialog.
+    void saveEditedModel(const QString& directory);
+    static QStringList recentModels();
+
+    // The menu actions: Analysis > Locate / Toxic Region, Methods > Run DINM/SFT/DPO, Cancel, Undo.
+    void locateToxicLayer();
+    void analyseToxicRegion();
+    void runMethod(int editMethod);      // int(EditMethod)
+    void cancelJobs();
+    void undoEdits();
+    // For screenshots: locate, map, region and a DINM run of dinmSteps on the selected record; waits.
+    bool runShowcase(int dinmSteps, int timeoutMs);
 
     // Session files (File > Save Session / Open Session). Both return false after showing a
     // dialog that names the file and field; a failed open changes nothing.
@@ -74,15 +98,32 @@ public:
     QMenu* analysisMenu() const { return analysisMenu_; }
     QMenu* methodsMenu() const { return methodsMenu_; }
     QString modelPath() const { return modelPath_; }
+    std::shared_ptr<detox::Model> model() const { return model_; }
+    ModelPanel* modelPanel() const { return modelPanel_; }
+    ToxicLayersView* toxicLayersView() const { return toxicView_; }
+    ToxicRegionView* toxicRegionView() const { return regionView_; }
+    EditView* editView() const { return editView_; }
+    CompareView* compareView() const { return compareView_; }
 
 signals:
     void modelRequested(const QString& directory);
+    void modelLoaded(const QString& directory);
+    void modelLoadFailed(const QString& directory, const QString& message);
+    void editedModelSaved(const QString& directory);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
     void buildViews();
+    void connectViews();
+    void loadModelInBackground(const QString& directory);
+    void applyModel(std::shared_ptr<detox::Model> model, const detox::CheckpointInfo& info);
+    void showSelectedRecord(int id);
+    void recordResult(const QString& id, const QJsonObject& result);
+    void updateActions();
+    void rebuildRecentModelsMenu();
+    static void addRecentModel(const QString& directory);
     void buildDocks();
     void buildMenus();
     void buildStatusBar();
@@ -90,7 +131,6 @@ private:
     void restoreWindowState();
     void showError(const QString& title, const QString& text, const QString& objectName);
     void showAbout();
-    QWidget* placeholderView(const QString& title, const QString& description);
 
     JobRunner* jobs_ = nullptr;
     RunLogModel* runLog_ = nullptr;
@@ -99,11 +139,22 @@ private:
     QTabWidget* views_ = nullptr;
     QDockWidget* datasetDock_ = nullptr;
     QDockWidget* modelDock_ = nullptr;
-    QLabel* modelPlaceholder_ = nullptr;
     QLabel* statusModel_ = nullptr;
     QLabel* statusData_ = nullptr;
     JobProgressWidget* progress_ = nullptr;
     QMenu* recentMenu_ = nullptr;
+    QMenu* recentModelsMenu_ = nullptr;
+    QAction* saveModelAction_ = nullptr;
+    QList<QAction*> recordActions_;      // need a model and a record
+    QAction* cancelAction_ = nullptr;
+    QAction* undoAction_ = nullptr;
+    std::shared_ptr<detox::Model> model_;
+    std::shared_ptr<detox::CheckpointInfo> modelInfo_;
+    ModelPanel* modelPanel_ = nullptr;
+    ToxicLayersView* toxicView_ = nullptr;
+    ToxicRegionView* regionView_ = nullptr;
+    EditView* editView_ = nullptr;
+    CompareView* compareView_ = nullptr;
     QMenu* analysisMenu_ = nullptr;
     QMenu* methodsMenu_ = nullptr;
     QActionGroup* themeGroup_ = nullptr;

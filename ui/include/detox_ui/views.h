@@ -1,4 +1,5 @@
-// The analysis views hosted in the main window's tabs "Toxic layers", "Edit" and "Compare". Each is
+// The analysis views hosted in the main window's tabs "Toxic layers", "Toxic region", "Edit" and
+// "Compare". Each is
 // driven by a shared model handle, the selected SafeEdit record and the window's JobRunner; the
 // model work runs as jobs (queue = the model's directory, so jobs on one model never overlap).
 #pragma once
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "detox/inspect.h"
 #include "detox/locate.h"
 #include "detox/mechanism.h"
 #include "detox/methods.h"
@@ -51,18 +53,28 @@ public:
     void locate();
     const std::vector<detox::LocateResult>& results() const { return results_; }
 
+    // The layer x token heatmap for the chosen measure and text, as a job (also after each Locate).
+    void computeMap();
+    const std::optional<detox::LayerTokenMap>& layerTokenMap() const { return map_; }
+    static constexpr int kMaxMapTokens = 64;   // longer texts are cut: the map stays readable
+
     QPushButton* locateButton() const { return locateButton_; }
     QComboBox* variantCombo() const { return variantCombo_; }   // "masked", "easyedit"
     QCheckBox* overlayCheck() const { return overlayCheck_; }
     PlotView* plotView() const { return plot_; }
+    QComboBox* measureCombo() const { return measureCombo_; }   // data: int(LayerTokenMeasure)
+    QComboBox* textCombo() const { return textCombo_; }         // "unsafe", "safe", "adversarial"
+    PlotView* mapView() const { return mapPlot_; }
 
 signals:
     void located(const detox::LocateResult& result);
+    void mapReady(const detox::LayerTokenMap& map);
     void resultReady(const QString& id, const QJsonObject& result);
 
 private:
     void updateEnabled();
     void showResult(const detox::LocateResult& result);
+    void showMap(const detox::LayerTokenMap& map, const QString& textName);
 
     std::shared_ptr<detox::Model> model_;
     std::optional<detox::SafeEditRecord> record_;
@@ -73,8 +85,17 @@ private:
     QPushButton* locateButton_ = nullptr;
     QLabel* status_ = nullptr;
     PlotView* plot_ = nullptr;
+    QComboBox* measureCombo_ = nullptr;
+    QComboBox* textCombo_ = nullptr;
+    PlotView* mapPlot_ = nullptr;
+    std::optional<detox::LayerTokenMap> map_;
     bool running_ = false;
+    bool mapRunning_ = false;
+    bool mapPending_ = false;   // the selection changed while a map was computed
 };
+
+// The layer x token heatmap of a map (rows "L0".., columns the tokens). id "layer-token-MEASURE".
+FigureSpec layerTokenFigure(const detox::LayerTokenMap& map, const QString& title);
 
 // ---------------------------------------------------------------- Edit
 
@@ -94,8 +115,22 @@ struct MethodRun {
     detox::EditResult edit;
     std::vector<GenerationComparison> generations;
     detox::ParameterShiftMatrix shift;
+    // The toxic region (mlp_act of regionLayer) for the record's adversarial prompt, safe and unsafe
+    // generation (in that order), on the loaded model and after the method; distance curves likewise.
+    int regionLayer = -1;
+    std::vector<detox::NeuronTokenActivations> regionBefore, regionAfter;
+    detox::LocateResult curveBefore, curveAfter;
     QJsonObject toJson() const;
 };
+
+// The texts whose toxic-region activations are measured, in MethodRun / RegionSnapshot order.
+enum class RegionInput { Adversarial, Safe, Unsafe };
+QString regionInputName(RegionInput input);   // "adversarial prompt", "safe generation", "unsafe generation"
+// Token ids of the three texts (plain encoding, as locate uses), each cut to maxTokens.
+std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const detox::SafeEditRecord& record,
+                                             int maxTokens = 64);
+std::vector<detox::NeuronTokenActivations> measureRegion(const detox::Model& model, int layer,
+                                                         const detox::SafeEditRecord& record);
 
 enum class EditMethod { Dinm, Sft, Dpo };
 QString editMethodName(EditMethod method);   // "dinm", "sft", "dpo"
@@ -123,6 +158,7 @@ public:
     void cancel();
     void undo();                             // ModelEditor::undoAll
     bool hasEdits() const;
+    bool isRunning() const { return currentJob_ != 0; }
     const std::optional<MethodRun>& lastRun() const { return lastRun_; }
 
     QComboBox* methodCombo() const { return methodCombo_; }
@@ -189,9 +225,16 @@ public:
     // The shift heatmaps as shown (one per run, one shared colour range) and the metrics bars.
     QVector<FigureSpec> shiftFigures() const;
     FigureSpec metricsFigure() const;
+    // Per run: the toxic region's relative activation-norm change on the adversarial prompt (%) and the
+    // toxicity reduction (mean unsafe verdict before - after, x100).
+    FigureSpec mechanismFigure() const;
+    // The safe-vs-unsafe distance curve before (once per record) and after each run, overlaid.
+    FigureSpec curvesFigure() const;
 
     QTableWidget* metricsTable() const { return table_; }
     PlotView* metricsPlot() const { return metricsPlot_; }
+    PlotView* mechanismPlot() const { return mechanismPlot_; }
+    PlotView* curvesPlot() const { return curvesPlot_; }
     const QVector<PlotView*>& shiftPlots() const { return shiftPlots_; }
 
 signals:
@@ -203,10 +246,85 @@ private:
     QVector<MethodRun> runs_;
     QTableWidget* table_ = nullptr;
     PlotView* metricsPlot_ = nullptr;
+    PlotView* mechanismPlot_ = nullptr;
+    PlotView* curvesPlot_ = nullptr;
     QWidget* shiftHost_ = nullptr;
     QVector<PlotView*> shiftPlots_;
 };
 
+// ---------------------------------------------------------------- Toxic region
+
+// The toxic region of one model state: mlp_act of `layer` for the three RegionInputs.
+struct RegionSnapshot {
+    QString label;                     // "loaded model", "after dinm-1", ...
+    int recordId = 0;
+    int layer = -1;
+    std::vector<detox::NeuronTokenActivations> inputs;   // RegionInput order
+};
+
+class ToxicRegionView : public QWidget {
+    Q_OBJECT
+public:
+    explicit ToxicRegionView(QWidget* parent = nullptr);
+
+    void setModel(std::shared_ptr<detox::Model> model);
+    void setRecord(const detox::SafeEditRecord& record);   // clears the snapshots
+    void setJobRunner(JobRunner* runner);
+    void setToxicLayer(int layer);     // from a Locate; -1 = locate (masked) when analysing
+
+    // Measures the current model as a job (snapshot "current model"; "loaded model" when unedited).
+    void analyse(bool modelEdited = false);
+    // The run's before/after measurements (no job: the run measured them).
+    void addMethodRun(const MethodRun& run);
+
+    const QVector<RegionSnapshot>& snapshots() const { return snapshots_; }
+    // The neurons whose mean activation differs most between the safe and the unsafe generation
+    // (on the first snapshot), largest difference first.
+    std::vector<int> topNeurons() const;
+    static constexpr int kTopNeurons = 20;
+
+    FigureSpec neuronBarFigure() const;     // the selected state: mean per input over the top neurons
+    FigureSpec methodBarFigure() const;     // adversarial-prompt mean per snapshot over the top neurons
+    FigureSpec heatmapFigure() const;       // top neurons x tokens of the selected input and state
+
+    QPushButton* analyseButton() const { return analyseButton_; }
+    QComboBox* stateCombo() const { return stateCombo_; }
+    QComboBox* inputCombo() const { return inputCombo_; }   // data: int(RegionInput)
+    QSpinBox* layerSpin() const { return layerSpin_; }
+    PlotView* barPlot() const { return barPlot_; }
+    PlotView* methodPlot() const { return methodPlot_; }
+    PlotView* heatmapPlot() const { return heatmapPlot_; }
+    QLabel* summaryLabel() const { return summary_; }
+
+signals:
+    void analysed(const detox::ui::RegionSnapshot& snapshot);
+    void resultReady(const QString& id, const QJsonObject& result);
+
+private:
+    void updateEnabled();
+    void addSnapshot(const RegionSnapshot& snapshot, bool select);
+    void redraw();
+    const RegionSnapshot* selectedSnapshot() const;
+
+    std::shared_ptr<detox::Model> model_;
+    std::optional<detox::SafeEditRecord> record_;
+    JobRunner* runner_ = nullptr;
+    QVector<RegionSnapshot> snapshots_;
+    bool running_ = false;
+
+    QSpinBox* layerSpin_ = nullptr;
+    QPushButton* analyseButton_ = nullptr;
+    QComboBox* stateCombo_ = nullptr;
+    QComboBox* inputCombo_ = nullptr;
+    QLabel* status_ = nullptr;
+    QLabel* summary_ = nullptr;
+    PlotView* barPlot_ = nullptr;
+    PlotView* methodPlot_ = nullptr;
+    PlotView* heatmapPlot_ = nullptr;
+};
+
 }  // namespace detox::ui
 
+Q_DECLARE_METATYPE(detox::ui::RegionSnapshot)
+Q_DECLARE_METATYPE(detox::LayerTokenMap)
 Q_DECLARE_METATYPE(detox::ui::MethodRun)
