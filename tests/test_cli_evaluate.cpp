@@ -1,93 +1,18 @@
 // The real `detox` binary as separate processes: evaluate unsharded and as three shards, merge, and
 // compare; bad input exits 2 with a one-line message.
-#include <QProcess>
 #include <QtTest>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "detox/model.h"
+#include "cli_run.h"
 #include "detox/safeedit.h"
 #include "fixtures.h"
-#include "nn/transformer.h"
+#include "tiny_model.h"
 
 namespace {
 
-std::string byteSymbol(int byte) {
-    auto printable = [](int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); };
-    int codePoint = byte;
-    if (!printable(byte)) {
-        int n = 0;
-        for (int b = 0; b < byte; ++b) n += printable(b) ? 0 : 1;
-        codePoint = 256 + n;
-    }
-    std::string utf8;
-    if (codePoint < 0x80) {
-        utf8 += char(codePoint);
-    } else {
-        utf8 += char(0xC0 | (codePoint >> 6));
-        utf8 += char(0x80 | (codePoint & 0x3F));
-    }
-    return utf8;
-}
-
-// A tiny random Llama with a byte-level tokenizer, saved as a HuggingFace directory.
-void writeTinyModel(const std::string& directory) {
-    detox::ModelConfig config;
-    config.architecture = "llama";
-    config.hfArchitecture = "LlamaForCausalLM";
-    config.modelType = "llama";
-    config.vocabSize = 260;
-    config.hiddenSize = 32;
-    config.numLayers = 2;
-    config.numHeads = 4;
-    config.numKvHeads = 2;
-    config.headDim = 8;
-    config.intermediateSize = 48;
-    config.maxPositions = 2048;
-    config.activation = "silu";
-    config.eosId = 256;
-    config.eosIds = {256};
-    detox::modelFromImpl(detox::randomModelImpl(config, 11)).save(directory);
-
-    nlohmann::json vocab = nlohmann::json::object();
-    for (int byte = 0; byte < 256; ++byte) vocab[byteSymbol(byte)] = byte;
-    vocab["<|endoftext|>"] = 256;
-    nlohmann::json tokenizer = {
-        {"version", "1.0"},
-        {"added_tokens",
-         {{{"id", 256}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-           {"normalized", false}, {"special", true}}}},
-        {"normalizer", nullptr},
-        {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-        {"post_processor", nullptr},
-        {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-        {"model",
-         {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-          {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
-          {"merges", nlohmann::json::array()}}}};
-    std::ofstream(directory + "/tokenizer.json") << tokenizer.dump();
-    std::ofstream(directory + "/tokenizer_config.json") << nlohmann::json{{"eos_token", "<|endoftext|>"}}.dump();
-}
-
-struct Run {
-    int exitCode = -1;
-    QString out, err;
-};
-
-Run runCli(const QStringList& arguments) {
-    QProcess cli;
-    cli.start(detox::test::cliPath(), arguments);
-    Run run;
-    if (!cli.waitForFinished(300000)) {
-        cli.kill();
-        cli.waitForFinished();
-        return run;
-    }
-    run.exitCode = cli.exitStatus() == QProcess::NormalExit ? cli.exitCode() : -1;
-    run.out = QString::fromUtf8(cli.readAllStandardOutput());
-    run.err = QString::fromUtf8(cli.readAllStandardError());
-    return run;
-}
+using Run = detox::test::CliRun;
+using detox::test::runCli;
 
 nlohmann::json readJson(const QString& path) {
     std::ifstream in(path.toStdString());
@@ -118,7 +43,7 @@ private Q_SLOTS:
     void initTestCase() {
         dir_ = detox::test::scratchDir();
         model_ = dir_ + "/model";
-        writeTinyModel(model_.toStdString());
+        detox::test::writeTinyLlama(model_.toStdString(), 11);
     }
 
     void mergedShardsEqualTheUnshardedRun() {

@@ -5,12 +5,12 @@
 #include <QDir>
 #include <QFile>
 #include <QImage>
-#include <QProcess>
 #include <QXmlStreamReader>
 #include <QtTest>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "cli_run.h"
 #include "detox/safeedit.h"
 #include "fixtures.h"
 #include "tiny_model.h"
@@ -19,25 +19,8 @@ namespace {
 
 constexpr int kLayers = 3;
 
-struct Run {
-    int exitCode = -1;
-    QString out, err;
-};
-
-Run runCli(const QStringList& arguments) {
-    QProcess cli;
-    cli.start(detox::test::cliPath(), arguments);
-    Run run;
-    if (!cli.waitForFinished(300000)) {
-        cli.kill();
-        cli.waitForFinished();
-        return run;
-    }
-    run.exitCode = cli.exitStatus() == QProcess::NormalExit ? cli.exitCode() : -1;
-    run.out = QString::fromUtf8(cli.readAllStandardOutput());
-    run.err = QString::fromUtf8(cli.readAllStandardError());
-    return run;
-}
+using Run = detox::test::CliRun;
+using detox::test::runCli;
 
 QByteArray readBytes(const QString& path) {
     QFile file(path);

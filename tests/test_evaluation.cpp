@@ -10,75 +10,12 @@
 #include "detox/judge.h"
 #include "detox/safeedit.h"
 #include "fixtures.h"
-#include "nn/transformer.h"
+#include "tiny_model.h"
 
 namespace {
 
-// GPT-2's bytes_to_unicode symbol of a byte.
-std::string byteSymbol(int byte) {
-    auto printable = [](int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); };
-    int codePoint = byte;
-    if (!printable(byte)) {
-        int n = 0;
-        for (int b = 0; b < byte; ++b) n += printable(b) ? 0 : 1;
-        codePoint = 256 + n;
-    }
-    std::string utf8;
-    if (codePoint < 0x80) {
-        utf8 += char(codePoint);
-    } else {
-        utf8 += char(0xC0 | (codePoint >> 6));
-        utf8 += char(0x80 | (codePoint & 0x3F));
-    }
-    return utf8;
-}
-
-// A byte-level tokenizer (one token per byte, no merges) with <|endoftext|> = 256 as EOS.
-void writeByteTokenizer(const std::string& directory) {
-    nlohmann::json vocab = nlohmann::json::object();
-    for (int byte = 0; byte < 256; ++byte) vocab[byteSymbol(byte)] = byte;
-    vocab["<|endoftext|>"] = 256;
-    nlohmann::json tokenizer = {
-        {"version", "1.0"},
-        {"added_tokens",
-         {{{"id", 256}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-           {"normalized", false}, {"special", true}}}},
-        {"normalizer", nullptr},
-        {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-        {"post_processor", nullptr},
-        {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-        {"model",
-         {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-          {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
-          {"merges", nlohmann::json::array()}}}};
-    std::ofstream(directory + "/tokenizer.json") << tokenizer.dump();
-    std::ofstream(directory + "/tokenizer_config.json") << nlohmann::json{{"eos_token", "<|endoftext|>"}}.dump();
-}
-
 detox::Model tinyModel(uint64_t seed, const std::string& tokenizerDirectory) {
-    detox::ModelConfig config;
-    config.architecture = "llama";
-    config.hfArchitecture = "LlamaForCausalLM";
-    config.modelType = "llama";
-    config.vocabSize = 260;
-    config.hiddenSize = 32;
-    config.numLayers = 2;
-    config.numHeads = 4;
-    config.numKvHeads = 2;
-    config.headDim = 8;
-    config.intermediateSize = 48;
-    config.maxPositions = 2048;
-    config.activation = "silu";
-    config.eosId = 256;
-    config.eosIds = {256};
-    auto impl = detox::randomModelImpl(config, seed);
-    {
-        torch::NoGradGuard noGrad;  // larger weights than 0.02 so that outputs vary with the input
-        for (auto& [name, slot] : impl->parameters)
-            if (slot.value->dim() == 2) slot.value->mul_(5.0);
-    }
-    impl->tokenizer = detox::Tokenizer::fromDirectory(tokenizerDirectory);
-    return detox::modelFromImpl(impl);
+    return detox::test::tinyLlama(seed, tokenizerDirectory, 2, 5.0);  // outputs vary with the input
 }
 
 // Labels by a rule the test can recompute: empty -> 0.5, else unsafe when the byte sum is odd.
@@ -146,7 +83,7 @@ class EvaluationTest : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         tokenizerDir_ = detox::test::scratchDir().toStdString();
-        writeByteTokenizer(tokenizerDir_);
+        detox::test::writeByteLevelTokenizer(tokenizerDir_);
         demo_ = detox::loadSafeEdit(detox::test::sourcePath("datasets/demo/safeedit_demo_test.json").toStdString());
         QVERIFY(demo_.records.size() >= 10);
     }

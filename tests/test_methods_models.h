@@ -10,53 +10,12 @@
 
 #include "detox/model.h"
 #include "nn/transformer.h"
+#include "tiny_model.h"
 
 namespace detox::test {
 
-inline std::string byteSymbol(int byte) {
-    // GPT-2 bytes_to_unicode: printable bytes keep their code point, the others map to 256 + n.
-    auto printable = [](int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); };
-    int codePoint = byte;
-    if (!printable(byte)) {
-        int n = 0;
-        for (int b = 0; b < byte; ++b)
-            if (!printable(b)) ++n;
-        codePoint = 256 + n;
-    }
-    std::string utf8;
-    if (codePoint < 0x80) {
-        utf8 += static_cast<char>(codePoint);
-    } else {
-        utf8 += static_cast<char>(0xC0 | (codePoint >> 6));
-        utf8 += static_cast<char>(0x80 | (codePoint & 0x3F));
-    }
-    return utf8;
-}
-
-// Writes tokenizer.json + tokenizer_config.json into `directory`.
-inline void writeByteTokenizer(const std::string& directory) {
-    nlohmann::json vocab = nlohmann::json::object();
-    for (int byte = 0; byte < 256; ++byte) vocab[byteSymbol(byte)] = byte;
-    vocab["<|endoftext|>"] = 256;
-    nlohmann::json tokenizer = {
-        {"version", "1.0"},
-        {"truncation", nullptr},
-        {"padding", nullptr},
-        {"added_tokens",
-         {{{"id", 256}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-           {"normalized", false}, {"special", true}}}},
-        {"normalizer", nullptr},
-        {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-        {"post_processor", nullptr},
-        {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-        {"model",
-         {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-          {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
-          {"merges", nlohmann::json::array()}}}};
-    std::ofstream(directory + "/tokenizer.json") << tokenizer.dump();
-    nlohmann::json config = {{"eos_token", "<|endoftext|>"}, {"bos_token", "<|endoftext|>"}};
-    std::ofstream(directory + "/tokenizer_config.json") << config.dump();
-}
+// Writes tokenizer.json + tokenizer_config.json into `directory` (<|endoftext|> is BOS and EOS).
+inline void writeByteTokenizer(const std::string& directory) { writeByteLevelTokenizer(directory, true); }
 
 inline ModelConfig tinyConfig(const std::string& family) {
     ModelConfig config;

@@ -73,6 +73,7 @@ ui::FigureSpec mechanismBars(const ComparisonResult& result, const QString& pref
     ui::FigureSpec figure = withId(
         ui::metricsBarFigure(methods, measures, values, QStringLiteral("Toxic region after each method (mean over edits)")),
         prefix + "mechanism");
+    figure.xLabel = QStringLiteral("toxic-region measure");
     figure.yLabel = QStringLiteral("change");
     return figure;
 }

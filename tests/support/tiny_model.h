@@ -31,8 +31,8 @@ inline std::string byteLevelSymbol(int byte) {
     return utf8;
 }
 
-// tokenizer.json + tokenizer_config.json of the byte-level tokenizer.
-inline void writeByteLevelTokenizer(const std::string& directory) {
+// tokenizer.json + tokenizer_config.json of the byte-level tokenizer; <|endoftext|> is also BOS when asked.
+inline void writeByteLevelTokenizer(const std::string& directory, bool endOfTextIsBos = false) {
     nlohmann::json vocab = nlohmann::json::object();
     for (int byte = 0; byte < 256; ++byte) vocab[byteLevelSymbol(byte)] = byte;
     vocab["<|endoftext|>"] = 256;
@@ -52,7 +52,9 @@ inline void writeByteLevelTokenizer(const std::string& directory) {
           {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
           {"merges", nlohmann::json::array()}}}};
     std::ofstream(directory + "/tokenizer.json") << tokenizer.dump();
-    std::ofstream(directory + "/tokenizer_config.json") << nlohmann::json{{"eos_token", "<|endoftext|>"}}.dump();
+    nlohmann::json config = {{"eos_token", "<|endoftext|>"}};
+    if (endOfTextIsBos) config["bos_token"] = "<|endoftext|>";
+    std::ofstream(directory + "/tokenizer_config.json") << config.dump();
 }
 
 inline ModelConfig tinyLlamaConfig(int layers) {
@@ -74,9 +76,22 @@ inline ModelConfig tinyLlamaConfig(int layers) {
     return config;
 }
 
+// An in-memory random tiny Llama, with the tokenizer of `tokenizerDirectory` when it is not empty.
+// weightScale > 1 enlarges the matrices (the runtime draws them at 0.02) so outputs vary with the input.
+inline Model tinyLlama(uint64_t seed, const std::string& tokenizerDirectory = {}, int layers = 2, double weightScale = 1.0) {
+    auto impl = randomModelImpl(tinyLlamaConfig(layers), seed);
+    if (weightScale != 1.0) {
+        torch::NoGradGuard noGrad;
+        for (auto& [name, slot] : impl->parameters)
+            if (slot.value->dim() == 2) slot.value->mul_(weightScale);
+    }
+    if (!tokenizerDirectory.empty()) impl->tokenizer = Tokenizer::fromDirectory(tokenizerDirectory);
+    return modelFromImpl(impl);
+}
+
 // Saves a random tiny Llama (weights from `seed`) with the byte-level tokenizer into `directory`.
 inline void writeTinyLlama(const std::string& directory, uint64_t seed, int layers = 2) {
-    modelFromImpl(randomModelImpl(tinyLlamaConfig(layers), seed)).save(directory);
+    tinyLlama(seed, {}, layers).save(directory);
     writeByteLevelTokenizer(directory);
 }
 
