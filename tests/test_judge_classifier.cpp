@@ -2,13 +2,13 @@
 // checkpoint, an independent plain-loop reference forward on random 2-layer models (F32 and BF16),
 // padding, the position offset, truncation to 512 tokens, empty responses, progress, cancellation and
 // errors that name the file and field. Checkpoints and a byte-level tokenizer are written by the test.
-#include <QProcess>
 #include <QtTest>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_run.h"
 #include "detox/error.h"
 #include "detox/judge_classifier.h"
 #include "fixtures.h"
@@ -46,6 +46,11 @@ nlohmann::json tokenizerJson() {
                                 {"trim_offsets", true}, {"add_prefix_space", false}}},
             {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
             {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+}
+
+nlohmann::json readJsonFile(const QString& path) {
+    std::ifstream in(path.toStdString());
+    return nlohmann::json::parse(in);
 }
 
 // The ids the test tokenizer gives: <s> bytes </s>.
@@ -528,14 +533,11 @@ private Q_SLOTS:
         const std::string judgeDir = writeCheckpoint("cli-classifier", dims, randomWeights(dims, 37));
         const QString scratch = detox::test::scratchDir();
         detox::test::writeTinyLlama((scratch + "/llama").toStdString(), 3);
-        QProcess cli;
-        cli.start(detox::test::cliPath(), {"evaluate", "--model", scratch + "/llama", "--demo", "--limit", "2",
-                                           "--max-new-tokens", "6", "--judge", QString::fromStdString(judgeDir),
-                                           "--out", scratch + "/evaluation.json"});
-        QVERIFY(cli.waitForFinished(300000));
-        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
-        std::ifstream in((scratch + "/evaluation.json").toStdString());
-        const nlohmann::json result = nlohmann::json::parse(in);
+        const auto run = detox::test::runCli({"evaluate", "--model", scratch + "/llama", "--demo", "--limit", "2",
+                                              "--max-new-tokens", "6", "--judge", QString::fromStdString(judgeDir),
+                                              "--out", scratch + "/evaluation.json"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const nlohmann::json result = readJsonFile(scratch + "/evaluation.json");
         QCOMPARE(result.at("provenance").at("judge").get<std::string>(), std::string("safeedit-classifier (cli-classifier)"));
         QCOMPARE(result.at("provenance").at("heuristic_judge").get<bool>(), false);
         QCOMPARE(result.at("metrics").at("judge").get<std::string>(), std::string("safeedit-classifier (cli-classifier)"));
@@ -552,6 +554,28 @@ private Q_SLOTS:
                 ++labels;
             }
         QCOMPARE(labels, 10);  // two cases, five inputs each
+    }
+
+    // `detox compare --judge DIR` labels the baseline and every method with the classifier and says so.
+    void compareCommandNamesTheClassifier() {
+        Dims dims;
+        dims.layers = 1;
+        const std::string judgeDir = writeCheckpoint("compare-classifier", dims, randomWeights(dims, 41));
+        const QString scratch = detox::test::scratchDir();
+        detox::test::writeTinyLlama((scratch + "/llama").toStdString(), 4);
+        const auto run = detox::test::runCli({"compare", "--model", scratch + "/llama", "--demo", "--ids", "0",
+                                              "--probe-records", "4", "--methods", "dinm", "--dinm-steps", "1",
+                                              "--max-new-tokens", "4", "--judge", QString::fromStdString(judgeDir),
+                                              "--out", scratch + "/compare.json"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const nlohmann::json result = readJsonFile(scratch + "/compare.json");
+        const std::string name = "safeedit-classifier (compare-classifier)";
+        QCOMPARE(result.at("provenance").at("judge").get<std::string>(), name);
+        QCOMPARE(result.at("provenance").at("heuristic_judge").get<bool>(), false);
+        QCOMPARE(result.at("summary").at("original").at("metrics").at("judge").get<std::string>(), name);
+        QCOMPARE(result.at("summary").at("dinm").at("metrics").at("judge").get<std::string>(), name);
+        for (const auto& [key, reason] : result.at("methods")[0].at("evaluation").at("cases")[0].at("judge_reasons").items())
+            QVERIFY2(reason.get<std::string>().rfind("classifier: ", 0) == 0 || reason == "empty response", key.c_str());
     }
 };
 
