@@ -38,8 +38,8 @@ int main(int argc, char** argv) {
     QCommandLineOption showcaseOption(
         "showcase-steps",
         "With --screenshot and a model: first locate, read the toxic region and run DINM for N steps "
-        "on the selected record so every view has content (0 = skip; default 3).",
-        "N", "3");
+        "on the selected record so every view has content (0 = skip; default 10, the paper's).",
+        "N", "10");
     parser.addOptions({modelOption, dataOption, demoOption, sessionOption, themeOption, screenshotOption, showcaseOption});
     parser.process(app);
 

@@ -8,7 +8,9 @@
 #include <QSvgGenerator>
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <filesystem>
 
 #include "detox/error.h"
@@ -90,6 +92,35 @@ void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& 
     }
 }
 
+// Puts the legend in the corner of the axis rect where the fewest data points are, so it does not
+// hide the curve's end or the marked point.
+void placeLegend(QCustomPlot* plot, const FigureSpec& figure) {
+    const QCPRange x = plot->xAxis->range(), y = plot->yAxis->range();
+    if (x.size() <= 0 || y.size() <= 0) return;
+    int counts[4] = {0, 0, 0, 0};  // top-right, top-left, bottom-right, bottom-left
+    for (const FigureSeries& series : figure.series)
+        for (int i = 0; i < series.x.size() && i < series.y.size(); ++i) {
+            const double fx = (series.x[i] - x.lower) / x.size(), fy = (series.y[i] - y.lower) / y.size();
+            const bool right = fx > 0.5, top = fy > 0.5;
+            ++counts[(top ? 0 : 2) + (right ? 0 : 1)];
+        }
+    const Qt::Alignment corners[4] = {Qt::AlignTop | Qt::AlignRight, Qt::AlignTop | Qt::AlignLeft,
+                                      Qt::AlignBottom | Qt::AlignRight, Qt::AlignBottom | Qt::AlignLeft};
+    const int best = int(std::min_element(std::begin(counts), std::end(counts)) - std::begin(counts));
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, corners[counts[0] == counts[best] ? 0 : best]);
+}
+
+// Whole-number x values (layers, steps) get whole-number ticks.
+void useIntegerTicksWhenDiscrete(QCustomPlot* plot, const FigureSpec& figure) {
+    for (const FigureSeries& series : figure.series)
+        for (double value : series.x)
+            if (value != std::floor(value)) return;
+    QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+    ticker->setTickStep(1.0);
+    ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    plot->xAxis->setTicker(ticker);
+}
+
 void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
     for (int i = 0; i < figure.series.size(); ++i) {
         const FigureSeries& series = figure.series[i];
@@ -102,6 +133,7 @@ void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     }
     addMarkers(plot, figure, palette);
     if (!figure.categories.isEmpty()) plot->xAxis->setTicker(textTicker(figure.categories, 24));
+    else useIntegerTicksWhenDiscrete(plot, figure);
     plot->rescaleAxes();
     plot->xAxis->scaleRange(1.06, plot->xAxis->range().center());
     plot->yAxis->scaleRange(1.12, plot->yAxis->range().center());
@@ -110,6 +142,7 @@ void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     for (const FigureSeries& series : figure.series) hasMarkers = hasMarkers || !series.markers.isEmpty();
     if (hasMarkers) plot->yAxis->setRangeUpper(plot->yAxis->range().upper + plot->yAxis->range().size() * 0.08);
     plot->legend->setVisible(figure.series.size() > 1 || plot->graphCount() > figure.series.size());
+    placeLegend(plot, figure);
 }
 
 void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
@@ -137,13 +170,15 @@ void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     addMarkers(plot, figure, palette);
     plot->xAxis->setTicker(textTicker(figure.categories, 40));
     plot->xAxis->grid()->setVisible(false);
-    bool longLabels = false;
-    for (const QString& label : figure.categories) longLabels = longLabels || label.size() > 12;
-    if (longLabels && figure.categories.size() > 4) plot->xAxis->setTickLabelRotation(-30);
+    // Rotate the labels when they would not fit side by side (about 7 px a character, 300 px wide).
+    int characters = 0;
+    for (const QString& label : figure.categories) characters += int(label.size()) + 2;
+    if (characters > 40 && figure.categories.size() > 2) plot->xAxis->setTickLabelRotation(-40);
     plot->xAxis->setRange(-0.6, figure.categories.size() - 0.4);
     const double headroom = (high - low) * 0.1;
     plot->yAxis->setRange(low < 0 ? low - headroom : 0, high > 0 ? high + headroom : (low < 0 ? 0 : 1));
     plot->legend->setVisible(figure.series.size() > 1);
+    placeLegend(plot, figure);
 }
 
 void renderHeatmap(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
@@ -294,6 +329,7 @@ void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
     plot->xAxis->setLabel(figure.xLabel);
     plot->yAxis->setLabel(figure.yLabel);
     plot->legend->setFont(plot->font());
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);  // placeLegend may move it
     switch (figure.kind) {
     case FigureKind::Line: renderLine(figure, plot, palette); break;
     case FigureKind::Bar: renderBars(figure, plot, palette); break;
@@ -302,7 +338,6 @@ void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
         if (plot->plottableCount() > 0) plot->plottable(0)->setProperty("detoxScale", int(figure.heatmap.scale));
         break;
     }
-    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     applyPlotTheme(plot, theme);
     plot->replot(QCustomPlot::rpQueuedReplot);
 }

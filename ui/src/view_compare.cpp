@@ -79,9 +79,9 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(new QLabel(tr("Defense rate (%) on the record's inputs, rule judge (heuristic)"), this));
     layout->addWidget(table_, 1);
-    layout->addWidget(plots, 2);
+    layout->addWidget(plots, 3);
     layout->addWidget(new QLabel(tr("Relative parameter shift per method (shared colour scale)"), this));
-    layout->addWidget(scroll, 2);
+    layout->addWidget(scroll, 3);
     rebuild();
 }
 

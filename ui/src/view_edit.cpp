@@ -142,7 +142,9 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     table_ = new QTableWidget(0, 6, this);
     table_->setHorizontalHeaderLabels({tr("Input"), tr("Text"), tr("Before"), tr("Verdict before"), tr("After"),
                                        tr("Verdict after")});
-    table_->horizontalHeader()->setStretchLastSection(true);
+    // The texts share the width; keys and verdicts take what they need.
+    for (int column : {1, 2, 4}) table_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::Stretch);
+    for (int column : {0, 3, 5}) table_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::ResizeToContents);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     table_->setWordWrap(true);
 

@@ -50,6 +50,18 @@ QJsonObject snapshotJson(const RegionSnapshot& snapshot) {
     return toQJson(json);
 }
 
+// The relative shift of the down projection (the toxic region's matrix) at the run's region layer.
+double regionWeightShift(const MethodRun& run) {
+    const auto& shift = run.shift;
+    for (size_t row = 0; row < shift.layers.size(); ++row) {
+        if (shift.layers[row] != run.regionLayer) continue;
+        for (size_t column = 0; column < shift.modules.size(); ++column)
+            if (shift.modules[column] == "down" || shift.modules[column] == "mlp.c_proj")
+                return shift.relative[row][column];
+    }
+    return 0;
+}
+
 }  // namespace
 
 ToxicRegionView::ToxicRegionView(QWidget* parent) : QWidget(parent) {
@@ -192,6 +204,7 @@ void ToxicRegionView::addMethodRun(const MethodRun& run) {
         snapshots_.append({tr("loaded model"), run.recordId, run.regionLayer, run.regionBefore});
     }
     RegionSnapshot after{tr("after %1").arg(run.id), run.recordId, run.regionLayer, run.regionAfter};
+    after.weightShift = regionWeightShift(run);
     snapshots_.append(after);
     layerSpin_->setValue(run.regionLayer);
     addSnapshot(after, true);
@@ -237,7 +250,7 @@ FigureSpec ToxicRegionView::methodBarFigure() const {
     FigureSpec figure;
     figure.id = QStringLiteral("toxic-region-per-method");
     figure.kind = FigureKind::Bar;
-    figure.title = QStringLiteral("Adversarial prompt: the same neurons before and after each method");
+    figure.title = QStringLiteral("Adversarial prompt: these neurons per model state");
     figure.xLabel = QStringLiteral("neuron");
     figure.yLabel = QStringLiteral("mean activation");
     const std::vector<int> neurons = topNeurons();
@@ -304,13 +317,19 @@ void ToxicRegionView::redraw() {
     const size_t adversarial = size_t(RegionInput::Adversarial);
     detox::ActivationMeans before{baseline.layer, 1, baseline.inputs[adversarial].meanOverTokens()};
     for (int i = 1; i < snapshots_.size(); ++i) {
-        detox::ActivationMeans after{snapshots_[i].layer, 1, snapshots_[i].inputs[adversarial].meanOverTokens()};
-        const detox::ActivationShift shift = detox::activationShift(before, after, 3);
-        lines << tr("%1: activation norm on the adversarial prompt %2%3% (largest change: n%4)")
-                     .arg(snapshots_[i].label)
-                     .arg(shift.relativeNormChange >= 0 ? "+" : "")
-                     .arg(100.0 * shift.relativeNormChange, 0, 'f', 1)
-                     .arg(shift.topNeurons.empty() ? -1 : shift.topNeurons.front());
+        const RegionSnapshot& state = snapshots_[i];
+        detox::ActivationMeans after{state.layer, 1, state.inputs[adversarial].meanOverTokens()};
+        const detox::ActivationShift shift = detox::activationShift(before, after, 1);
+        // DINM edits the matrix these activations feed: unchanged activations with changed weights
+        // is its signature; SFT/DPO move the activations themselves.
+        const QString activation = std::abs(shift.relativeNormChange) < 5e-4
+                                       ? tr("activations unchanged")
+                                       : tr("activation norm %1%2%")
+                                             .arg(shift.relativeNormChange >= 0 ? "+" : "")
+                                             .arg(100.0 * shift.relativeNormChange, 0, 'f', 1);
+        lines << tr("%1: %2 on the adversarial prompt; the region's weights moved by %3% (||ΔW|| / ||W||)")
+                     .arg(state.label, activation)
+                     .arg(100.0 * state.weightShift, 0, 'f', 2);
     }
     summary_->setText(lines.isEmpty() ? tr("Run a method in the Edit tab to see whether it suppresses these neurons")
                                       : lines.join('\n'));

@@ -260,6 +260,7 @@ struct RegionSnapshot {
     int recordId = 0;
     int layer = -1;
     std::vector<detox::NeuronTokenActivations> inputs;   // RegionInput order
+    double weightShift = 0;            // the region matrix's ||ΔW|| / ||W|| against the loaded model
 };
 
 class ToxicRegionView : public QWidget {
