@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <limits>
+#include <vector>
 #include <filesystem>
 
 #include "detox/error.h"
@@ -92,22 +94,44 @@ void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& 
     }
 }
 
-// Puts the legend in the corner of the axis rect where the fewest data points are, so it does not
-// hide the curve's end or the marked point.
+// Puts the legend where the least of the data is drawn: each candidate box (a third of the axis rect
+// in a corner or at the middle of a side) counts the points sampled along lines and bars under it.
 void placeLegend(QCustomPlot* plot, const FigureSpec& figure) {
     const QCPRange x = plot->xAxis->range(), y = plot->yAxis->range();
     if (x.size() <= 0 || y.size() <= 0) return;
-    int counts[4] = {0, 0, 0, 0};  // top-right, top-left, bottom-right, bottom-left
-    for (const FigureSeries& series : figure.series)
-        for (int i = 0; i < series.x.size() && i < series.y.size(); ++i) {
-            const double fx = (series.x[i] - x.lower) / x.size(), fy = (series.y[i] - y.lower) / y.size();
-            const bool right = fx > 0.5, top = fy > 0.5;
-            ++counts[(top ? 0 : 2) + (right ? 0 : 1)];
+    std::vector<QPointF> samples;  // in axis-rect fractions, y up
+    auto add = [&](double px, double py) { samples.emplace_back((px - x.lower) / x.size(), (py - y.lower) / y.size()); };
+    for (const FigureSeries& series : figure.series) {
+        const int count = int(std::min(series.x.size(), series.y.size()));
+        for (int i = 0; i < count; ++i) {
+            for (int k = 0; k < 8; ++k) {
+                const double t = k / 8.0;
+                if (figure.kind == FigureKind::Bar) add(series.x[i], series.y[i] * t);  // up the bar
+                else if (i + 1 < count)
+                    add(series.x[i] + t * (series.x[i + 1] - series.x[i]), series.y[i] + t * (series.y[i + 1] - series.y[i]));
+            }
+            add(series.x[i], series.y[i]);
         }
-    const Qt::Alignment corners[4] = {Qt::AlignTop | Qt::AlignRight, Qt::AlignTop | Qt::AlignLeft,
-                                      Qt::AlignBottom | Qt::AlignRight, Qt::AlignBottom | Qt::AlignLeft};
-    const int best = int(std::min_element(std::begin(counts), std::end(counts)) - std::begin(counts));
-    plot->axisRect()->insetLayout()->setInsetAlignment(0, corners[counts[0] == counts[best] ? 0 : best]);
+    }
+    struct Box {
+        Qt::Alignment alignment;
+        double left, bottom;
+    };
+    const Box boxes[] = {{Qt::AlignTop | Qt::AlignRight, 0.6, 0.6},     {Qt::AlignTop | Qt::AlignLeft, 0.0, 0.6},
+                         {Qt::AlignVCenter | Qt::AlignRight, 0.6, 0.3}, {Qt::AlignBottom | Qt::AlignRight, 0.6, 0.0},
+                         {Qt::AlignBottom | Qt::AlignLeft, 0.0, 0.0},   {Qt::AlignVCenter | Qt::AlignLeft, 0.0, 0.3}};
+    const Box* best = &boxes[0];
+    size_t fewest = std::numeric_limits<size_t>::max();
+    for (const Box& box : boxes) {
+        const size_t covered = size_t(std::count_if(samples.begin(), samples.end(), [&](const QPointF& p) {
+            return p.x() >= box.left && p.x() <= box.left + 0.4 && p.y() >= box.bottom && p.y() <= box.bottom + 0.4;
+        }));
+        if (covered < fewest) {  // the first box wins ties: top right is where readers look
+            fewest = covered;
+            best = &box;
+        }
+    }
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, best->alignment);
 }
 
 // Whole-number x values (layers, steps) get whole-number ticks.

@@ -152,7 +152,7 @@ FigureSpec CompareView::mechanismFigure() const {
 FigureSpec CompareView::curvesFigure() const {
     FigureSpec figure;
     figure.id = QStringLiteral("distance-curves-before-after");
-    figure.title = QStringLiteral("Safe vs unsafe distance before and after");
+    figure.title = QStringLiteral("Safe-unsafe distance, before/after");
     figure.xLabel = QStringLiteral("layer");
     figure.yLabel = QStringLiteral("distance");
     figure.kind = FigureKind::Line;

@@ -176,8 +176,8 @@ FigureSpec layerTokenFigure(const detox::LayerTokenMap& map, const QString& titl
         heatmap.rangeMax = 1;
     } else {
         heatmap.valueLabel = map.measure == layerTokenMeasureName(LayerTokenMeasure::HiddenNorm)
-                                 ? QStringLiteral("||h||")
-                                 : QStringLiteral("||h_safe - h_unsafe||");
+                                 ? QStringLiteral("hidden-state norm")
+                                 : QStringLiteral("distance");
     }
     return figure;
 }
