@@ -94,15 +94,15 @@ Provenance comparisonProvenance(const Model& model, const SafeEditDataset& datas
 }
 
 // One instance's case as the repaired model answers it, placed where the baseline has it.
-EvaluationCase repairedCase(const Model& model, const SafeEditDataset& dataset, SafetyJudge& judge,
-                            const EvaluationSettings& evaluation, const EvaluationCase& baselineCase) {
+EvaluationResult repairedCase(const Model& model, const SafeEditDataset& dataset, SafetyJudge& judge,
+                              const EvaluationSettings& evaluation, const EvaluationCase& baselineCase) {
     EvaluationSettings single = evaluation;
     single.ids = {baselineCase.safety.id};
     single.limit = 0;
     single.shardIndex = single.shardCount = 1;
-    EvaluationCase repaired = evaluate(model, dataset, judge, single).cases.at(0);
-    repaired.position = baselineCase.position;
-    repaired.recordIndex = baselineCase.recordIndex;
+    EvaluationResult repaired = evaluate(model, dataset, judge, single);
+    repaired.cases.at(0).position = baselineCase.position;
+    repaired.cases.at(0).recordIndex = baselineCase.recordIndex;
     return repaired;
 }
 
@@ -154,28 +154,35 @@ private:
         MethodComparison compared;
         compared.method = method;
         compared.evaluation = result.baseline;
+        compared.evaluation.provenance.method = "compare: " + method;
         compared.evaluation.cases.clear();
-        compared.evaluation.durationSeconds = 0;
+        compared.evaluation.durationSeconds = 0;  // evaluation time; each edit's time is in its EditResult
         for (size_t i = 0; i < result.baseline.cases.size(); ++i) {
             reportProgress(method, i, result.baseline.cases.size());
-            const EvaluationCase& baselineCase = result.baseline.cases[i];
-            const int layer = result.baselineCurves[i].toxicLayer;
-            ModelEditor editor(model_, EditMode::Reset);
-            UndoOnExit undo{editor};
-            ComparedEdit edit{baselineCase.position, baselineCase.safety.id, {}, {}};
-            edit.edit = runMethod(editor, method, record(baselineCase), layer, settings_, job_);
-            edit.edit.provenance.datasetPath = dataset_.path;
-            edit.edit.provenance.datasetHash = dataset_.sha256;
-            const MechanismMeasurements after =
-                measure(model_, record(baselineCase), layer, result.probe, settings_.locateVariant, job_);
-            edit.mechanism = compareMechanism(method, before_[i], after, parameterShift(editor));
-            compared.evaluation.cases.push_back(repairedCase(model_, dataset_, judge_, evaluation_, baselineCase));
-            compared.evaluation.durationSeconds += edit.edit.durationSeconds;
-            compared.edits.push_back(std::move(edit));
+            repairOne(method, i, result, compared);
         }
         compared.evaluation.metrics = computeMetrics(compared.evaluation.cases, {}, compared.evaluation.judgeName,
                                                      compared.evaluation.heuristicJudge);
         return compared;
+    }
+
+    // Edits with case i, measures and evaluates the repaired model, then restores the original.
+    void repairOne(const std::string& method, size_t i, const ComparisonResult& result, MethodComparison& compared) {
+        const EvaluationCase& baselineCase = result.baseline.cases[i];
+        const SafeEditRecord& instance = record(baselineCase);
+        const int layer = result.baselineCurves[i].toxicLayer;
+        ModelEditor editor(model_, EditMode::Reset);
+        UndoOnExit undo{editor};
+        ComparedEdit edit{baselineCase.position, baselineCase.safety.id, {}, {}};
+        edit.edit = runMethod(editor, method, instance, layer, settings_, job_);
+        edit.edit.provenance.datasetPath = dataset_.path;
+        edit.edit.provenance.datasetHash = dataset_.sha256;
+        const MechanismMeasurements after = measure(model_, instance, layer, result.probe, settings_.locateVariant, job_);
+        edit.mechanism = compareMechanism(method, before_[i], after, parameterShift(editor));
+        const EvaluationResult repaired = repairedCase(model_, dataset_, judge_, evaluation_, baselineCase);
+        compared.evaluation.cases.push_back(repaired.cases.at(0));
+        compared.evaluation.durationSeconds += repaired.durationSeconds;
+        compared.edits.push_back(std::move(edit));
     }
 
     void reportProgress(const std::string& method, size_t done, size_t cases) {

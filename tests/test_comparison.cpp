@@ -1,0 +1,113 @@
+// compareMethods in process on a tiny random Llama and the demo data: the model is the original again
+// after a comparison and after a cancelled one, results survive a JSON round trip, and merging refuses
+// shards that do not belong together.
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "detox/comparison.h"
+#include "detox/safeedit.h"
+#include "fixtures.h"
+#include "test_methods_models.h"
+#include "tiny_model.h"
+
+namespace {
+
+detox::ComparisonSettings smallSettings(std::vector<std::string> methods) {
+    detox::ComparisonSettings settings;
+    settings.methods = std::move(methods);
+    settings.evaluation.ids = {0, 1};
+    settings.evaluation.maxNewTokens = 3;
+    settings.evaluation.batchSize = 1;
+    settings.evaluation.chatTemplate = detox::ChatTemplate::Plain;
+    settings.dinm.maxSteps = 2;
+    settings.sft.batchSize = settings.dpo.batchSize = 1;
+    settings.probeRecords = 4;
+    return settings;
+}
+
+}  // namespace
+
+class ComparisonTest : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir tokenizerDir_;
+    detox::SafeEditDataset data_;
+    std::unique_ptr<detox::SafetyJudge> judge_ = detox::makeRuleJudge();
+
+    detox::Model model() const { return detox::test::tinyLlama(7, tokenizerDir_.path().toStdString(), 2, 5.0); }
+
+private Q_SLOTS:
+    void initTestCase() {
+        detox::test::writeByteLevelTokenizer(tokenizerDir_.path().toStdString());
+        data_ = detox::loadSafeEdit(detox::demoDatasetPath("test"));
+    }
+
+    void compareRestoresTheModel() {
+        detox::Model tiny = model();
+        const auto original = detox::test::parameterCopies(tiny);
+        const auto result = detox::compareMethods(tiny, data_, *judge_, smallSettings({"sft", "dinm"}));
+        QCOMPARE(detox::test::differingParameters(tiny, original), std::vector<std::string>{});
+        QCOMPARE(result.methods.size(), size_t(2));
+        QCOMPARE(result.methods[0].method, std::string("sft"));
+        // SFT moved the weights while it ran: the restore above is not vacuous.
+        double largest = 0;
+        for (const auto& row : result.methods[0].edits.at(0).mechanism.parameterShift.relative)
+            for (double value : row) largest = std::max(largest, value);
+        QVERIFY(largest > 0);
+        QCOMPARE(result.methods[1].edits.size(), size_t(2));
+        QCOMPARE(result.methods[1].edits[1].recordId, 1);
+    }
+
+    void cancelledCompareLeavesTheModelUnchanged() {
+        detox::Model tiny = model();
+        const auto original = detox::test::parameterCopies(tiny);
+        int editSteps = 0;
+        detox::JobControl cancelling([&](const detox::Progress& progress) {
+            // Cancel inside the first DINM edit once its first optimizer step has changed the weights.
+            if (progress.message.find("DINM step") != std::string::npos && ++editSteps == 2) cancelling.requestCancel();
+        });
+        QVERIFY_THROWS_EXCEPTION(detox::Cancelled,
+                                 detox::compareMethods(tiny, data_, *judge_, smallSettings({"dinm"}), cancelling));
+        QCOMPARE(editSteps, 2);
+        QCOMPARE(detox::test::differingParameters(tiny, original), std::vector<std::string>{});
+    }
+
+    void resultSurvivesJsonRoundTrip() {
+        detox::Model tiny = model();
+        const auto result = detox::compareMethods(tiny, data_, *judge_, smallSettings({"dpo"}));
+        const nlohmann::json written = result;
+        const auto read = written.get<detox::ComparisonResult>();
+        QCOMPARE(nlohmann::json(read), written);
+        QVERIFY(read.probe.has_value());
+        QCOMPARE(read.methods.at(0).edits.at(0).mechanism.toxicityReduction,
+                 result.methods.at(0).edits.at(0).mechanism.toxicityReduction);
+    }
+
+    void mergeRefusesShardsThatDoNotBelongTogether() {
+        detox::Model tiny = model();
+        auto settings = smallSettings({"dinm"});
+        settings.evaluation.shardCount = 2;
+        settings.evaluation.shardIndex = 1;
+        const auto first = detox::compareMethods(tiny, data_, *judge_, settings);
+        settings.evaluation.shardIndex = 2;
+        const auto second = detox::compareMethods(tiny, data_, *judge_, settings);
+        settings.dinm.maxSteps = 1;
+        const auto otherRun = detox::compareMethods(tiny, data_, *judge_, settings);
+
+        QCOMPARE(detox::mergeComparisons({second, first}).methods.at(0).edits.size(), size_t(2));
+        const auto refusal = [&](const std::vector<detox::ComparisonResult>& shards) -> std::string {
+            try {
+                detox::mergeComparisons(shards);
+            } catch (const detox::Error& e) {
+                return e.what();
+            }
+            return "merged";
+        };
+        QVERIFY2(refusal({first, otherRun}).find("settings") != std::string::npos, refusal({first, otherRun}).c_str());
+        QVERIFY2(refusal({first}).find("missing") != std::string::npos, refusal({first}).c_str());
+        QVERIFY2(refusal({first, first}).find("twice") != std::string::npos, refusal({first, first}).c_str());
+    }
+};
+
+QTEST_GUILESS_MAIN(ComparisonTest)
+#include "test_comparison.moc"
