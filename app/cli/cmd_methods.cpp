@@ -64,6 +64,14 @@ ParameterSelection selectionArgument(const Arguments& args) {
     return selection;
 }
 
+// SFT/DPO train on --train-ids (a list, or "all" records of --data); by default only on --id's record.
+std::vector<SafeEditRecord> trainingRecords(const Arguments& args, const SafeEditDataset& data,
+                                            const SafeEditRecord& record) {
+    if (!args.has("train-ids")) return {record};
+    if (args.value("train-ids") == "all") return data.records;
+    return recordsById(data, args.intList("train-ids"));
+}
+
 std::vector<Generation> greedy(const Model& model, const std::vector<int>& prompt, int maxNewTokens) {
     GenerationSettings settings;
     settings.maxNewTokens = maxNewTokens;
@@ -114,18 +122,19 @@ int runEdit(const Arguments& args) {
         settings.parameters = selectionArgument(args);
         settings.learningRate = args.doubleValue("lr", settings.learningRate);
         settings.epochs = args.intValue("steps", settings.epochs);
-        settings.batchSize = 1;
+        settings.batchSize = args.intValue("batch-size", 1);
         settings.seed = seed;
-        result = trainSft(model, tokenizePairs(tokenizer, safeResponsePairs({record})), settings, job);
+        const auto pairs = tokenizePairs(tokenizer, safeResponsePairs(trainingRecords(args, data, record)));
+        result = trainSft(model, pairs, settings, job);
     } else if (method == "dpo") {
         DpoSettings settings;
         settings.parameters = selectionArgument(args);
         settings.learningRate = args.doubleValue("lr", settings.learningRate);
         settings.beta = args.doubleValue("beta", settings.beta);
         settings.epochs = args.intValue("steps", settings.epochs);
-        settings.batchSize = 1;
+        settings.batchSize = args.intValue("batch-size", 1);
         settings.seed = seed;
-        result = trainDpo(model, preferencePairs(tokenizer, {record}), settings, job);
+        result = trainDpo(model, preferencePairs(tokenizer, trainingRecords(args, data, record)), settings, job);
     } else {
         afterPrompt = tokenizer.encode(selfReminderPrompt(record.adversarialPrompt));
         out["prompt_after"] = selfReminderPrompt(record.adversarialPrompt);
@@ -181,6 +190,8 @@ const bool kEditRegistered = registerCommand({
         {"easyedit-compat", "", "DINM: constraint without gradient (as the reference code)"},
         {"no-cache", "", "DINM: run the full model every step (for comparison)"},
         {"beta", "X", "DPO: beta (0.1)"},
+        {"train-ids", "IDS|all", "SFT/DPO: train on these records of --data, or all (default: --id only)"},
+        {"batch-size", "N", "SFT/DPO: pairs per step (1)"},
         {"train-layers", "IDS", "SFT/DPO: train only these layers"},
         {"train-pattern", "REGEX", "SFT/DPO: train only parameters whose name matches"},
         {"seed", "S", "seed (provenance; SFT/DPO example order)"},

@@ -65,7 +65,7 @@ const bool kTrainDemoRegistered = registerCommand({
     "train the demo model (BPE tokenizer + tiny Llama, SFT on the demo data)",
     {{"out", "DIR", "output model directory (required)"},
      {"seed", "S", "random seed (default 7)"},
-     {"steps", "N", "optimizer steps (default 600)"},
+     {"steps", "N", "optimizer steps (default 1000)"},
      {"batch-size", "N", "sequences per step (default 16)"},
      {"lr", "X", "peak learning rate (default 3e-3)"},
      {"warmup", "N", "warm-up steps (default 40)"},
