@@ -103,6 +103,10 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, JobCont
                     "the model needs about " + std::to_string(info.memory.totalBytes >> 20) + " MiB (float32 weights " +
                         std::to_string(info.memory.weightBytes >> 20) + " MiB + working memory) but only " +
                         std::to_string(info.memory.availableBytes >> 20) + " MiB are available");
+    job.report({0, 0, "memory estimate: " + std::to_string(info.memory.totalBytes >> 20) + " MiB needed, " +
+                          std::to_string(info.memory.availableBytes >> 20) + " MiB available",
+                {{"memory_needed_bytes", double(info.memory.totalBytes)},
+                 {"memory_available_bytes", double(info.memory.availableBytes)}}});
     auto impl = std::make_shared<Model::Impl>(info.config);
     impl->directory = directory;
 
