@@ -71,6 +71,41 @@ private Q_SLOTS:
         QVERIFY(recorded[2].text.find("Paris") != std::string::npos);
     }
 
+    void shippedModelRecommendsTheDemoSettings() {
+        REQUIRE_DEMO_MODEL(directory);
+        const RecommendedSettings shipped = loadRecommendedSettings(directory);
+        QVERIFY(!shipped.empty());
+        QCOMPARE(readFile(shipped.path), recommendedSettingsJson(demoRecommendedSettings()));
+        QCOMPARE(*shipped.dinm.learningRate, 2e-2);
+        QVERIFY(!shipped.dinm.steps);
+        QCOMPARE(*shipped.sft.steps, 3);
+        QVERIFY(shipped.reason.find("never the test split") != std::string::npos);
+    }
+
+    void recommendedSettingsErrorsNameTheField() {
+        QTemporaryDir dir;
+        const std::string folder = dir.path().toStdString();
+        QVERIFY(loadRecommendedSettings(folder).empty());  // no file: nothing recommended
+        auto errorFor = [&](const std::string& json) -> std::string {
+            writeFileAtomically(folder + "/" + recommendedSettingsFileName(), json);
+            try {
+                loadRecommendedSettings(folder);
+            } catch (const Error& error) {
+                return error.what();
+            }
+            return "no error";
+        };
+        QVERIFY(errorFor("{\"dinm\": {\"learning_rate\": -1}}").find("dinm.learning_rate: expected a positive number") != std::string::npos);
+        QVERIFY(errorFor("{\"sft\": {\"epochs\": 0.5}}").find("sft.epochs: expected an integer") != std::string::npos);
+        QVERIFY(errorFor("{\"dpo\": 3}").find("dpo: expected an object") != std::string::npos);
+        QVERIFY(errorFor("[1").find("detox_method_defaults.json: expected JSON") != std::string::npos);
+        writeFileAtomically(folder + "/" + recommendedSettingsFileName(), "{\"dpo\": {\"learning_rate\": 0.5, \"epochs\": 2}}");
+        const RecommendedSettings parsed = loadRecommendedSettings(folder);
+        QCOMPARE(*parsed.dpo.learningRate, 0.5);
+        QCOMPARE(*parsed.dpo.steps, 2);
+        QVERIFY(!parsed.dinm.learningRate && !parsed.sft.learningRate);
+    }
+
     void trainingMixMapsInputsToBehaviours() {
         SafeEditRecord record;
         record.adversarialPrompt = "ATTACK: Q1";

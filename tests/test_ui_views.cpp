@@ -19,6 +19,7 @@
 #include "tiny_demo_model.h"
 #include "detox/locate.h"
 #include "detox/model.h"
+#include "detox/recommended_settings.h"
 #include "detox/safeedit.h"
 #include "detox_ui/figures_core.h"
 #include "detox_ui/job_runner.h"
@@ -59,6 +60,7 @@ private slots:
     void figuresFromResults();
     void locateDrawsDistances();
     void dinmRunsUndoesAndCompares();
+    void editDefaultsFollowTheModelsRecommendation();
     void plotsExport();
 
 private:
@@ -161,14 +163,17 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
     edit_->setJobRunner(&runner_);
     edit_->setMaxNewTokens(8);
 
-    // The paper's DINM defaults are pre-filled (non-Mistral model).
+    // Pre-filled: the paper's DINM defaults (non-Mistral model), except what the model's
+    // detox_method_defaults.json recommends (the shipped demo model has one; its DINM lr is 2e-2).
+    const RecommendedSettings recommended = loadRecommendedSettings(model_->directory());
     edit_->setMethod(EditMethod::Dinm);
-    QCOMPARE(edit_->dinmSettings().learningRate, 5e-4);
-    QCOMPARE(edit_->dinmSettings().maxSteps, 10);
+    QCOMPARE(edit_->dinmSettings().learningRate, recommended.dinm.learningRate.value_or(5e-4));
+    QCOMPARE(edit_->dinmSettings().maxSteps, recommended.dinm.steps.value_or(10));
     QCOMPARE(edit_->dinmSettings().editLossWeight, 0.1);
+    QCOMPARE(edit_->defaultsSourceLabel()->text().contains("detox_method_defaults.json"), !recommended.empty());
     edit_->setMethod(EditMethod::Dpo);
     QCOMPARE(edit_->dpoSettings().beta, DpoSettings{}.beta);
-    QCOMPARE(edit_->dpoSettings().learningRate, DpoSettings{}.learningRate);
+    QCOMPARE(edit_->dpoSettings().learningRate, recommended.dpo.learningRate.value_or(DpoSettings{}.learningRate));
     edit_->setMethod(EditMethod::Dinm);
 
     edit_->stepsSpin()->setValue(2);
@@ -224,6 +229,46 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
     QVERIFY(waitForJob(runner_));
     QCOMPARE(model_->parameter(target).values, original.values);
     QVERIFY(!edit_->hasEdits());
+}
+
+// A copy of the test model with its own detox_method_defaults.json (or none, or a broken one).
+void TestUiViews::editDefaultsFollowTheModelsRecommendation() {
+    const QString copy = scratch_.path() + "/recommending-model";
+    QDir().mkpath(copy);
+    for (const QFileInfo& file : QDir(QString::fromStdString(model_->directory())).entryInfoList(QDir::Files))
+        if (file.fileName() != QString::fromStdString(recommendedSettingsFileName()))
+            QVERIFY(QFile::copy(file.filePath(), copy + "/" + file.fileName()));
+    std::unique_ptr<EditView> view;  // its own: plotsExport still needs edit_'s loss plot
+    auto editViewOn = [&](const char* recommendation) {
+        QFile json(copy + "/" + QString::fromStdString(recommendedSettingsFileName()));
+        json.remove();
+        if (recommendation) {
+            QVERIFY(json.open(QIODevice::WriteOnly));
+            json.write(recommendation);
+            json.close();
+        }
+        view = std::make_unique<EditView>();
+        view->setModel(std::make_shared<Model>(Model::load(copy.toStdString())));
+    };
+
+    editViewOn(nullptr);  // none: the paper's settings
+    view->setMethod(EditMethod::Sft);
+    QCOMPARE(view->sftSettings().learningRate, SftSettings{}.learningRate);
+    QVERIFY(view->defaultsSourceLabel()->text().contains("paper"));
+
+    editViewOn(R"({"reason": "tiny model", "dinm": {"learning_rate": 0.03, "steps": 4}, "sft": {"epochs": 2}})");
+    view->setMethod(EditMethod::Dinm);
+    QCOMPARE(view->dinmSettings().learningRate, 0.03);
+    QCOMPARE(view->dinmSettings().maxSteps, 4);
+    QVERIFY(view->defaultsSourceLabel()->text().contains("tiny model"));
+    view->setMethod(EditMethod::Sft);  // only the epochs are recommended: the paper's learning rate stays
+    QCOMPARE(view->sftSettings().learningRate, SftSettings{}.learningRate);
+    QCOMPARE(view->sftSettings().epochs, 2);
+
+    editViewOn(R"({"dinm": {"learning_rate": "fast"}})");  // broken: paper defaults, and the label says why
+    view->setMethod(EditMethod::Dinm);
+    QCOMPARE(view->dinmSettings().learningRate, 5e-4);
+    QVERIFY(view->defaultsSourceLabel()->text().contains("dinm.learning_rate"));
 }
 
 void TestUiViews::plotsExport() {

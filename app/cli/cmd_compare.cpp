@@ -12,6 +12,7 @@
 #include "detox/checkpoint.h"
 #include "detox/comparison.h"
 #include "detox/fileio.h"
+#include "detox/recommended_settings.h"
 
 namespace detox::cli {
 
@@ -58,6 +59,21 @@ ComparisonSettings comparisonSettingsFrom(const Arguments& args) {
     return s;
 }
 
+// Values left off the command line come from the model's detox_method_defaults.json, when it has one.
+void applyRecommended(const Arguments& args, const RecommendedSettings& recommended, ComparisonSettings& s) {
+    if (recommended.empty()) return;
+    auto take = [&args](const char* flag, const auto& value, auto& target) {
+        if (!args.has(flag) && value) target = *value;
+    };
+    take("dinm-lr", recommended.dinm.learningRate, s.dinm.learningRate);
+    take("dinm-steps", recommended.dinm.steps, s.dinm.maxSteps);
+    take("sft-lr", recommended.sft.learningRate, s.sft.learningRate);
+    take("dpo-lr", recommended.dpo.learningRate, s.dpo.learningRate);
+    take("epochs", recommended.sft.steps, s.sft.epochs);
+    take("epochs", recommended.dpo.steps, s.dpo.epochs);
+    std::cerr << "settings not given on the command line come from " << recommended.path << std::endl;
+}
+
 std::string number(double value, int decimals) {
     std::ostringstream text;
     text << std::fixed << std::setprecision(decimals) << value;
@@ -84,6 +100,7 @@ int runCompare(const Arguments& args) {
     Model model = Model::load(modelDir, job);
     if (!args.has("dinm-lr")) settings.dinm.learningRate = defaultDinmLearningRate(model.config());
     else settings.dinm.learningRate = args.doubleValue("dinm-lr", settings.dinm.learningRate);
+    applyRecommended(args, loadRecommendedSettings(modelDir), settings);
     const ComparisonResult result = compareMethods(model, dataset, *judge, settings, job);
     progress.finish();
     saveComparison(outPath, result);

@@ -9,6 +9,7 @@
 #include "detox/locate.h"
 #include "detox/methods.h"
 #include "detox/model.h"
+#include "detox/recommended_settings.h"
 #include "detox/safeedit.h"
 
 namespace detox::cli {
@@ -97,13 +98,20 @@ int runEdit(const Arguments& args) {
     Generation before = greedy(model, adversarialIds, maxNewTokens)[0];
     JobControl job(stderrProgress(method));
     nlohmann::json out = {{"id", id}, {"method", method}};
+    // Defaults the model recommends for itself (detox_method_defaults.json) come before the paper's.
+    const RecommendedSettings recommended = loadRecommendedSettings(args.value("model"));
+    const MethodRecommendation none;
+    const MethodRecommendation& recommendation =
+        method == "dinm" ? recommended.dinm : method == "sft" ? recommended.sft : method == "dpo" ? recommended.dpo : none;
+    if (!recommended.empty()) out["recommended_settings"] = recommended.path;
     std::optional<EditResult> result;
     std::vector<int> afterPrompt = adversarialIds;
 
     if (method == "dinm") {
         DinmSettings settings;
-        settings.learningRate = args.doubleValue("lr", defaultDinmLearningRate(model.config()));
-        settings.maxSteps = args.intValue("steps", settings.maxSteps);
+        settings.learningRate =
+            args.doubleValue("lr", recommendation.learningRate.value_or(defaultDinmLearningRate(model.config())));
+        settings.maxSteps = args.intValue("steps", recommendation.steps.value_or(settings.maxSteps));
         settings.editLossWeight = args.doubleValue("c-edit", settings.editLossWeight);
         settings.locateVariant = variantArgument(args);
         settings.constraintGradient = !args.has("easyedit-compat");
@@ -120,8 +128,8 @@ int runEdit(const Arguments& args) {
     } else if (method == "sft") {
         SftSettings settings;
         settings.parameters = selectionArgument(args);
-        settings.learningRate = args.doubleValue("lr", settings.learningRate);
-        settings.epochs = args.intValue("steps", settings.epochs);
+        settings.learningRate = args.doubleValue("lr", recommendation.learningRate.value_or(settings.learningRate));
+        settings.epochs = args.intValue("steps", recommendation.steps.value_or(settings.epochs));
         settings.batchSize = args.intValue("batch-size", 1);
         settings.seed = seed;
         const auto pairs = tokenizePairs(tokenizer, safeResponsePairs(trainingRecords(args, data, record)));
@@ -131,7 +139,7 @@ int runEdit(const Arguments& args) {
         settings.parameters = selectionArgument(args);
         settings.learningRate = args.doubleValue("lr", settings.learningRate);
         settings.beta = args.doubleValue("beta", settings.beta);
-        settings.epochs = args.intValue("steps", settings.epochs);
+        settings.epochs = args.intValue("steps", recommendation.steps.value_or(settings.epochs));
         settings.batchSize = args.intValue("batch-size", 1);
         settings.seed = seed;
         result = trainDpo(model, preferencePairs(tokenizer, trainingRecords(args, data, record)), settings, job);

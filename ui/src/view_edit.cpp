@@ -130,6 +130,10 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     editWeight_->setRange(0.0, 100.0);
     stepsLabel_ = new QLabel(this);
     weightLabel_ = new QLabel(this);
+    defaultsSource_ = new QLabel(this);
+    defaultsSource_->setObjectName("defaultsSource");
+    defaultsSource_->setWordWrap(true);
+    defaultsSource_->setEnabled(false);  // greyed: an explanation, not a control
     runButton_ = new QPushButton(tr("Run"), this);
     cancelButton_ = new QPushButton(tr("Cancel"), this);
     undoButton_ = new QPushButton(tr("Undo all edits"), this);
@@ -153,6 +157,7 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Learning rate:"), learningRate_);
     form->addRow(stepsLabel_, steps_);
     form->addRow(weightLabel_, editWeight_);
+    form->addRow(defaultsSource_);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(runButton_);
     buttons->addWidget(cancelButton_);
@@ -185,7 +190,16 @@ void EditView::setModel(std::shared_ptr<detox::Model> model) {
     model_ = std::move(model);
     editor_ = model_ ? std::make_unique<detox::ModelEditor>(*model_, detox::EditMode::Reset) : nullptr;
     lastRun_.reset();
-    fillDefaults();  // DINM's learning rate depends on the model family
+    recommended_ = {};
+    recommendedError_.clear();
+    if (model_) {
+        try {  // a small JSON file next to the weights: cheap enough for the GUI thread
+            recommended_ = detox::loadRecommendedSettings(model_->directory());
+        } catch (const std::exception& error) {
+            recommendedError_ = QString::fromStdString(error.what());
+        }
+    }
+    fillDefaults();  // DINM's learning rate depends on the model family and on what the model recommends
     updateEnabled();
 }
 
@@ -240,6 +254,27 @@ void EditView::fillDefaults() {
             break;
         }
     }
+    const EditMethod current = method();
+    applyRecommendation(current == EditMethod::Dinm  ? recommended_.dinm
+                        : current == EditMethod::Sft ? recommended_.sft
+                                                     : recommended_.dpo);
+}
+
+void EditView::applyRecommendation(const detox::MethodRecommendation& recommendation) {
+    if (!recommendedError_.isEmpty()) {
+        defaultsSource_->setText(tr("Paper defaults; the model's recommended settings were not used: %1").arg(recommendedError_));
+        return;
+    }
+    if (recommended_.empty() || (!recommendation.learningRate && !recommendation.steps)) {
+        defaultsSource_->setText(tr("Defaults: the paper's (EasyEdit) settings."));
+        return;
+    }
+    if (recommendation.learningRate) learningRate_->setValue(*recommendation.learningRate);
+    if (recommendation.steps) steps_->setValue(*recommendation.steps);
+    defaultsSource_->setText(tr("Defaults from the model's %1: %2")
+                                 .arg(QString::fromStdString(detox::recommendedSettingsFileName()),
+                                      QString::fromStdString(recommended_.reason)));
+    defaultsSource_->setToolTip(QString::fromStdString(recommended_.path));
 }
 
 detox::DinmSettings EditView::dinmSettings() const {

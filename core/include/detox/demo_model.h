@@ -13,6 +13,7 @@
 
 #include "detox/job.h"
 #include "detox/model.h"
+#include "detox/recommended_settings.h"
 #include "detox/safeedit.h"
 #include "detox/tokenizer.h"
 
@@ -123,6 +124,10 @@ nlohmann::json demoTrainingReportJson(const DemoTrainingReport& report);
 // and MODEL_CARD.md. Deterministic for a seed on one machine and thread count.
 DemoTrainingReport trainDemoModel(const std::string& outDirectory, const DemoModelSettings& settings,
                                   JobControl& job = noJobControl());
+
+// The method settings written next to the weights (detox_method_defaults.json): the paper's learning
+// rates barely move a model this small, so the demo recommends larger ones, and says how they were chosen.
+RecommendedSettings demoRecommendedSettings();
 
 // The three prompts recorded in recorded_outputs.json.
 std::vector<std::string> demoRecordedPrompts();

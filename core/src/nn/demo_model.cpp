@@ -264,6 +264,19 @@ DemoBehaviourReport measureDemoBehaviour(const Model& model, const std::vector<S
     return report;
 }
 
+RecommendedSettings demoRecommendedSettings() {
+    RecommendedSettings settings;
+    settings.reason =
+        "The paper's learning rates were set for 7B models: at DINM's 5e-4, ten steps leave this 0.9M-parameter "
+        "model's replies unchanged. DINM's 2e-2 was chosen on train-split records, never the test split: edited "
+        "with train record 0, 1e-2 still left every jailbreak of 30 other train records answered (DS 0) and 2e-2 "
+        "defended 90%. SFT and DPO use 1e-3, a third of the rate the model was trained at, for 3 epochs.";
+    settings.dinm.learningRate = 2e-2;
+    settings.sft = {1e-3, 3};
+    settings.dpo = {1e-3, 3};
+    return settings;
+}
+
 std::vector<std::string> demoRecordedPrompts() {
     // In the demo data's own style (the model knows nothing else): a bare question and its jailbreak
     // from the test split (never trained on), and a knowledge-constraint prompt.
@@ -384,6 +397,7 @@ DemoTrainingReport trainDemoModel(const std::string& outDirectory, const DemoMod
     const fs::path out(outDirectory);
     writeChatMlTokenizer(outDirectory, vocabulary, settings.maxPositions);
     writeFileAtomically((out / "generation_config.json").string(), generationConfigJson(config));
+    writeFileAtomically((out / recommendedSettingsFileName()).string(), recommendedSettingsJson(demoRecommendedSettings()));
     {
         auto configJson = nlohmann::json::parse(readFile((out / "config.json").string()));
         configJson["torch_dtype"] = "float32";

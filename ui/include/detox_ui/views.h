@@ -19,6 +19,7 @@
 #include "detox/mechanism.h"
 #include "detox/methods.h"
 #include "detox/model.h"
+#include "detox/recommended_settings.h"
 #include "detox/results.h"
 #include "detox/safeedit.h"
 #include "detox_ui/figure.h"
@@ -171,6 +172,7 @@ public:
     QProgressBar* progressBar() const { return progress_; }
     PlotView* lossPlot() const { return lossPlot_; }
     QTableWidget* generationTable() const { return table_; }
+    QLabel* defaultsSourceLabel() const { return defaultsSource_; }  // where the pre-filled settings come from
 
 signals:
     void runFinished(const detox::ui::MethodRun& run);
@@ -179,6 +181,7 @@ signals:
 
 private:
     void fillDefaults();
+    void applyRecommendation(const detox::MethodRecommendation& recommendation);
     void updateEnabled();
     void onProgress(JobId id, const detox::Progress& progress);
     void showRun(const MethodRun& run);
@@ -192,6 +195,8 @@ private:
     int maxNewTokens_ = 48;
     std::optional<MethodRun> lastRun_;
     FigureSpec liveLoss_;
+    detox::RecommendedSettings recommended_;   // the model's detox_method_defaults.json, if any
+    QString recommendedError_;
 
     QComboBox* methodCombo_ = nullptr;
     QDoubleSpinBox* learningRate_ = nullptr;
@@ -199,6 +204,7 @@ private:
     QDoubleSpinBox* editWeight_ = nullptr;
     QLabel* stepsLabel_ = nullptr;
     QLabel* weightLabel_ = nullptr;
+    QLabel* defaultsSource_ = nullptr;
     QPushButton* runButton_ = nullptr;
     QPushButton* cancelButton_ = nullptr;
     QPushButton* undoButton_ = nullptr;

@@ -1,0 +1,36 @@
+// Method settings a checkpoint recommends for itself, read from DIR/detox_method_defaults.json.
+//
+// The paper's defaults (DINM lr 5e-4, SFT 1e-5, DPO 5e-6) were chosen for 7B models; a tiny model such
+// as the demo model moves far less per step at those rates and needs larger ones. Such a model says so
+// in this file, with the reason, and the GUI and CLI start from it (and show where each value came from).
+// Explicit user settings always win.
+//
+// Layout: {"reason": "...", "dinm": {"learning_rate": X, "steps": N},
+//          "sft": {"learning_rate": X, "epochs": N}, "dpo": {"learning_rate": X, "epochs": N}}
+// Every key is optional.
+#pragma once
+#include <optional>
+#include <string>
+
+namespace detox {
+
+struct MethodRecommendation {
+    std::optional<double> learningRate;
+    std::optional<int> steps;        // DINM: optimizer steps; SFT/DPO: epochs
+};
+
+struct RecommendedSettings {
+    MethodRecommendation dinm, sft, dpo;
+    std::string reason;
+    std::string path;                // the file read; empty when the model has none
+    bool empty() const { return path.empty(); }
+};
+
+std::string recommendedSettingsFileName();   // "detox_method_defaults.json"
+
+// No file: an empty result. A malformed file: detox::Error naming the file and the field.
+RecommendedSettings loadRecommendedSettings(const std::string& modelDirectory);
+// The file's JSON text for `settings` (path is not written).
+std::string recommendedSettingsJson(const RecommendedSettings& settings);
+
+}  // namespace detox
