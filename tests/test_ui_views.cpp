@@ -16,6 +16,7 @@
 #include <qcustomplot.h>
 
 #include "detox/demo_model.h"
+#include "detox/evaluation.h"
 #include "tiny_demo_model.h"
 #include "detox/locate.h"
 #include "detox/model.h"
@@ -46,6 +47,20 @@ QVector<double> graphValues(QCustomPlot* plot, const QString& name) {
     return {};
 }
 
+// Greedy answers to the record's five inputs by core generate on the prompts formatted as the evaluation
+// formats them (promptIds in `format`, the template's stop ids), in one batch as the view runs them.
+std::vector<std::string> chatFormattedAnswers(const Model& model, const std::vector<std::string>& inputs,
+                                              ChatTemplate format, int maxNewTokens) {
+    std::vector<std::vector<int>> prompts;
+    for (const std::string& input : inputs) prompts.push_back(promptIds(model.tokenizer(), input, format));
+    GenerationSettings settings;
+    settings.maxNewTokens = maxNewTokens;
+    settings.stopIds = templateStopIds(model.tokenizer(), format);
+    std::vector<std::string> texts;
+    for (const Generation& generation : model.generate(prompts, settings)) texts.push_back(generation.text);
+    return texts;
+}
+
 bool waitForJob(JobRunner& runner) { return runner.waitForIdle(600000); }
 
 // The worker thread may split reductions differently from the main thread: equal up to rounding.
@@ -59,6 +74,7 @@ private slots:
     void initTestCase();
     void figuresFromResults();
     void locateDrawsDistances();
+    void regionPromptIsChatFormatted();
     void dinmRunsUndoesAndCompares();
     void editDefaultsFollowTheModelsRecommendation();
     void plotsExport();
@@ -154,6 +170,21 @@ void TestUiViews::locateDrawsDistances() {
     for (int i = 0; i < drawnEasy.size(); ++i) QVERIFY(closeTo(drawnEasy[i], easy.distances[size_t(i)]));
 }
 
+// The toxic region reads the adversarial prompt as the model sees it when answering (detected template,
+// last tokens kept) and the generations plain, as locate encodes them.
+void TestUiViews::regionPromptIsChatFormatted() {
+    const Tokenizer& tokenizer = model_->tokenizer();
+    const ChatTemplate detected = tokenizer.detectedChatTemplate();
+    const std::vector<int> formatted = promptIds(tokenizer, record_.adversarialPrompt, detected);
+    QVERIFY(formatted != tokenizer.encode(record_.adversarialPrompt));
+    const auto ids = regionInputIds(*model_, record_, 1000);
+    QCOMPARE(ids[size_t(RegionInput::Adversarial)], formatted);
+    QCOMPARE(ids[size_t(RegionInput::Safe)], tokenizer.encode(record_.safeGeneration));
+    QCOMPARE(regionInputIds(*model_, record_, 1000, ChatTemplate::Plain)[0], tokenizer.encode(record_.adversarialPrompt));
+    const auto cut = regionInputIds(*model_, record_, 5);
+    QCOMPARE(cut[0], std::vector<int>(formatted.end() - 5, formatted.end()));
+}
+
 void TestUiViews::dinmRunsUndoesAndCompares() {
     edit_ = std::make_unique<EditView>();
     compare_ = std::make_unique<CompareView>();
@@ -177,6 +208,19 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
     edit_->setMethod(EditMethod::Dinm);
 
     edit_->stepsSpin()->setValue(2);
+    // Chat format: the model's detected template by default (as the evaluation), then every template.
+    const ChatTemplate detected = model_->tokenizer().detectedChatTemplate();
+    QVERIFY(detected != ChatTemplate::Plain);  // otherwise the check below could not tell the formats apart
+    QCOMPARE(edit_->chatFormatCombo()->count(), int(allChatTemplates().size()) + 1);
+    QCOMPARE(edit_->chatFormatCombo()->currentText(),
+             QStringLiteral("detected (%1)").arg(QString::fromStdString(chatTemplateName(detected))));
+    QVERIFY(!edit_->chatFormat().has_value());
+    std::vector<std::string> inputTexts{record_.adversarialPrompt};
+    if (record_.generalization)
+        for (const std::string& text : {record_.generalization->onlyHarmfulQuestion, record_.generalization->otherAttackPrompt,
+                                        record_.generalization->otherQuestion, record_.generalization->otherQuestionsAndAttack})
+            inputTexts.push_back(text);
+    const std::vector<std::string> expectedBefore = chatFormattedAnswers(*model_, inputTexts, detected, 8);
     // The located layer's down projection is what DINM edits (masked variant = DINM's default).
     const int layer = locateToxicLayer(*model_, record_, LocateVariant::Masked).toxicLayer;
     const std::string target = toxicRegionTensorName(*model_, layer);
@@ -198,6 +242,15 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
     QCOMPARE(total[1], run.edit.lossHistory[1].total);
 
     QVERIFY(model_->parameter(target).values != original.values);
+    // The table's generations are core generate's on the chat-formatted prompts, before and after.
+    QCOMPARE(run.chatFormat, QString::fromStdString(chatTemplateName(detected)));
+    const std::vector<std::string> expectedAfter = chatFormattedAnswers(*model_, inputTexts, detected, 8);
+    QCOMPARE(run.generations.size(), inputTexts.size());
+    for (size_t i = 0; i < inputTexts.size(); ++i) {
+        QCOMPARE(run.generations[i].before, expectedBefore[i]);
+        QCOMPARE(run.generations[i].after, expectedAfter[i]);
+        QCOMPARE(edit_->generationTable()->item(int(i), 2)->text(), QString::fromStdString(expectedBefore[i]));
+    }
     QVERIFY(edit_->hasEdits());
     QVERIFY(edit_->undoButton()->isEnabled());
 

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detox/evaluation.h"
 #include "detox/judge.h"
 #include "detox/metrics.h"
 #include "detox_ui/figures_core.h"
@@ -39,11 +40,19 @@ QString regionInputName(RegionInput input) {
     return {};
 }
 
+detox::ChatTemplate resolvedChatFormat(const detox::Model& model, std::optional<detox::ChatTemplate> chosen) {
+    return chosen.value_or(model.tokenizer().detectedChatTemplate());
+}
+
 std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const detox::SafeEditRecord& record,
-                                             int maxTokens) {
-    std::vector<std::vector<int>> ids;
-    for (const std::string* text : {&record.adversarialPrompt, &record.safeGeneration, &record.unsafeGeneration}) {
-        std::vector<int> tokens = model.tokenizer().encode(*text);
+                                             int maxTokens, std::optional<detox::ChatTemplate> chatFormat) {
+    const detox::Tokenizer& tokenizer = model.tokenizer();
+    // The prompt's end (the open assistant turn) is where the answer starts: keep the last tokens.
+    std::vector<int> prompt = detox::promptIds(tokenizer, record.adversarialPrompt, resolvedChatFormat(model, chatFormat));
+    if (int(prompt.size()) > maxTokens) prompt.erase(prompt.begin(), prompt.end() - maxTokens);
+    std::vector<std::vector<int>> ids{std::move(prompt)};
+    for (const std::string* text : {&record.safeGeneration, &record.unsafeGeneration}) {
+        std::vector<int> tokens = tokenizer.encode(*text);
         if (int(tokens.size()) > maxTokens) tokens.resize(size_t(maxTokens));
         ids.push_back(std::move(tokens));
     }
@@ -51,9 +60,11 @@ std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const de
 }
 
 std::vector<detox::NeuronTokenActivations> measureRegion(const detox::Model& model, int layer,
-                                                         const detox::SafeEditRecord& record) {
+                                                         const detox::SafeEditRecord& record,
+                                                         std::optional<detox::ChatTemplate> chatFormat) {
     std::vector<detox::NeuronTokenActivations> measured;
-    for (const std::vector<int>& ids : regionInputIds(model, record)) measured.push_back(neuronActivations(model, layer, ids));
+    for (const std::vector<int>& ids : regionInputIds(model, record, 64, chatFormat))
+        measured.push_back(neuronActivations(model, layer, ids));
     return measured;
 }
 
@@ -62,6 +73,7 @@ QJsonObject MethodRun::toJson() const {
     json["id"] = id.toStdString();
     json["method"] = method.toStdString();
     json["record"] = recordId;
+    json["chat_format"] = chatFormat.toStdString();
     json["edit"] = edit;
     json["parameter_shift"] = shift;
     nlohmann::json rows = nlohmann::json::array();
@@ -100,14 +112,14 @@ std::vector<std::pair<std::string, std::string>> recordInputs(const detox::SafeE
     return inputs;
 }
 
+// Formatted and stopped as the SafeEdit evaluation does it, so the table shows what the metrics judge.
 std::vector<std::string> generateAll(const detox::Model& model, const std::vector<std::pair<std::string, std::string>>& inputs,
-                                     int maxNewTokens, detox::JobControl& job) {
-    std::vector<std::vector<int>> prompts;
-    for (const auto& [key, text] : inputs) prompts.push_back(model.tokenizer().encode(text));
-    detox::GenerationSettings settings;
-    settings.maxNewTokens = maxNewTokens;
+                                     detox::ChatTemplate format, int maxNewTokens, detox::JobControl& job) {
+    std::vector<std::string> messages;
+    for (const auto& [key, text] : inputs) messages.push_back(text);
     std::vector<std::string> texts;
-    for (const detox::Generation& generation : model.generate(prompts, settings, job)) texts.push_back(generation.text);
+    for (const detox::Generation& generation : detox::generateResponses(model, messages, format, maxNewTokens, job))
+        texts.push_back(generation.text);
     return texts;
 }
 
@@ -119,6 +131,11 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     methodCombo_->addItem(QStringLiteral("DINM"), int(EditMethod::Dinm));
     methodCombo_->addItem(QStringLiteral("SFT"), int(EditMethod::Sft));
     methodCombo_->addItem(QStringLiteral("DPO"), int(EditMethod::Dpo));
+    chatFormatCombo_ = new QComboBox(this);
+    chatFormatCombo_->addItem(tr("detected"), -1);
+    for (detox::ChatTemplate format : detox::allChatTemplates())
+        chatFormatCombo_->addItem(QString::fromStdString(detox::chatTemplateName(format)), int(format));
+    chatFormatCombo_->setToolTip(tr("How the before/after prompts are formatted; the evaluation uses the detected template"));
     learningRate_ = new QDoubleSpinBox(this);
     learningRate_->setDecimals(8);
     learningRate_->setRange(1e-8, 1.0);
@@ -154,6 +171,7 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
 
     auto* form = new QFormLayout;
     form->addRow(tr("Method:"), methodCombo_);
+    form->addRow(tr("Chat format:"), chatFormatCombo_);
     form->addRow(tr("Learning rate:"), learningRate_);
     form->addRow(stepsLabel_, steps_);
     form->addRow(weightLabel_, editWeight_);
@@ -199,6 +217,7 @@ void EditView::setModel(std::shared_ptr<detox::Model> model) {
             recommendedError_ = QString::fromStdString(error.what());
         }
     }
+    updateDetectedFormatName();
     fillDefaults();  // DINM's learning rate depends on the model family and on what the model recommends
     updateEnabled();
 }
@@ -220,6 +239,19 @@ EditMethod EditView::method() const { return EditMethod(methodCombo_->currentDat
 void EditView::setMethod(EditMethod method) { methodCombo_->setCurrentIndex(methodCombo_->findData(int(method))); }
 
 void EditView::setMaxNewTokens(int tokens) { maxNewTokens_ = tokens; }
+
+std::optional<detox::ChatTemplate> EditView::chatFormat() const {
+    const int data = chatFormatCombo_->currentData().toInt();
+    if (data < 0) return std::nullopt;
+    return detox::ChatTemplate(data);
+}
+
+void EditView::updateDetectedFormatName() {
+    const bool known = model_ && model_->hasTokenizer();
+    const QString name = known ? QString::fromStdString(detox::chatTemplateName(model_->tokenizer().detectedChatTemplate()))
+                               : QString();
+    chatFormatCombo_->setItemText(0, known ? tr("detected (%1)").arg(name) : tr("detected"));
+}
 
 void EditView::fillDefaults() {
     switch (method()) {
@@ -308,6 +340,7 @@ void EditView::updateEnabled() {
     cancelButton_->setEnabled(running);
     undoButton_->setEnabled(!running && hasEdits());
     methodCombo_->setEnabled(!running);
+    chatFormatCombo_->setEnabled(!running);
 }
 
 void EditView::run() {
@@ -324,6 +357,8 @@ void EditView::run() {
 
     JobOptions options;
     options.name = tr("%1 on record %2").arg(name.toUpper()).arg(record_->id);
+    const detox::ChatTemplate format = resolvedChatFormat(*model_, chatFormat());
+    settingsJson["chat_format"] = detox::chatTemplateName(format);
     options.settings = toQJson(settingsJson);
     options.queue = modelQueue(*model_);
 
@@ -331,6 +366,7 @@ void EditView::run() {
     prepared.id = QStringLiteral("%1-%2").arg(name).arg(++runCounter_);
     prepared.method = name;
     prepared.recordId = record_->id;
+    prepared.chatFormat = QString::fromStdString(detox::chatTemplateName(format));
 
     liveLoss_ = FigureSpec{};
     detox::EditResult empty;
@@ -345,17 +381,17 @@ void EditView::run() {
     const int maxNewTokens = maxNewTokens_;
     currentJob_ = runner_->submit(
         options,
-        [editor, record, chosen, dinm, sft, dpo, maxNewTokens, prepared](detox::JobControl& job) mutable {
+        [editor, record, chosen, dinm, sft, dpo, maxNewTokens, format, prepared](detox::JobControl& job) mutable {
             detox::Model& model = editor->model();
             const auto inputs = recordInputs(record);
             // Reset mode: every run starts from the loaded weights, so "before" is the original model.
             editor->undoAll();
-            const auto before = generateAll(model, inputs, maxNewTokens, job);
+            const auto before = generateAll(model, inputs, format, maxNewTokens, job);
             MethodRun run = prepared;
             // The toxic region before the edit, at the layer DINM edits (masked locate, its default).
             run.curveBefore = detox::locateToxicLayer(model, record, detox::LocateVariant::Masked);
             run.regionLayer = run.curveBefore.toxicLayer;
-            run.regionBefore = measureRegion(model, run.regionLayer, record);
+            run.regionBefore = measureRegion(model, run.regionLayer, record, format);
             if (chosen == EditMethod::Dinm) {
                 run.edit = editor->dinm(record, dinm, job);
             } else if (chosen == EditMethod::Sft) {
@@ -363,7 +399,7 @@ void EditView::run() {
             } else {
                 run.edit = editor->dpo(detox::preferencePairs(model.tokenizer(), {record}), dpo, job);
             }
-            const auto after = generateAll(model, inputs, maxNewTokens, job);
+            const auto after = generateAll(model, inputs, format, maxNewTokens, job);
             auto judge = detox::makeRuleJudge();
             const auto verdictsBefore = judge->judge(before, job);
             const auto verdictsAfter = judge->judge(after, job);
@@ -372,7 +408,7 @@ void EditView::run() {
                                            verdictsBefore[i].unsafe, verdictsAfter[i].unsafe});
             run.shift = detox::parameterShift(*editor);
             run.curveAfter = detox::locateToxicLayer(model, record, detox::LocateVariant::Masked);
-            run.regionAfter = measureRegion(model, run.regionLayer, record);
+            run.regionAfter = measureRegion(model, run.regionLayer, record, format);
             return run;
         },
         [this](MethodRun& run) {

@@ -70,6 +70,19 @@ CaseSelection selectCases(const SafeEditDataset& dataset, const EvaluationSettin
 // them; a template of Plain is the message encoded with the tokenizer's special tokens, e.g. BOS).
 std::vector<int> promptIds(const Tokenizer& tokenizer, const std::string& message, ChatTemplate format);
 
+// The chat template's end-of-turn token ids, where the evaluation's generation stops (EOS stops it anyway).
+std::vector<int> templateStopIds(const Tokenizer& tokenizer, ChatTemplate format);
+
+// Greedy answers to user messages, formatted and stopped as the evaluation does it: promptIds in `format`,
+// the template's stop ids, prompts cut to their last maxInputTokens (0 = no limit). One batch.
+std::vector<Generation> generateResponses(const Model& model, const std::vector<std::string>& messages,
+                                          ChatTemplate format, int maxNewTokens, JobControl& job = noJobControl(),
+                                          int maxInputTokens = 1024);
+
+// Teacher-forced token accuracy in [0, 1] of the knowledge answer after its prompt (promptIds in `format`),
+// scored as the evaluation scores a case; empty when the answer has no tokens.
+std::optional<double> knowledgeAccuracy(const Model& model, const KnowledgeConstraint& knowledge, ChatTemplate format);
+
 // One evaluated case.
 struct EvaluationCase {
     int position = 0;                   // in the selected list (before sharding): the merge order

@@ -41,16 +41,30 @@ void logSoftmax(const float* logits, size_t vocab, std::vector<float>& out) {
 
 int64_t argmax(const float* row, size_t vocab) { return std::max_element(row, row + vocab) - row; }
 
-// The end-of-turn token of a chat template, when the tokenizer has it (EOS ids stop generation anyway).
-std::vector<int> templateStopIds(const Tokenizer& tokenizer, ChatTemplate format) {
-    std::vector<int> stops;
-    auto add = [&](const char* token) {
-        if (auto id = tokenizer.tokenToId(token)) stops.push_back(*id);
-    };
-    if (format == ChatTemplate::ChatML) add("<|im_end|>");
-    if (format == ChatTemplate::Llama3) add("<|eot_id|>");
-    if (format == ChatTemplate::Zephyr) add("</s>");
-    return stops;
+// Prompt + answer ids for teacher forcing, and where the answer starts; empty when either has no tokens.
+struct KnowledgeSequence {
+    std::vector<int> ids;
+    size_t answerStart = 0;
+};
+KnowledgeSequence knowledgeSequence(const Tokenizer& tokenizer, const KnowledgeConstraint& knowledge, ChatTemplate format) {
+    if (knowledge.answer.empty()) return {};
+    KnowledgeSequence sequence{promptIds(tokenizer, knowledge.prompt, format), 0};
+    const std::vector<int> answer = tokenizer.encode(knowledge.answer, false);
+    if (sequence.ids.empty() || answer.empty()) return {};
+    sequence.answerStart = sequence.ids.size();
+    sequence.ids.insert(sequence.ids.end(), answer.begin(), answer.end());
+    return sequence;
+}
+
+// Argmax of the logits before each answer position against the answer token (batch row b).
+double answerAccuracy(const ForwardOutput& output, size_t b, const KnowledgeSequence& sequence) {
+    const size_t seq = size_t(output.logits.shape[1]), vocab = size_t(output.logits.shape[2]);
+    std::vector<int64_t> predicted, expected;
+    for (size_t position = sequence.answerStart; position < sequence.ids.size(); ++position) {
+        predicted.push_back(argmax(&output.logits.values[(b * seq + position - 1) * vocab], vocab));
+        expected.push_back(sequence.ids[position]);
+    }
+    return tokenAccuracy(predicted, expected);
 }
 
 uint64_t mixSeed(uint64_t seed, uint64_t a, uint64_t b) {
@@ -196,44 +210,36 @@ private:
     // and, with a reference model, KL(reference || model) of the distributions at those positions.
     void scoreKnowledge(std::vector<EvaluationCase>& group) {
         std::vector<size_t> slots;
-        std::vector<std::vector<int>> sequences;
-        std::vector<size_t> promptLengths;
+        std::vector<KnowledgeSequence> sequences;
+        std::vector<std::vector<int>> batch;
         for (size_t slot = 0; slot < group.size(); ++slot) {
-            const auto& knowledge = group[slot].knowledge;
-            if (!knowledge || knowledge->answer.empty()) continue;
-            std::vector<int> sequence = promptIds(tokenizer_, knowledge->prompt, format_);
-            const std::vector<int> answer = tokenizer_.encode(knowledge->answer, false);
-            if (sequence.empty() || answer.empty()) continue;
-            promptLengths.push_back(sequence.size());
-            sequence.insert(sequence.end(), answer.begin(), answer.end());
+            if (!group[slot].knowledge) continue;
+            KnowledgeSequence sequence = knowledgeSequence(tokenizer_, *group[slot].knowledge, format_);
+            if (sequence.ids.empty()) continue;
+            batch.push_back(sequence.ids);
             sequences.push_back(std::move(sequence));
             slots.push_back(slot);
         }
-        if (sequences.empty()) return;
-        const ForwardOutput output = model_.forward(sequences);
+        if (batch.empty()) return;
+        const ForwardOutput output = model_.forward(batch);
         ForwardOutput referenceOutput;
-        if (reference_) referenceOutput = reference_->forward(sequences);
+        if (reference_) referenceOutput = reference_->forward(batch);
         const size_t seq = size_t(output.logits.shape[1]), vocab = size_t(output.logits.shape[2]);
         std::vector<float> logP, logQ, rowP, rowQ;
         for (size_t b = 0; b < sequences.size(); ++b) {
-            std::vector<int64_t> predicted, expected;
+            EvaluationCase& item = group[slots[b]];
+            item.knowledgeAccuracy = answerAccuracy(output, b, sequences[b]);
+            item.knowledgeTokens = int(sequences[b].ids.size() - sequences[b].answerStart);
+            if (!reference_) continue;
             logP.clear();
             logQ.clear();
-            for (size_t position = promptLengths[b]; position < sequences[b].size(); ++position) {
-                const float* row = &output.logits.values[(b * seq + position - 1) * vocab];
-                predicted.push_back(argmax(row, vocab));
-                expected.push_back(sequences[b][position]);
-                if (reference_) {
-                    logSoftmax(&referenceOutput.logits.values[(b * seq + position - 1) * vocab], vocab, rowP);
-                    logSoftmax(row, vocab, rowQ);
-                    logP.insert(logP.end(), rowP.begin(), rowP.end());
-                    logQ.insert(logQ.end(), rowQ.begin(), rowQ.end());
-                }
+            for (size_t position = sequences[b].answerStart; position < sequences[b].ids.size(); ++position) {
+                logSoftmax(&referenceOutput.logits.values[(b * seq + position - 1) * vocab], vocab, rowP);
+                logSoftmax(&output.logits.values[(b * seq + position - 1) * vocab], vocab, rowQ);
+                logP.insert(logP.end(), rowP.begin(), rowP.end());
+                logQ.insert(logQ.end(), rowQ.begin(), rowQ.end());
             }
-            EvaluationCase& item = group[slots[b]];
-            item.knowledgeAccuracy = tokenAccuracy(predicted, expected);
-            item.knowledgeTokens = int(expected.size());
-            if (reference_) item.knowledgeKl = meanKlDivergence(logP, logQ, vocab);
+            item.knowledgeKl = meanKlDivergence(logP, logQ, vocab);
         }
     }
 
@@ -382,6 +388,38 @@ std::vector<int> promptIds(const Tokenizer& tokenizer, const std::string& messag
     // Plain text gets the tokenizer's own special tokens (e.g. BOS); the templates write theirs as text.
     if (format == ChatTemplate::Plain) return tokenizer.encode(message, true);
     return tokenizer.encode(tokenizer.applyChatTemplate(message, format), false);
+}
+
+// The end-of-turn token of a chat template, when the tokenizer has it (EOS ids stop generation anyway).
+std::vector<int> templateStopIds(const Tokenizer& tokenizer, ChatTemplate format) {
+    std::vector<int> stops;
+    auto add = [&](const char* token) {
+        if (auto id = tokenizer.tokenToId(token)) stops.push_back(*id);
+    };
+    if (format == ChatTemplate::ChatML) add("<|im_end|>");
+    if (format == ChatTemplate::Llama3) add("<|eot_id|>");
+    if (format == ChatTemplate::Zephyr) add("</s>");
+    return stops;
+}
+
+std::vector<Generation> generateResponses(const Model& model, const std::vector<std::string>& messages,
+                                          ChatTemplate format, int maxNewTokens, JobControl& job, int maxInputTokens) {
+    std::vector<std::vector<int>> prompts;
+    for (const std::string& message : messages) {
+        std::vector<int> ids = promptIds(model.tokenizer(), message, format);
+        if (maxInputTokens > 0 && int(ids.size()) > maxInputTokens) ids.erase(ids.begin(), ids.end() - maxInputTokens);
+        prompts.push_back(std::move(ids));
+    }
+    GenerationSettings settings;
+    settings.maxNewTokens = maxNewTokens;
+    settings.stopIds = templateStopIds(model.tokenizer(), format);
+    return model.generate(prompts, settings, job);
+}
+
+std::optional<double> knowledgeAccuracy(const Model& model, const KnowledgeConstraint& knowledge, ChatTemplate format) {
+    const KnowledgeSequence sequence = knowledgeSequence(model.tokenizer(), knowledge, format);
+    if (sequence.ids.empty()) return std::nullopt;
+    return answerAccuracy(model.forward({sequence.ids}), 0, sequence);
 }
 
 EvaluationMetrics computeMetrics(const std::vector<EvaluationCase>& cases, const GeneralAbility& general,

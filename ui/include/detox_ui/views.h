@@ -113,6 +113,7 @@ struct MethodRun {
     QString id;                      // "dinm-1", "sft-2", ...
     QString method;                  // "dinm", "sft", "dpo"
     int recordId = 0;
+    QString chatFormat;              // the chat template the generations and the region's prompt used
     detox::EditResult edit;
     std::vector<GenerationComparison> generations;
     detox::ParameterShiftMatrix shift;
@@ -127,11 +128,16 @@ struct MethodRun {
 // The texts whose toxic-region activations are measured, in MethodRun / RegionSnapshot order.
 enum class RegionInput { Adversarial, Safe, Unsafe };
 QString regionInputName(RegionInput input);   // "adversarial prompt", "safe generation", "unsafe generation"
-// Token ids of the three texts (plain encoding, as locate uses), each cut to maxTokens.
+// The chat template a view uses: the chosen one, else the model's detected one (as the evaluation does).
+detox::ChatTemplate resolvedChatFormat(const detox::Model& model, std::optional<detox::ChatTemplate> chosen);
+// Token ids of the three texts: the adversarial prompt as the model sees it when it answers (promptIds in
+// the resolved chat format, its last maxTokens), the generations plain as locate encodes them (their first
+// maxTokens).
 std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const detox::SafeEditRecord& record,
-                                             int maxTokens = 64);
+                                             int maxTokens = 64, std::optional<detox::ChatTemplate> chatFormat = {});
 std::vector<detox::NeuronTokenActivations> measureRegion(const detox::Model& model, int layer,
-                                                         const detox::SafeEditRecord& record);
+                                                         const detox::SafeEditRecord& record,
+                                                         std::optional<detox::ChatTemplate> chatFormat = {});
 
 enum class EditMethod { Dinm, Sft, Dpo };
 QString editMethodName(EditMethod method);   // "dinm", "sft", "dpo"
@@ -154,6 +160,8 @@ public:
     detox::SftSettings sftSettings() const;
     detox::DpoSettings dpoSettings() const;
     void setMaxNewTokens(int tokens);        // for the before/after generations (default 48)
+    // The chat format of the before/after generations: empty = the model's detected template.
+    std::optional<detox::ChatTemplate> chatFormat() const;
 
     void run();
     void cancel();
@@ -163,6 +171,7 @@ public:
     const std::optional<MethodRun>& lastRun() const { return lastRun_; }
 
     QComboBox* methodCombo() const { return methodCombo_; }
+    QComboBox* chatFormatCombo() const { return chatFormatCombo_; }  // "detected (...)", then each ChatTemplate
     QDoubleSpinBox* learningRateSpin() const { return learningRate_; }
     QSpinBox* stepsSpin() const { return steps_; }           // DINM: max steps; SFT/DPO: epochs
     QDoubleSpinBox* editWeightSpin() const { return editWeight_; }  // DINM c_edit; DPO beta
@@ -185,6 +194,7 @@ private:
     void updateEnabled();
     void onProgress(JobId id, const detox::Progress& progress);
     void showRun(const MethodRun& run);
+    void updateDetectedFormatName();
 
     std::shared_ptr<detox::Model> model_;
     std::unique_ptr<detox::ModelEditor> editor_;
@@ -199,6 +209,7 @@ private:
     QString recommendedError_;
 
     QComboBox* methodCombo_ = nullptr;
+    QComboBox* chatFormatCombo_ = nullptr;
     QDoubleSpinBox* learningRate_ = nullptr;
     QSpinBox* steps_ = nullptr;
     QDoubleSpinBox* editWeight_ = nullptr;
