@@ -12,6 +12,7 @@ packages=(
   libtorch-dev                              # LibTorch 1.13 (CPU)
   libopenblas0-openmp                       # fast BLAS for LibTorch (~16x the reference BLAS)
   libpcre2-dev                              # tokenizer pre-tokenizer regexes (Unicode classes)
+  libicu-dev                                # tokenizer Unicode normalizers (NFC, NFKC, ...)
   xvfb xauth                                # screenshots and a virtual display where there is none
 )
 

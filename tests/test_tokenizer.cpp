@@ -330,6 +330,33 @@ private Q_SLOTS:
         QCOMPARE(tokenizer.decode(tokenizer.encode(text)), text);
     }
 
+    // Expected bytes from Python's unicodedata.normalize (an independent implementation of the same
+    // Unicode tables). A byte-level vocabulary without merges makes the ids the normalized text's bytes.
+    void unicodeNormalFormsMatchPython() {
+        struct Case {
+            const char* form;
+            std::string text, expectedHex;
+        };
+        const std::vector<Case> cases = {
+            {"NFC", "e\xCC\x81 A\xCC\x8A \xE1\x84\x80\xE1\x85\xA1", "c3a920c38520eab080"},  // é Å 가 composed
+            {"NFKC", "\xEF\xAC\x81 \xE2\x91\xA0 \xEF\xBC\xA1 x\xC2\xB2 e\xCC\x81", "66692031204120783220c3a9"},  // fi 1 A x2 é
+            {"NFD", "\xC3\xA9", "65cc81"},
+            {"NFKD", "\xEF\xAC\x81\xC3\xA9", "666965cc81"},
+            {"NFC", "plain ascii stays", QByteArray("plain ascii stays").toHex().toStdString()},
+        };
+        for (const Case& c : cases) {
+            nlohmann::json spec = {{"normalizer", {{"type", c.form}}},
+                                   {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}},
+                                   {"decoder", {{"type", "ByteLevel"}}},
+                                   {"model", {{"type", "BPE"}, {"vocab", byteLevelVocab({})}, {"merges", nlohmann::json::array()}}}};
+            const std::string path = writeFile(detox::test::scratchDir() + "/norm-" + c.form, "tokenizer.json", spec.dump());
+            const std::vector<int> ids = Tokenizer::fromFiles(path).encode(c.text, false);
+            QByteArray bytes;
+            for (int id : ids) bytes.append(char(id));
+            QCOMPARE(bytes.toHex().toStdString(), c.expectedHex);
+        }
+    }
+
     void malformedFilesNameFileAndField() {
         struct Bad {
             QString name;

@@ -1,15 +1,65 @@
 // Normalizers: text -> text before pre-tokenization (tokenizer.json "normalizer").
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
+
+#include <algorithm>
+
+#include "detox/error.h"
 #include "tokenizer_internal.h"
 
 namespace detox::tok {
 namespace {
 
-// Unicode NFC/NFKC is not implemented: the text passes through unchanged. Text that is already in
-// NFC (nearly all real text, and everything the workbench feeds in) is unaffected by NFC; NFKC would
-// additionally fold compatibility characters (full-width forms, ligatures) that this leaves as they are.
-class PassThrough : public Normalizer {
+bool isAscii(const std::string& text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Runs an ICU call that fills a buffer twice: once to learn the length, once to fill it.
+template <typename Char, typename Fill>
+std::basic_string<Char> icuFilled(Fill fill, const char* what) {
+    UErrorCode status = U_ZERO_ERROR;
+    const int32_t needed = fill(nullptr, 0, &status);
+    if (U_FAILURE(status) && status != U_BUFFER_OVERFLOW_ERROR)
+        throw Error(std::string("Unicode normalization failed (") + what + "): " + u_errorName(status));
+    std::basic_string<Char> out(static_cast<size_t>(needed), Char{});
+    status = U_ZERO_ERROR;
+    fill(out.data(), needed, &status);
+    if (U_FAILURE(status)) throw Error(std::string("Unicode normalization failed (") + what + "): " + u_errorName(status));
+    return out;
+}
+
+// The Unicode normalization forms (NFC, NFD, NFKC, NFKD) with ICU's tables, as HF tokenizers apply them
+// (Qwen2 uses NFC; some BERT-era tokenizers NFKC/NFD). Invalid UTF-8 becomes U+FFFD, as it cannot reach
+// HF tokenizers (Rust strings) at all.
+class UnicodeNormalForm : public Normalizer {
 public:
-    void normalize(std::string&) const override {}
+    UnicodeNormalForm(const std::string& form, const JsonPlace& place) {
+        UErrorCode status = U_ZERO_ERROR;
+        normalizer_ = form == "NFC"    ? unorm2_getNFCInstance(&status)
+                      : form == "NFD"  ? unorm2_getNFDInstance(&status)
+                      : form == "NFKC" ? unorm2_getNFKCInstance(&status)
+                                       : unorm2_getNFKDInstance(&status);
+        if (U_FAILURE(status)) place.at("type").fail(form + " tables are not available: " + u_errorName(status));
+    }
+    void normalize(std::string& text) const override {
+        if (isAscii(text)) return;  // ASCII is the same in every normalization form
+        const auto utf16 = icuFilled<UChar>([&](UChar* out, int32_t capacity, UErrorCode* status) {
+            int32_t length = 0;
+            u_strFromUTF8WithSub(out, capacity, &length, text.data(), static_cast<int32_t>(text.size()), 0xFFFD, nullptr, status);
+            return length;
+        }, "reading UTF-8");
+        const auto normalized = icuFilled<UChar>([&](UChar* out, int32_t capacity, UErrorCode* status) {
+            return unorm2_normalize(normalizer_, utf16.data(), static_cast<int32_t>(utf16.size()), out, capacity, status);
+        }, "normalizing");
+        text = icuFilled<char>([&](char* out, int32_t capacity, UErrorCode* status) {
+            int32_t length = 0;
+            u_strToUTF8(out, capacity, &length, normalized.data(), static_cast<int32_t>(normalized.size()), status);
+            return length;
+        }, "writing UTF-8");
+    }
+
+private:
+    const UNormalizer2* normalizer_ = nullptr;  // owned by ICU
 };
 
 // Lower-cases ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic capitals; other scripts are unchanged.
@@ -146,14 +196,14 @@ private:
 std::unique_ptr<Normalizer> makeNormalizer(const Json& spec, const JsonPlace& place) {
     const std::string type = componentType(spec, place);
     if (type == "Sequence") return std::make_unique<Sequence>(spec, place);
-    if (type == "NFC" || type == "NFKC") return std::make_unique<PassThrough>();
+    if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") return std::make_unique<UnicodeNormalForm>(type, place);
     if (type == "Lowercase") return std::make_unique<Lowercase>();
     if (type == "Prepend") return std::make_unique<Prepend>(requireString(spec, place, "prepend"));
     if (type == "Replace") return std::make_unique<Replace>(spec, place);
     if (type == "Strip")
         return std::make_unique<Strip>(boolOr(spec, place, "strip_left", true), boolOr(spec, place, "strip_right", true));
     place.at("type").fail("unsupported normalizer \"" + type +
-                          "\" (supported: Sequence, NFC, NFKC, Lowercase, Prepend, Replace, Strip)");
+                          "\" (supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip)");
 }
 
 }  // namespace detox::tok
