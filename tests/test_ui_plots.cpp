@@ -319,6 +319,60 @@ private slots:
         QVERIFY2(barText.contains("SFT") && barText.contains("47.5"), qPrintable(barText));
     }
 
+    // Bars: the legend sits in its own row above the axis rect (never over a bar); back inside the
+    // rect for a line figure rendered next.
+    void barLegendStaysAboveThePlot() {
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        renderFigure(barFigure(), &plot);
+        plot.replot();
+        QVERIFY(plot.legend->visible());
+        QVERIFY(plot.legend->layout() == plot.plotLayout());
+        QVERIFY(plot.legend->outerRect().bottom() <= plot.axisRect()->outerRect().top());
+        QVERIFY(plot.legend->outerRect().top() >= plot.plotLayout()->element(0, 0)->outerRect().bottom());
+        renderFigure(lineFigure(), &plot);
+        plot.replot();
+        QVERIFY(plot.legend->layout() == plot.axisRect()->insetLayout());
+        QCOMPARE(plot.plotLayout()->rowCount(), 2);  // title and axis rect only
+        renderFigure(barFigure(), &plot);            // and out again, without a leftover row
+        QCOMPARE(plot.plotLayout()->rowCount(), 3);
+        QCOMPARE(plot.legend->columnCount(), 2);     // both entries side by side at 800 px
+        // Long names in a narrow plot: one entry a row, each name whole.
+        FigureSpec longNames = barFigure();
+        longNames.series[0].name = "region activation change (%)";
+        longNames.series[1].name = "toxicity reduction (points)";
+        plot.resize(300, 300);
+        renderFigure(longNames, &plot);
+        plot.replot();
+        QCOMPARE(plot.legend->columnCount(), 1);
+        QCOMPARE(plot.legend->rowCount(), 2);
+    }
+
+    // A method has one colour in every figure whatever its position: dinm, sft, dpo, the unedited model.
+    void methodColoursFollowTheName() {
+        const PlotPalette palette = plotPalette(Theme::Light);
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        FigureSpec bars = barFigure();
+        bars.categories = {"DS", "DG_Avg"};
+        bars.series = {{"dpo-3", {0, 1}, {1, 2}, {}}, {"dinm-1", {0, 1}, {3, 4}, {}}, {"other", {0, 1}, {1, 1}, {}}};
+        renderFigure(bars, &plot);
+        auto barColour = [&](int i) { return qobject_cast<QCPBars*>(plot.plottable(i))->brush().color(); };
+        QCOMPARE(barColour(0), palette.series[2]);
+        QCOMPARE(barColour(1), palette.series[0]);
+        QCOMPARE(barColour(2), palette.series[3]);  // not a method: clear of the method colours
+        FigureSpec curves = lineFigure();
+        curves.series = {{"before (record 0)", {0, 1}, {1, 2}, {}}, {"after sft-2", {0, 1}, {1, 3}, {}},
+                         {"after DINM-1", {0, 1}, {2, 2}, {}}};
+        renderFigure(curves, &plot);
+        QCOMPARE(plot.graph(0)->pen().color(), palette.series[7]);
+        QCOMPARE(plot.graph(1)->pen().color(), palette.series[1]);
+        QCOMPARE(plot.graph(2)->pen().color(), palette.series[0]);
+        renderFigure(lineFigure(), &plot);  // no methods: the palette in order, as before
+        QCOMPARE(plot.graph(0)->pen().color(), palette.series[0]);
+        QCOMPARE(plot.graph(1)->pen().color(), palette.series[1]);
+    }
+
     void darkThemeRecoloursText() {
         QCustomPlot plot;
         renderFigure(lineFigure(), &plot, Theme::Light);

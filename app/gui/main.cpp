@@ -37,9 +37,10 @@ int main(int argc, char** argv) {
         "screenshot", "After start-up, save each view and the whole window as PNGs into DIR, then quit.", "DIR");
     QCommandLineOption showcaseOption(
         "showcase-steps",
-        "With --screenshot and a model: first locate, read the toxic region and run DINM for N steps "
-        "on the selected record so every view has content (0 = skip; default 10, the paper's).",
-        "N", "10");
+        "With --screenshot and a model: first locate, read the toxic region and run DINM (N steps), SFT and "
+        "DPO on the selected record so every view has content; without this option the Edit view's "
+        "pre-filled settings (0 = skip the showcase).",
+        "N");
     parser.addOptions({modelOption, dataOption, demoOption, sessionOption, themeOption, screenshotOption, showcaseOption});
     parser.process(app);
 
@@ -53,11 +54,12 @@ int main(int argc, char** argv) {
 
     if (parser.isSet(screenshotOption)) {
         const QString directory = parser.value(screenshotOption);
-        const int showcaseSteps = parser.value(showcaseOption).toInt();
+        // -1: the Edit view's pre-filled settings (the model's recommendation or the paper's).
+        const int showcaseSteps = parser.isSet(showcaseOption) ? parser.value(showcaseOption).toInt() : -1;
         QTimer::singleShot(200, &window, [&window, directory, showcaseSteps] {
             // Wait for start-up loads (demo data, session) so the shots show real content.
             if (!window.jobs()->waitForIdle(60000)) std::cerr << "detox-workbench: start-up jobs still running\n";
-            if (showcaseSteps > 0 && window.model() && !window.runShowcase(showcaseSteps, 600000))
+            if (showcaseSteps != 0 && window.model() && !window.runShowcase(showcaseSteps, 600000))
                 std::cerr << "detox-workbench: the showcase analysis did not finish\n";
             QApplication::processEvents();
             const QStringList files = window.saveScreenshots(directory);

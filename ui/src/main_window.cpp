@@ -517,11 +517,15 @@ bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
     if (!jobs_->waitForIdle(timeoutMs)) return false;
     regionView_->analyse(false);
     if (!jobs_->waitForIdle(timeoutMs)) return false;
-    editView_->setMethod(EditMethod::Dinm);
-    editView_->stepsSpin()->setValue(dinmSteps);
-    editView_->run();
-    if (!jobs_->waitForIdle(timeoutMs)) return false;
-    return editView_->lastRun().has_value();
+    // Each method from the loaded model (Reset mode) with the form's pre-filled settings.
+    for (EditMethod method : {EditMethod::Dinm, EditMethod::Sft, EditMethod::Dpo}) {
+        editView_->setMethod(method);
+        if (method == EditMethod::Dinm && dinmSteps > 0) editView_->stepsSpin()->setValue(dinmSteps);
+        editView_->run();
+        if (!jobs_->waitForIdle(timeoutMs)) return false;
+        if (!editView_->lastRun() || editView_->lastRun()->method != editMethodName(method)) return false;
+    }
+    return true;
 }
 
 void MainWindow::openDataset(const QString& file) {

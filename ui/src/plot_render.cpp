@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <optional>
 #include <limits>
 #include <vector>
 #include <filesystem>
@@ -29,6 +30,13 @@ void resetPlot(QCustomPlot* plot) {
     plot->clearItems();
     QCPAxisRect* rect = plot->axisRect();
     QCPLayoutGrid* layout = plot->plotLayout();
+    // A bar figure moved the legend above the axis rect: back into the rect's inset before clearing.
+    if (plot->legend->layout() != rect->insetLayout()) {
+        if (plot->legend->layout()) plot->legend->layout()->take(plot->legend);
+        rect->insetLayout()->addElement(plot->legend, Qt::AlignTop | Qt::AlignRight);
+        plot->legend->setWrap(0);
+        plot->legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
+    }
     layout->take(rect);
     layout->clear();
     layout->addElement(0, 0, rect);
@@ -67,7 +75,36 @@ QSharedPointer<QCPAxisTickerText> textTicker(const QStringList& labels, int maxL
     return ticker;
 }
 
-QColor seriesColor(const PlotPalette& palette, int index) { return palette.series[index % palette.series.size()]; }
+// A method keeps its colour in every figure (dinm blue, sft orange, dpo green; the model before any
+// edit grey), found as a word in the series name ("dinm-1", "after sft-2", "DPO"). Other series take the
+// palette in order, from the fourth colour on when the figure also shows methods.
+std::optional<int> methodColourIndex(const QString& seriesName) {
+    static const QRegularExpression dinm("\\bdinm\\b", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression sft("\\bsft\\b", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression dpo("\\bdpo\\b", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression unedited("^(before|baseline|loaded model|original)\\b",
+                                             QRegularExpression::CaseInsensitiveOption);
+    if (dinm.match(seriesName).hasMatch()) return 0;
+    if (sft.match(seriesName).hasMatch()) return 1;
+    if (dpo.match(seriesName).hasMatch()) return 2;
+    if (unedited.match(seriesName).hasMatch()) return 7;
+    return std::nullopt;
+}
+
+QVector<QColor> seriesColours(const FigureSpec& figure, const PlotPalette& palette) {
+    bool showsMethods = false;
+    for (const FigureSeries& series : figure.series) showsMethods = showsMethods || methodColourIndex(series.name);
+    const int firstFree = showsMethods ? 3 : 0;
+    const int freeCount = showsMethods ? 4 : int(palette.series.size());  // 3..6 stay clear of method colours
+    QVector<QColor> colours;
+    int nextFree = 0;
+    for (const FigureSeries& series : figure.series) {
+        const std::optional<int> fixed = methodColourIndex(series.name);
+        const int index = fixed ? *fixed : firstFree + (nextFree++ % freeCount);
+        colours.append(palette.series[index % palette.series.size()]);
+    }
+    return colours;
+}
 
 void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& palette) {
     QMap<QString, QCPGraph*> markerGraphs;  // one legend entry per marker label
@@ -134,6 +171,45 @@ void placeLegend(QCustomPlot* plot, const FigureSpec& figure) {
     plot->axisRect()->insetLayout()->setInsetAlignment(0, best->alignment);
 }
 
+// As many entries side by side as fit the plot's width with their full names (at least one).
+int legendColumns(QCustomPlot* plot) {
+    const QFontMetrics metrics(plot->legend->font());
+    int widest = 0;
+    for (int i = 0; i < plot->legend->itemCount(); ++i)
+        if (auto* item = qobject_cast<QCPPlottableLegendItem*>(plot->legend->item(i)))
+            widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()));
+    const int entryWidth = widest + plot->legend->iconSize().width() + 3 * plot->legend->iconTextPadding() + 16;
+    return std::max(1, std::min(plot->legend->itemCount(), plot->width() / std::max(1, entryWidth)));
+}
+
+void wrapLegendToWidth(QCustomPlot* plot) {
+    const int columns = legendColumns(plot);
+    if (plot->legend->wrap() == columns && plot->legend->fillOrder() == QCPLayoutGrid::foColumnsFirst) return;
+    plot->legend->setWrap(columns);
+    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // true: re-arranges the entries
+}
+
+// Grouped bars fill the width and often reach the top: the legend goes in a row of its own between the
+// title and the axis rect, its entries side by side, so it can never cover a bar.
+void putLegendAbovePlot(QCustomPlot* plot) {
+    QCPLayoutGrid* layout = plot->plotLayout();
+    plot->axisRect()->insetLayout()->take(plot->legend);
+    int rectRow = 0;
+    while (layout->element(rectRow, 0) != plot->axisRect()) ++rectRow;
+    layout->insertRow(rectRow);
+    layout->addElement(rectRow, 0, plot->legend);
+    layout->setRowStretchFactor(rectRow, 0.001);  // as tall as its entries, no more
+    plot->legend->setMargins(QMargins(6, 0, 6, 2));
+    wrapLegendToWidth(plot);
+    // The widget's width is known for sure only when it draws: wrap again before every replot.
+    if (!plot->property("detoxLegendWraps").toBool()) {
+        plot->setProperty("detoxLegendWraps", true);
+        QObject::connect(plot, &QCustomPlot::beforeReplot, plot, [plot] {
+            if (plot->legend->layout() == plot->plotLayout()) wrapLegendToWidth(plot);
+        });
+    }
+}
+
 // Whole-number x values (layers, steps) get whole-number ticks.
 void useIntegerTicksWhenDiscrete(QCustomPlot* plot, const FigureSpec& figure) {
     for (const FigureSeries& series : figure.series)
@@ -146,12 +222,13 @@ void useIntegerTicksWhenDiscrete(QCustomPlot* plot, const FigureSpec& figure) {
 }
 
 void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
+    const QVector<QColor> colours = seriesColours(figure, palette);
     for (int i = 0; i < figure.series.size(); ++i) {
         const FigureSeries& series = figure.series[i];
         QCPGraph* graph = plot->addGraph();
         graph->setName(series.name);
         graph->setData(series.x, series.y, true);
-        const QColor colour = seriesColor(palette, i);
+        const QColor colour = colours[i];
         graph->setPen(QPen(colour, 2));
         graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, colour, colour, 5));
     }
@@ -175,13 +252,14 @@ void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     group->setSpacing(1);
     const int seriesCount = std::max<int>(1, figure.series.size());
     double low = 0, high = 0;
+    const QVector<QColor> colours = seriesColours(figure, palette);
     for (int i = 0; i < figure.series.size(); ++i) {
         const FigureSeries& series = figure.series[i];
         auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
         bars->setName(series.name);
         bars->setData(series.x, series.y, true);
         bars->setWidth(0.8 / seriesCount);
-        const QColor colour = seriesColor(palette, i);
+        const QColor colour = colours[i];
         bars->setPen(QPen(colour.darker(115), 1));
         bars->setBrush(colour);
         if (figure.series.size() > 1) bars->setBarsGroup(group);
@@ -202,7 +280,7 @@ void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     const double headroom = (high - low) * 0.1;
     plot->yAxis->setRange(low < 0 ? low - headroom : 0, high > 0 ? high + headroom : (low < 0 ? 0 : 1));
     plot->legend->setVisible(figure.series.size() > 1);
-    placeLegend(plot, figure);
+    if (plot->legend->visible()) putLegendAbovePlot(plot);
 }
 
 void renderHeatmap(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {

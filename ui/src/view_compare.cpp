@@ -27,6 +27,8 @@ std::map<std::string, double> runDefenseRates(const MethodRun& run, bool after) 
 
 namespace {
 
+constexpr int kShiftColumns = 3;  // DINM, SFT and DPO side by side
+
 // Columns of the metrics table: per-input defense rates before -> after, the mean over inputs.
 QStringList metricKeys() {
     QStringList keys;
@@ -100,7 +102,7 @@ QVector<FigureSpec> CompareView::shiftFigures() const {
     QVector<FigureSpec> figures;
     for (const MethodRun& run : runs_) {
         FigureSpec figure = parameterShiftFigure(run.shift, run.id);
-        figure.title = QStringLiteral("Relative parameter shift (%1, record %2)").arg(run.id).arg(run.recordId);
+        figure.title = QStringLiteral("Shift: %1, record %2").arg(run.id).arg(run.recordId);  // short: three fit a row
         figures.append(figure);
     }
     QVector<FigureSpec*> pointers;
@@ -219,9 +221,9 @@ void CompareView::rebuild() {
     const QVector<FigureSpec> figures = shiftFigures();
     for (int i = 0; i < figures.size(); ++i) {
         auto* plot = new PlotView(shiftHost_);
-        plot->setMinimumSize(320, 260);
+        plot->setMinimumSize(280, 260);
         plot->setFigure(figures[i]);
-        grid->addWidget(plot, i / 2, i % 2);
+        grid->addWidget(plot, i / kShiftColumns, i % kShiftColumns);
         shiftPlots_.append(plot);
     }
 }

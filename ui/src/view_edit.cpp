@@ -168,6 +168,9 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     for (int column : {0, 3, 5}) table_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::ResizeToContents);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     table_->setWordWrap(true);
+    // Wrapped texts need their row heights again whenever the columns change width (e.g. first shown).
+    connect(table_->horizontalHeader(), &QHeaderView::sectionResized, table_, &QTableWidget::resizeRowsToContents,
+            Qt::QueuedConnection);
 
     auto* form = new QFormLayout;
     form->addRow(tr("Method:"), methodCombo_);
@@ -185,8 +188,8 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     layout->addLayout(form);
     layout->addLayout(buttons);
     layout->addWidget(status_);
-    layout->addWidget(lossPlot_, 1);
-    layout->addWidget(table_, 1);
+    layout->addWidget(lossPlot_, 2);
+    layout->addWidget(table_, 3);  // the generations are what the reader compares
 
     connect(methodCombo_, &QComboBox::currentIndexChanged, this, [this] { fillDefaults(); });
     connect(runButton_, &QPushButton::clicked, this, &EditView::run);

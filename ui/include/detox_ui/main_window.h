@@ -67,7 +67,8 @@ public:
     void runMethod(int editMethod);      // int(EditMethod)
     void cancelJobs();
     void undoEdits();
-    // For screenshots: locate, map, region and a DINM run of dinmSteps on the selected record; waits.
+    // For screenshots: locate, map, region, then DINM, SFT and DPO on the selected record, each from the
+    // loaded model with the Edit view's pre-filled settings (dinmSteps > 0 overrides DINM's steps); waits.
     bool runShowcase(int dinmSteps, int timeoutMs);
 
     // Session files (File > Save Session / Open Session). Both return false after showing a
