@@ -17,6 +17,7 @@
 
 #include "detox/demo_model.h"
 #include "detox/evaluation.h"
+#include "detox/metrics.h"
 #include "tiny_demo_model.h"
 #include "detox/locate.h"
 #include "detox/model.h"
@@ -221,6 +222,8 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
                                         record_.generalization->otherQuestion, record_.generalization->otherQuestionsAndAttack})
             inputTexts.push_back(text);
     const std::vector<std::string> expectedBefore = chatFormattedAnswers(*model_, inputTexts, detected, 8);
+    const std::optional<double> knowledgeBefore = knowledgeAccuracy(*model_, *record_.knowledge, detected);
+    QVERIFY(knowledgeBefore.has_value());
     // The located layer's down projection is what DINM edits (masked variant = DINM's default).
     const int layer = locateToxicLayer(*model_, record_, LocateVariant::Masked).toxicLayer;
     const std::string target = toxicRegionTensorName(*model_, layer);
@@ -263,9 +266,26 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
         QVERIFY(g.unsafeAfter == 0 || g.unsafeAfter == 0.5 || g.unsafeAfter == 1);
     }
 
+    // Fluency and knowledge retention, before and after, from the core functions on the same texts / model.
+    QCOMPARE(run.fluencyBefore, meanNGramEntropy(expectedBefore));
+    QCOMPARE(run.fluencyAfter, meanNGramEntropy(expectedAfter));
+    QVERIFY(run.fluencyBefore > 0);
+    QCOMPARE(run.knowledgeBefore, knowledgeBefore);
+    QCOMPARE(run.knowledgeAfter, knowledgeAccuracy(*model_, *record_.knowledge, detected));
+    QVERIFY(*run.knowledgeAfter >= 0 && *run.knowledgeAfter <= 1);
+
     // Compare: one row, the shift heatmap is non-zero only at the edited tensor's cell.
     QCOMPARE(compare_->runs().size(), 1);
     QCOMPARE(compare_->metricsTable()->rowCount(), 1);
+    auto cell = [this](const QString& header) {
+        QTableWidget* table = compare_->metricsTable();
+        for (int col = 0; col < table->columnCount(); ++col)
+            if (table->horizontalHeaderItem(col)->text() == header) return table->item(0, col)->text();
+        return QStringLiteral("no column %1").arg(header);
+    };
+    QCOMPARE(cell("Fluency"), QStringLiteral("%1 → %2").arg(run.fluencyBefore, 0, 'f', 2).arg(run.fluencyAfter, 0, 'f', 2));
+    QCOMPARE(cell("Knowledge (%)"), QStringLiteral("%1 → %2").arg(100 * *knowledgeBefore, 0, 'f', 0)
+                                        .arg(100 * *run.knowledgeAfter, 0, 'f', 0));
     const QVector<FigureSpec> shifts = compare_->shiftFigures();
     QCOMPARE(shifts.size(), 1);
     const HeatmapData& heat = shifts[0].heatmap;

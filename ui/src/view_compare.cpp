@@ -79,7 +79,10 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     plots->addWidget(mechanismPlot_);
     plots->addWidget(curvesPlot_);
     auto* layout = new QVBoxLayout(this);
-    layout->addWidget(new QLabel(tr("Defense rate (%) on the record's inputs, rule judge (heuristic)"), this));
+    auto* caption = new QLabel(tr("Before → after each run on the record: defense rate (%, rule judge, heuristic), fluency "
+                                  "(n-gram entropy of the generations), knowledge retention (teacher-forced token accuracy)"), this);
+    caption->setWordWrap(true);  // a long caption must not widen the window
+    layout->addWidget(caption);
     layout->addWidget(table_, 1);
     layout->addWidget(plots, 3);
     layout->addWidget(new QLabel(tr("Relative parameter shift per method (shared colour scale)"), this));
@@ -182,7 +185,7 @@ void CompareView::rebuild() {
     const QStringList keys = metricKeys();
     QStringList headers{tr("Run"), tr("Record"), tr("Steps"), tr("Final loss"), tr("Seconds")};
     for (const QString& key : keys) headers << key;
-    headers << tr("Mean");
+    headers << tr("Mean") << tr("Fluency") << tr("Knowledge (%)");
     table_->clear();
     table_->setColumnCount(int(headers.size()));
     table_->setHorizontalHeaderLabels(headers);
@@ -201,6 +204,10 @@ void CompareView::rebuild() {
                                        : QStringLiteral("%1 → %2").arg(b->second, 0, 'f', 0).arg(a->second, 0, 'f', 0));
         }
         cells << QStringLiteral("%1 → %2").arg(meanRate(before), 0, 'f', 1).arg(meanRate(after), 0, 'f', 1);
+        cells << QStringLiteral("%1 → %2").arg(run.fluencyBefore, 0, 'f', 2).arg(run.fluencyAfter, 0, 'f', 2);
+        cells << (run.knowledgeBefore && run.knowledgeAfter
+                      ? QStringLiteral("%1 → %2").arg(100 * *run.knowledgeBefore, 0, 'f', 0).arg(100 * *run.knowledgeAfter, 0, 'f', 0)
+                      : QStringLiteral("–"));
         for (int col = 0; col < cells.size(); ++col) table_->setItem(row, col, new QTableWidgetItem(cells[col]));
     }
     table_->resizeColumnsToContents();

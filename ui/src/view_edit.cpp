@@ -76,6 +76,10 @@ QJsonObject MethodRun::toJson() const {
     json["chat_format"] = chatFormat.toStdString();
     json["edit"] = edit;
     json["parameter_shift"] = shift;
+    json["fluency_before"] = fluencyBefore;
+    json["fluency_after"] = fluencyAfter;
+    json["knowledge_before"] = knowledgeBefore ? nlohmann::json(*knowledgeBefore) : nlohmann::json();
+    json["knowledge_after"] = knowledgeAfter ? nlohmann::json(*knowledgeAfter) : nlohmann::json();
     nlohmann::json rows = nlohmann::json::array();
     for (const GenerationComparison& g : generations)
         rows.push_back({{"key", g.key}, {"input", g.input}, {"before", g.before}, {"after", g.after},
@@ -121,6 +125,12 @@ std::vector<std::string> generateAll(const detox::Model& model, const std::vecto
     for (const detox::Generation& generation : detox::generateResponses(model, messages, format, maxNewTokens, job))
         texts.push_back(generation.text);
     return texts;
+}
+
+std::optional<double> recordKnowledge(const detox::Model& model, const detox::SafeEditRecord& record,
+                                      detox::ChatTemplate format) {
+    if (!record.knowledge) return std::nullopt;
+    return detox::knowledgeAccuracy(model, *record.knowledge, format);
 }
 
 }  // namespace
@@ -391,6 +401,8 @@ void EditView::run() {
             editor->undoAll();
             const auto before = generateAll(model, inputs, format, maxNewTokens, job);
             MethodRun run = prepared;
+            run.fluencyBefore = detox::meanNGramEntropy(before);
+            run.knowledgeBefore = recordKnowledge(model, record, format);
             // The toxic region before the edit, at the layer DINM edits (masked locate, its default).
             run.curveBefore = detox::locateToxicLayer(model, record, detox::LocateVariant::Masked);
             run.regionLayer = run.curveBefore.toxicLayer;
@@ -403,6 +415,8 @@ void EditView::run() {
                 run.edit = editor->dpo(detox::preferencePairs(model.tokenizer(), {record}), dpo, job);
             }
             const auto after = generateAll(model, inputs, format, maxNewTokens, job);
+            run.fluencyAfter = detox::meanNGramEntropy(after);
+            run.knowledgeAfter = recordKnowledge(model, record, format);
             auto judge = detox::makeRuleJudge();
             const auto verdictsBefore = judge->judge(before, job);
             const auto verdictsAfter = judge->judge(after, job);

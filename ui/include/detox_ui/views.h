@@ -116,6 +116,10 @@ struct MethodRun {
     QString chatFormat;              // the chat template the generations and the region's prompt used
     detox::EditResult edit;
     std::vector<GenerationComparison> generations;
+    // Fluency: n-gram entropy of the generations (metrics.h meanNGramEntropy). Knowledge retention:
+    // teacher-forced token accuracy on the record's knowledge-constraint pair (evaluation.h), if it has one.
+    double fluencyBefore = 0, fluencyAfter = 0;
+    std::optional<double> knowledgeBefore, knowledgeAfter;
     detox::ParameterShiftMatrix shift;
     // The toxic region (mlp_act of regionLayer) for the record's adversarial prompt, safe and unsafe
     // generation (in that order), on the loaded model and after the method; distance curves likewise.
