@@ -22,6 +22,8 @@
 
 namespace detox::ui {
 
+constexpr qint64 kLiveLossRedrawMs = 100;
+
 QString editMethodName(EditMethod method) {
     switch (method) {
         case EditMethod::Dinm: return QStringLiteral("dinm");
@@ -386,6 +388,7 @@ void EditView::run() {
     empty.method = name.toStdString();
     liveLoss_ = lossFigure(empty);
     lossPlot_->setFigure(liveLoss_);
+    liveLossDrawn_.invalidate();
     progress_->setRange(0, 0);
     status_->setText(tr("Running %1...").arg(name.toUpper()));
 
@@ -479,6 +482,9 @@ void EditView::onProgress(JobId id, const detox::Progress& progress) {
         liveLoss_.series[2].x.append(progress.step);
         liveLoss_.series[2].y.append(value("constraint_loss"));
     }
+    // Redrawing re-adds every point: at one redraw per step a long run would keep the GUI thread busy.
+    if (liveLossDrawn_.isValid() && liveLossDrawn_.elapsed() < kLiveLossRedrawMs) return;
+    liveLossDrawn_.start();
     lossPlot_->setFigure(liveLoss_);
 }
 

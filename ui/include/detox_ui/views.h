@@ -3,6 +3,7 @@
 // driven by a shared model handle, the selected SafeEdit record and the window's JobRunner; the
 // model work runs as jobs (queue = the model's directory, so jobs on one model never overlap).
 #pragma once
+#include <QElapsedTimer>
 #include <QJsonObject>
 #include <QString>
 #include <QVector>
@@ -209,6 +210,7 @@ private:
     int maxNewTokens_ = 48;
     std::optional<MethodRun> lastRun_;
     FigureSpec liveLoss_;
+    QElapsedTimer liveLossDrawn_;              // the live plot redraws at most every kLiveLossRedrawMs
     detox::RecommendedSettings recommended_;   // the model's detox_method_defaults.json, if any
     QString recommendedError_;
 
