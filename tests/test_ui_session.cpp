@@ -58,7 +58,7 @@ private slots:
         {
             MainWindow window;
             window.show();
-            window.openDemo();
+            window.openDataset(demoPath_);  // the data alone: the log then holds exactly the two jobs below
             QVERIFY(waitForDataset(window.datasetBrowser()));
             QVERIFY(window.datasetBrowser()->selectRecord(12));
             window.jobs()->submit({"evaluate", {{"judge", "rules"}}}, [](detox::JobControl&) { return 0.5; }, nullptr,
