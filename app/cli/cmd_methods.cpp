@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cli_commands.h"
+#include "detox/evaluation.h"
 #include "detox/locate.h"
 #include "detox/methods.h"
 #include "detox/model.h"
@@ -73,10 +74,16 @@ std::vector<SafeEditRecord> trainingRecords(const Arguments& args, const SafeEdi
     return recordsById(data, args.intList("train-ids"));
 }
 
-std::vector<Generation> greedy(const Model& model, const std::vector<int>& prompt, int maxNewTokens) {
-    GenerationSettings settings;
-    settings.maxNewTokens = maxNewTokens;
-    return model.generate({prompt}, settings);
+// The edit's before/after answers, formatted and stopped as the SafeEdit evaluation does it.
+std::string answer(const Model& model, const std::string& message, ChatTemplate format, int maxNewTokens) {
+    return generateResponses(model, {message}, format, maxNewTokens).front().text;
+}
+
+ChatTemplate chatFormatArgument(const Arguments& args, const Tokenizer& tokenizer) {
+    if (!args.has("chat-template")) return tokenizer.detectedChatTemplate();
+    auto format = chatTemplateFromName(args.value("chat-template"));
+    if (!format) throw BadArguments("--chat-template: unknown template '" + args.value("chat-template") + "'");
+    return *format;
 }
 
 int runEdit(const Arguments& args) {
@@ -92,12 +99,12 @@ int runEdit(const Arguments& args) {
     const Tokenizer& tokenizer = model.tokenizer();
     const int maxNewTokens = args.intValue("max-new-tokens", 64);
     const uint64_t seed = static_cast<uint64_t>(args.intValue("seed", 0));
-    const std::vector<int> adversarialIds = tokenizer.encode(record.adversarialPrompt);
+    const ChatTemplate format = chatFormatArgument(args, tokenizer);
 
     std::cerr << "generating before the edit" << std::endl;
-    Generation before = greedy(model, adversarialIds, maxNewTokens)[0];
+    const std::string before = answer(model, record.adversarialPrompt, format, maxNewTokens);
     JobControl job(stderrProgress(method));
-    nlohmann::json out = {{"id", id}, {"method", method}};
+    nlohmann::json out = {{"id", id}, {"method", method}, {"chat_template", chatTemplateName(format)}};
     // Defaults the model recommends for itself (detox_method_defaults.json) come before the paper's.
     const RecommendedSettings recommended = loadRecommendedSettings(args.value("model"));
     const MethodRecommendation none;
@@ -105,7 +112,7 @@ int runEdit(const Arguments& args) {
         method == "dinm" ? recommended.dinm : method == "sft" ? recommended.sft : method == "dpo" ? recommended.dpo : none;
     if (!recommended.empty()) out["recommended_settings"] = recommended.path;
     std::optional<EditResult> result;
-    std::vector<int> afterPrompt = adversarialIds;
+    std::string afterPrompt = record.adversarialPrompt;
 
     if (method == "dinm") {
         DinmSettings settings;
@@ -144,7 +151,7 @@ int runEdit(const Arguments& args) {
         settings.seed = seed;
         result = trainDpo(model, preferencePairs(tokenizer, trainingRecords(args, data, record)), settings, job);
     } else {
-        afterPrompt = tokenizer.encode(selfReminderPrompt(record.adversarialPrompt));
+        afterPrompt = selfReminderPrompt(record.adversarialPrompt);
         out["prompt_after"] = selfReminderPrompt(record.adversarialPrompt);
     }
     if (result) {
@@ -156,9 +163,8 @@ int runEdit(const Arguments& args) {
         out["duration_seconds"] = result->durationSeconds;
     }
     std::cerr << "generating after the edit" << std::endl;
-    Generation after = greedy(model, afterPrompt, maxNewTokens)[0];
-    out["generation_before"] = before.text;
-    out["generation_after"] = after.text;
+    out["generation_before"] = before;
+    out["generation_after"] = answer(model, afterPrompt, format, maxNewTokens);
     if (args.has("save")) {
         std::cerr << "saving to " << args.value("save") << std::endl;
         model.save(args.value("save"));
@@ -204,6 +210,7 @@ const bool kEditRegistered = registerCommand({
         {"train-pattern", "REGEX", "SFT/DPO: train only parameters whose name matches"},
         {"seed", "S", "seed (provenance; SFT/DPO example order)"},
         {"max-new-tokens", "N", "greedy generation length (64)"},
+        {"chat-template", "NAME", "before/after answers: plain|llama2|mistral|chatml|zephyr|llama3 (default: the tokenizer's)"},
     },
     runEdit,
 });
