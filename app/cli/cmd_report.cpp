@@ -14,6 +14,7 @@
 #include "detox/evaluation.h"
 #include "detox/fileio.h"
 #include "detox/version.h"
+#include "detox_ui/figures_comparison.h"
 #include "detox_ui/plot_render.h"
 #include "report_figures.h"
 
@@ -99,7 +100,7 @@ Section comparisonSection(const std::string& path, const ComparisonResult& resul
           "toxic probe"
        << (result.probe ? "" : "; no probe: the data had too few records") << "):\n\n"
        << mechanismTable(result) << provenanceMarkdown(result.provenance);
-    return {md.str(), comparisonFigures(result, figurePrefix(path))};
+    return {md.str(), ui::comparisonFigures(result, figurePrefix(path))};
 }
 
 Section evaluationSection(const std::string& path, const EvaluationResult& result) {

@@ -351,6 +351,13 @@ QString DatasetBrowser::datasetPath() const { return dataset_ ? qs(dataset_->pat
 
 int DatasetBrowser::visibleRecordCount() const { return filter_->rowCount(); }
 
+std::vector<int> DatasetBrowser::visibleRecordIds() const {
+    std::vector<int> ids;
+    for (int row = 0; row < filter_->rowCount(); ++row)
+        ids.push_back(filter_->index(row, 0).data(SafeEditTableModel::RecordIdRole).toInt());
+    return ids;
+}
+
 const detox::SafeEditRecord* DatasetBrowser::selectedRecord() const {
     return dataset_ && shownRecordId_ >= 0 ? dataset_->findById(shownRecordId_) : nullptr;
 }

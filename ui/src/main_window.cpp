@@ -7,6 +7,7 @@
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
@@ -196,6 +197,12 @@ void MainWindow::buildMenus() {
                                  6000);
     });
     exportAll->setShortcut(QKeySequence("Ctrl+E"));
+    exportComparisonAction_ = file->addAction(tr("Export &Comparison JSON..."), this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export the dataset comparison"), "comparison.json",
+                                                          tr("Comparison JSON (*.json)"));
+        if (!path.isEmpty()) exportComparisonJson(path);
+    });
+    exportComparisonAction_->setObjectName("actionExportComparison");
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
@@ -222,6 +229,11 @@ void MainWindow::buildMenus() {
         run->setShortcut(QKeySequence(key));
         recordActions_ << run;
     }
+    methodsMenu_->addSeparator();
+    compareDatasetAction_ = methodsMenu_->addAction(tr("Compare Methods on &Visible Records..."), this,
+                                                    &MainWindow::compareVisibleRecords);
+    compareDatasetAction_->setObjectName("actionCompareDataset");
+    compareDatasetAction_->setShortcut(QKeySequence("F8"));
     methodsMenu_->addSeparator();
     cancelAction_ = methodsMenu_->addAction(tr("&Cancel Running Jobs"), this, &MainWindow::cancelJobs);
     cancelAction_->setObjectName("actionCancel");
@@ -375,6 +387,7 @@ void MainWindow::applyModel(std::shared_ptr<detox::Model> model, const detox::Ch
     toxicView_->setModel(model_);
     regionView_->setModel(model_);
     editView_->setModel(model_);
+    compareView_->setModel(model_);
     compareView_->clearRuns();
     const QString directory = QString::fromStdString(model_->directory());
     modelOpened(directory, tr("%1 (%2 layers)").arg(QFileInfo(directory).fileName()).arg(info.config.numLayers));
@@ -394,6 +407,7 @@ void MainWindow::connectViews() {
     toxicView_->setJobRunner(jobs_);
     regionView_->setJobRunner(jobs_);
     editView_->setJobRunner(jobs_);
+    compareView_->setJobRunner(jobs_);
     connect(browser_, &DatasetBrowser::recordSelected, this, &MainWindow::showSelectedRecord);
     connect(toxicView_, &ToxicLayersView::located, regionView_,
             [this](const detox::LocateResult& result) { regionView_->setToxicLayer(result.toxicLayer); });
@@ -411,6 +425,12 @@ void MainWindow::connectViews() {
     connect(regionView_, &ToxicRegionView::resultReady, this, &MainWindow::recordResult);
     connect(editView_, &EditView::resultReady, this, &MainWindow::recordResult);
     connect(compareView_, &CompareView::resultReady, this, &MainWindow::recordResult);
+    connect(compareView_, &CompareView::datasetComparisonRequested, this, &MainWindow::compareVisibleRecords);
+    connect(compareView_, &CompareView::datasetComparisonFinished, this, &MainWindow::updateActions);
+    connect(compareView_, &CompareView::datasetComparisonFailed, this, [this](const QString& message, bool cancelled) {
+        if (!cancelled) showError(tr("Comparison failed"), message, "compareError");
+    });
+    connect(runLogView_, &RunLogView::entryActivated, this, &MainWindow::reopenLogEntry);
     connect(jobs_, &JobRunner::busyChanged, this, &MainWindow::updateActions);
     updateActions();
 }
@@ -447,6 +467,8 @@ void MainWindow::updateActions() {
     const bool edited = editView_->hasEdits();
     if (undoAction_) undoAction_->setEnabled(edited && !editView_->isRunning());
     if (saveModelAction_) saveModelAction_->setEnabled(model_ != nullptr);
+    if (compareDatasetAction_) compareDatasetAction_->setEnabled(model_ && browser_->dataset() && !compareView_->isComparing());
+    if (exportComparisonAction_) exportComparisonAction_->setEnabled(compareView_->datasetComparison().has_value());
 }
 
 void MainWindow::locateToxicLayer() {
@@ -466,6 +488,62 @@ void MainWindow::runMethod(int editMethod) {
 }
 
 void MainWindow::cancelJobs() { jobs_->cancelAll(); }
+
+detox::ComparisonSettings MainWindow::datasetComparisonSettings() const {
+    detox::ComparisonSettings settings;
+    std::vector<int> ids = browser_->visibleRecordIds();
+    if (int(ids.size()) > compareView_->recordLimitSpin()->value()) ids.resize(compareView_->recordLimitSpin()->value());
+    settings.evaluation.ids = ids;
+    settings.evaluation.maxNewTokens = editView_->maxNewTokens();
+    settings.evaluation.chatTemplate = editView_->chatFormat();
+    settings.dinm = editView_->prefilledDinmSettings();
+    settings.sft = editView_->prefilledSftSettings();
+    settings.dpo = editView_->prefilledDpoSettings();
+    return settings;
+}
+
+JobId MainWindow::compareVisibleRecords() {
+    showView(View::Compare);
+    compareView_->showDatasetSection();
+    const detox::ComparisonSettings settings = datasetComparisonSettings();
+    QString problem;
+    if (!model_) problem = tr("Open a model first.");
+    else if (!browser_->dataset()) problem = tr("Open a SafeEdit dataset first.");
+    else if (settings.evaluation.ids.empty()) problem = tr("No records are visible: clear the filters or the search.");
+    else if (compareView_->isComparing()) problem = tr("A comparison is already running.");
+    if (!problem.isEmpty()) {
+        showError(tr("Cannot compare methods"), problem, "compareError");
+        return 0;
+    }
+    const JobId job = compareView_->runDatasetComparison(browser_->dataset(), settings);
+    updateActions();
+    return job;
+}
+
+bool MainWindow::exportComparisonJson(const QString& path) {
+    const auto& result = compareView_->datasetComparison();
+    try {
+        if (!result) throw detox::Error(path.toStdString(), "comparison", "a finished dataset comparison to export");
+        detox::saveComparison(path.toStdString(), *result);  // atomic, the file `detox compare` writes
+    } catch (const std::exception& error) {
+        showError(tr("Cannot export the comparison"), QString::fromStdString(error.what()), "exportError");
+        return false;
+    }
+    statusBar()->showMessage(tr("Comparison written to %1").arg(path), 6000);
+    return true;
+}
+
+void MainWindow::reopenLogEntry(const RunLogEntry& entry) {
+    // A comparison in the log (this session's or a saved one's) is shown again in the Compare view.
+    const nlohmann::json json = nlohmann::json::parse(QJsonDocument(entry.result).toJson().toStdString());
+    if (!detox::isComparisonJson(json)) return;
+    try {
+        compareView_->showDatasetComparison(json.get<detox::ComparisonResult>());
+        updateActions();
+    } catch (const std::exception& error) {
+        showError(tr("Cannot show the comparison"), QString::fromStdString(error.what()), "compareError");
+    }
+}
 
 void MainWindow::undoEdits() { editView_->undo(); }
 

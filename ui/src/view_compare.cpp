@@ -4,6 +4,7 @@
 #include <QScrollArea>
 #include <QTableWidget>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QVBoxLayout>
 
 #include <optional>
@@ -13,6 +14,7 @@
 #include "detox_ui/figures_core.h"
 #include "detox_ui/plot_view.h"
 #include "detox_ui/views.h"
+#include "view_support.h"
 
 namespace detox::ui {
 
@@ -62,32 +64,44 @@ double meanRate(const std::map<std::string, double>& rates) {
 }  // namespace
 
 CompareView::CompareView(QWidget* parent) : QWidget(parent) {
-    table_ = new QTableWidget(0, 0, this);
+    sections_ = new QTabWidget(this);
+    sections_->setObjectName("compareSections");
+    sections_->addTab(buildRecordSection(), tr("Runs on the selected record"));
+    sections_->addTab(buildDatasetSection(), tr("Dataset: methods on the visible records"));
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(sections_);
+    rebuild();
+}
+
+QWidget* CompareView::buildRecordSection() {
+    auto* page = new QWidget(this);
+    table_ = new QTableWidget(0, 0, page);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    metricsPlot_ = new PlotView(this);
+    metricsPlot_ = new PlotView(page);
     metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
-    mechanismPlot_ = new PlotView(this);
-    curvesPlot_ = new PlotView(this);
-    shiftHost_ = new QWidget(this);
+    mechanismPlot_ = new PlotView(page);
+    curvesPlot_ = new PlotView(page);
+    shiftHost_ = new QWidget(page);
     shiftHost_->setLayout(new QGridLayout);
-    auto* scroll = new QScrollArea(this);
+    auto* scroll = new QScrollArea(page);
     scroll->setWidgetResizable(true);
     scroll->setWidget(shiftHost_);
 
-    auto* plots = new QSplitter(Qt::Horizontal, this);
+    auto* plots = new QSplitter(Qt::Horizontal, page);
     plots->addWidget(metricsPlot_);
     plots->addWidget(mechanismPlot_);
     plots->addWidget(curvesPlot_);
-    auto* layout = new QVBoxLayout(this);
+    auto* layout = new QVBoxLayout(page);
     auto* caption = new QLabel(tr("Before → after each run on the record: defense rate (%, rule judge, heuristic), fluency "
-                                  "(n-gram entropy of the generations), knowledge retention (teacher-forced token accuracy)"), this);
+                                  "(n-gram entropy of the generations), knowledge retention (teacher-forced token accuracy)"), page);
     caption->setWordWrap(true);  // a long caption must not widen the window
     layout->addWidget(caption);
     layout->addWidget(table_, 1);
     layout->addWidget(plots, 3);
-    layout->addWidget(new QLabel(tr("Relative parameter shift per method (shared colour scale)"), this));
+    layout->addWidget(new QLabel(tr("Relative parameter shift per method (shared colour scale)"), page));
     layout->addWidget(scroll, 3);
-    rebuild();
+    return page;
 }
 
 void CompareView::addRun(const MethodRun& run) {
@@ -222,17 +236,7 @@ void CompareView::rebuild() {
         curvesPlot_->setFigure(curvesFigure());
     }
 
-    for (PlotView* plot : shiftPlots_) delete plot;
-    shiftPlots_.clear();
-    auto* grid = static_cast<QGridLayout*>(shiftHost_->layout());
-    const QVector<FigureSpec> figures = shiftFigures();
-    for (int i = 0; i < figures.size(); ++i) {
-        auto* plot = new PlotView(shiftHost_);
-        plot->setMinimumSize(280, 260);
-        plot->setFigure(figures[i]);
-        grid->addWidget(plot, i / kShiftColumns, i % kShiftColumns);
-        shiftPlots_.append(plot);
-    }
+    fillPlotGrid(shiftHost_, shiftPlots_, shiftFigures(), kShiftColumns, QSize(280, 260));
 }
 
 }  // namespace detox::ui

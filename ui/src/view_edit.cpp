@@ -268,46 +268,74 @@ void EditView::updateDetectedFormatName() {
     chatFormatCombo_->setItemText(0, known ? tr("detected (%1)").arg(name) : tr("detected"));
 }
 
+namespace {
+
+// The model's recommendation over the paper's defaults (a usable file only).
+void applyRecommendation(const detox::MethodRecommendation& recommendation, double& learningRate, int& steps) {
+    if (recommendation.learningRate) learningRate = *recommendation.learningRate;
+    if (recommendation.steps) steps = *recommendation.steps;
+}
+
+}  // namespace
+
+detox::DinmSettings EditView::prefilledDinmSettings() const {
+    detox::DinmSettings settings;
+    if (model_) settings.learningRate = detox::defaultDinmLearningRate(model_->config());
+    if (recommendedError_.isEmpty()) applyRecommendation(recommended_.dinm, settings.learningRate, settings.maxSteps);
+    return settings;
+}
+
+detox::SftSettings EditView::prefilledSftSettings() const {
+    detox::SftSettings settings;
+    if (recommendedError_.isEmpty()) applyRecommendation(recommended_.sft, settings.learningRate, settings.epochs);
+    return settings;
+}
+
+detox::DpoSettings EditView::prefilledDpoSettings() const {
+    detox::DpoSettings settings;
+    if (recommendedError_.isEmpty()) applyRecommendation(recommended_.dpo, settings.learningRate, settings.epochs);
+    return settings;
+}
+
 void EditView::fillDefaults() {
     switch (method()) {
         case EditMethod::Dinm: {
-            const detox::DinmSettings defaults;
-            learningRate_->setValue(model_ ? detox::defaultDinmLearningRate(model_->config()) : defaults.learningRate);
+            const detox::DinmSettings defaults = prefilledDinmSettings();
+            learningRate_->setValue(defaults.learningRate);
             stepsLabel_->setText(tr("Steps:"));
             steps_->setValue(defaults.maxSteps);
             weightLabel_->setText(tr("c_edit:"));
             editWeight_->setValue(defaults.editLossWeight);
             editWeight_->setEnabled(true);
+            showDefaultsSource(recommended_.dinm);
             break;
         }
         case EditMethod::Sft: {
-            const detox::SftSettings defaults;
+            const detox::SftSettings defaults = prefilledSftSettings();
             learningRate_->setValue(defaults.learningRate);
             stepsLabel_->setText(tr("Epochs:"));
             steps_->setValue(defaults.epochs);
             weightLabel_->setText(tr("(unused)"));
             editWeight_->setValue(0);
             editWeight_->setEnabled(false);
+            showDefaultsSource(recommended_.sft);
             break;
         }
         case EditMethod::Dpo: {
-            const detox::DpoSettings defaults;
+            const detox::DpoSettings defaults = prefilledDpoSettings();
             learningRate_->setValue(defaults.learningRate);
             stepsLabel_->setText(tr("Epochs:"));
             steps_->setValue(defaults.epochs);
             weightLabel_->setText(tr("beta:"));
             editWeight_->setValue(defaults.beta);
             editWeight_->setEnabled(true);
+            showDefaultsSource(recommended_.dpo);
             break;
         }
     }
-    const EditMethod current = method();
-    applyRecommendation(current == EditMethod::Dinm  ? recommended_.dinm
-                        : current == EditMethod::Sft ? recommended_.sft
-                                                     : recommended_.dpo);
 }
 
-void EditView::applyRecommendation(const detox::MethodRecommendation& recommendation) {
+void EditView::showDefaultsSource(const detox::MethodRecommendation& recommendation) {
     if (!recommendedError_.isEmpty()) {
         defaultsSource_->setText(tr("Paper defaults; the model's recommended settings were not used: %1").arg(recommendedError_));
         return;
@@ -316,8 +344,6 @@ void EditView::applyRecommendation(const detox::MethodRecommendation& recommenda
         defaultsSource_->setText(tr("Defaults: the paper's (EasyEdit) settings."));
         return;
     }
-    if (recommendation.learningRate) learningRate_->setValue(*recommendation.learningRate);
-    if (recommendation.steps) steps_->setValue(*recommendation.steps);
     defaultsSource_->setText(tr("Defaults from the model's %1: %2")
                                  .arg(QString::fromStdString(detox::recommendedSettingsFileName()),
                                       QString::fromStdString(recommended_.reason)));

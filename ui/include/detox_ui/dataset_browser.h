@@ -6,6 +6,7 @@
 #include <QWidget>
 
 #include <memory>
+#include <vector>
 
 #include "detox/safeedit.h"
 #include "detox_ui/job_runner.h"
@@ -71,6 +72,7 @@ public:
     const detox::SafeEditRecord* selectedRecord() const;
     bool selectRecord(int id);                 // clears filters that would hide it
     int visibleRecordCount() const;
+    std::vector<int> visibleRecordIds() const;  // in the table's order (filters, search, sort)
     QString detailText() const;                // the detail view as plain text
     void refreshDetail();                      // re-styles the detail view (after a theme change)
 

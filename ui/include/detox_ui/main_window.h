@@ -13,6 +13,8 @@
 #include <functional>
 #include <memory>
 
+#include "detox/comparison.h"
+#include "detox_ui/job_runner.h"
 #include "detox_ui/session.h"
 #include "detox_ui/theme.h"
 
@@ -67,6 +69,15 @@ public:
     void runMethod(int editMethod);      // int(EditMethod)
     void cancelJobs();
     void undoEdits();
+    // Methods > Compare methods on visible records: compareMethods as a job over the records the dataset
+    // browser shows (filters and search), at most the Compare view's limit, with datasetComparisonSettings.
+    // Returns the job, or 0 after a message saying why nothing runs.
+    JobId compareVisibleRecords();
+    // The visible records' ids (capped), the Edit view's pre-filled method settings (the model's
+    // detox_method_defaults.json, else the paper's), its chat format and max new tokens.
+    detox::ComparisonSettings datasetComparisonSettings() const;
+    // File > Export Comparison JSON: the last dataset comparison as `detox compare` writes it (atomic).
+    bool exportComparisonJson(const QString& path);
     // For screenshots: locate, map, region, then DINM, SFT and DPO on the selected record, each from the
     // loaded model with the Edit view's pre-filled settings (dinmSteps > 0 overrides DINM's steps); waits.
     bool runShowcase(int dinmSteps, int timeoutMs);
@@ -132,6 +143,7 @@ private:
     void restoreWindowState();
     void showError(const QString& title, const QString& text, const QString& objectName);
     void showAbout();
+    void reopenLogEntry(const RunLogEntry& entry);
 
     JobRunner* jobs_ = nullptr;
     RunLogModel* runLog_ = nullptr;
@@ -149,6 +161,8 @@ private:
     QList<QAction*> recordActions_;      // need a model and a record
     QAction* cancelAction_ = nullptr;
     QAction* undoAction_ = nullptr;
+    QAction* compareDatasetAction_ = nullptr;
+    QAction* exportComparisonAction_ = nullptr;
     std::shared_ptr<detox::Model> model_;
     std::shared_ptr<detox::CheckpointInfo> modelInfo_;
     ModelPanel* modelPanel_ = nullptr;

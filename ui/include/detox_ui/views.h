@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "detox/comparison.h"
 #include "detox/inspect.h"
 #include "detox/locate.h"
 #include "detox/mechanism.h"
@@ -34,6 +35,7 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
+class QTabWidget;
 
 namespace detox::ui {
 
@@ -164,7 +166,13 @@ public:
     detox::DinmSettings dinmSettings() const;
     detox::SftSettings sftSettings() const;
     detox::DpoSettings dpoSettings() const;
+    // What the form is pre-filled with for each method: the paper's defaults (DINM's learning rate by model
+    // family), overridden by the model's detox_method_defaults.json when it has a usable one.
+    detox::DinmSettings prefilledDinmSettings() const;
+    detox::SftSettings prefilledSftSettings() const;
+    detox::DpoSettings prefilledDpoSettings() const;
     void setMaxNewTokens(int tokens);        // for the before/after generations (default 48)
+    int maxNewTokens() const { return maxNewTokens_; }
     // The chat format of the before/after generations: empty = the model's detected template.
     std::optional<detox::ChatTemplate> chatFormat() const;
 
@@ -195,7 +203,7 @@ signals:
 
 private:
     void fillDefaults();
-    void applyRecommendation(const detox::MethodRecommendation& recommendation);
+    void showDefaultsSource(const detox::MethodRecommendation& recommendation);
     void updateEnabled();
     void onProgress(JobId id, const detox::Progress& progress);
     void showRun(const MethodRun& run);
@@ -260,11 +268,60 @@ public:
     PlotView* curvesPlot() const { return curvesPlot_; }
     const QVector<PlotView*>& shiftPlots() const { return shiftPlots_; }
 
+    // ---- Dataset level: `detox compare` (compareMethods) over many records, drawn as `detox report` does.
+    void setModel(std::shared_ptr<detox::Model> model);
+    void setJobRunner(JobRunner* runner);
+    // Runs compareMethods with the rule judge as a job on the model's queue. The model is restored after
+    // every edit, also when cancelled. Returns 0 when no model or runner is set or a comparison runs.
+    JobId runDatasetComparison(std::shared_ptr<const detox::SafeEditDataset> dataset,
+                               const detox::ComparisonSettings& settings);
+    void cancelDatasetComparison();
+    bool isComparing() const { return comparisonJob_ != 0; }
+    // Shows a result (a finished job's, or one re-opened from the Run log).
+    void showDatasetComparison(const detox::ComparisonResult& result);
+    const std::optional<detox::ComparisonResult>& datasetComparison() const { return comparison_; }
+    // The figures shown: comparisonFigures (figures_comparison.h) with the chosen record's edits.
+    QVector<FigureSpec> datasetFigures() const;
+    void showDatasetSection();
+
+    QSpinBox* recordLimitSpin() const { return recordLimit_; }   // "at most N records"
+    QPushButton* compareButton() const { return compareButton_; }
+    QPushButton* cancelCompareButton() const { return cancelCompareButton_; }
+    QProgressBar* compareProgress() const { return compareProgress_; }
+    QLabel* compareStatus() const { return compareStatus_; }
+    QTableWidget* datasetTable() const { return datasetTable_; }   // rows original + methods
+    QComboBox* datasetRecordCombo() const { return datasetRecord_; }
+    const QVector<PlotView*>& datasetPlots() const { return datasetPlots_; }
+
 signals:
     void resultReady(const QString& id, const QJsonObject& result);
+    void datasetComparisonRequested();              // the button: the window collects the records
+    void datasetComparisonFinished();
+    void datasetComparisonFailed(const QString& message, bool cancelled);
 
 private:
     void rebuild();
+    QWidget* buildRecordSection();
+    QWidget* buildDatasetSection();
+    void fillDatasetTable();
+    void redrawDatasetFigures();
+    void updateCompareEnabled();
+    void onCompareProgress(JobId id, const detox::Progress& progress);
+
+    std::shared_ptr<detox::Model> model_;
+    JobRunner* runner_ = nullptr;
+    JobId comparisonJob_ = 0;
+    std::optional<detox::ComparisonResult> comparison_;
+    QTabWidget* sections_ = nullptr;
+    QSpinBox* recordLimit_ = nullptr;
+    QPushButton* compareButton_ = nullptr;
+    QPushButton* cancelCompareButton_ = nullptr;
+    QProgressBar* compareProgress_ = nullptr;
+    QLabel* compareStatus_ = nullptr;
+    QTableWidget* datasetTable_ = nullptr;
+    QComboBox* datasetRecord_ = nullptr;
+    QWidget* datasetPlotHost_ = nullptr;
+    QVector<PlotView*> datasetPlots_;
 
     QVector<MethodRun> runs_;
     QTableWidget* table_ = nullptr;
