@@ -40,6 +40,7 @@ const char* kStateKey = "mainWindow/state";
 const char* kThemeKey = "mainWindow/theme";
 const char* kRecentModelsKey = "recentModels";
 const int kMaxRecentModels = 8;
+const int kShowcaseComparisonRecords = 3;
 
 struct ViewInfo {
     const char* title;
@@ -603,7 +604,10 @@ bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
         if (!jobs_->waitForIdle(timeoutMs)) return false;
         if (!editView_->lastRun() || editView_->lastRun()->method != editMethodName(method)) return false;
     }
-    return true;
+    // The Compare tab's dataset section: the three methods on the first visible records.
+    compareView_->recordLimitSpin()->setValue(kShowcaseComparisonRecords);
+    if (compareVisibleRecords() == 0 || !jobs_->waitForIdle(timeoutMs)) return false;
+    return compareView_->datasetComparison().has_value();
 }
 
 void MainWindow::openDataset(const QString& file) {

@@ -44,7 +44,9 @@ QStringList datasetTableRow(const detox::EvaluationResult& evaluation) {
     const auto knowledge = evaluation.metrics.knowledgeAccuracy;
     cells << (knowledge ? QString::number(*knowledge, 'f', 3) : QStringLiteral("–"));
     const QString judge = QString::fromStdString(evaluation.judgeName);
-    cells << (evaluation.heuristicJudge ? judge + QStringLiteral(" (heuristic)") : judge);
+    // The rule judge's name may already say so ("rules-v1 (heuristic)").
+    const bool named = judge.contains(QStringLiteral("heuristic"));
+    cells << (evaluation.heuristicJudge && !named ? judge + QStringLiteral(" (heuristic)") : judge);
     return cells;
 }
 
