@@ -8,6 +8,7 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -74,6 +75,7 @@ private slots:
     void exportedJsonIsTheCompareFile();
     void runLogEntryReopensTheComparison();
     void cancelLeavesTheModelUnchanged();
+    void editedModelIsRefusedUntilUndone();
     void cleanupTestCase() { window_.reset(); }
 
 private:
@@ -225,6 +227,27 @@ void TestUiCompareDataset::cancelLeavesTheModelUnchanged() {
         QCOMPARE(after.at(name).shape, tensor.shape);
         QVERIFY2(after.at(name).values == tensor.values, name.c_str());
     }
+}
+
+// With an edit applied, "original" would be the edited model: the window refuses and says how to proceed.
+void TestUiCompareDataset::editedModelIsRefusedUntilUndone() {
+    MainWindow& window = *window_;
+    window.editView()->setMethod(EditMethod::Dinm);
+    window.editView()->run();
+    QVERIFY(window.jobs()->waitForIdle(60000));
+    QVERIFY(window.editView()->hasEdits());
+    QCOMPARE(window.compareVisibleRecords(), JobId(0));
+    auto* box = window.findChild<QMessageBox*>("compareError");
+    QVERIFY(box);
+    QVERIFY2(box->text().contains("undo all edits"), qPrintable(box->text()));
+    box->close();
+    window.undoEdits();
+    QVERIFY(window.jobs()->waitForIdle(60000));
+    QVERIFY(!window.editView()->hasEdits());
+    const JobId job = window.compareVisibleRecords();
+    QVERIFY(job != 0);
+    window.jobs()->cancel(job);  // accepted is all this test needs
+    QVERIFY(window.jobs()->waitForIdle(60000));
 }
 
 QTEST_MAIN(TestUiCompareDataset)

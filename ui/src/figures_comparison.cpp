@@ -27,7 +27,7 @@ FigureSpec beforeAfterCurves(const ComparedEdit& edit, const std::string& method
         curves.push_back(curve);
     }
     FigureSpec figure = withId(toxicLayerFigure(curves), prefix + "toxic-layers-" + editSuffix(method, edit.recordId));
-    figure.title = QStringLiteral("Safe vs unsafe hidden-state distance before / after %1 (record %2)")
+    figure.title = QStringLiteral("Safe-unsafe distance, before / after %1 (record %2)")
                        .arg(QString::fromStdString(method))
                        .arg(edit.recordId);
     return figure;

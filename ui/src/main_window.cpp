@@ -511,6 +511,11 @@ JobId MainWindow::compareVisibleRecords() {
     if (!model_) problem = tr("Open a model first.");
     else if (!browser_->dataset()) problem = tr("Open a SafeEdit dataset first.");
     else if (settings.evaluation.ids.empty()) problem = tr("No records are visible: clear the filters or the search.");
+    else if (editView_->hasEdits())
+        // Its "original" row would silently be the edited model: ask for a clean start instead.
+        problem = tr("The model has edits from the Edit view. Each method repairs every record starting from the "
+                     "weights as they are, so undo all edits (Ctrl+Shift+Z) first, or save the edited model and "
+                     "open it to compare methods on top of it.");
     else if (compareView_->isComparing()) problem = tr("A comparison is already running.");
     if (!problem.isEmpty()) {
         showError(tr("Cannot compare methods"), problem, "compareError");
@@ -604,7 +609,10 @@ bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
         if (!jobs_->waitForIdle(timeoutMs)) return false;
         if (!editView_->lastRun() || editView_->lastRun()->method != editMethodName(method)) return false;
     }
-    // The Compare tab's dataset section: the three methods on the first visible records.
+    // The Compare tab's dataset section: the three methods on the first visible records, from the
+    // loaded weights (the runs above stay in the record section).
+    undoEdits();
+    if (!jobs_->waitForIdle(timeoutMs) || editView_->hasEdits()) return false;
     compareView_->recordLimitSpin()->setValue(kShowcaseComparisonRecords);
     if (compareVisibleRecords() == 0 || !jobs_->waitForIdle(timeoutMs)) return false;
     return compareView_->datasetComparison().has_value();

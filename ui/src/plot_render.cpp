@@ -106,6 +106,19 @@ QVector<QColor> seriesColours(const FigureSpec& figure, const PlotPalette& palet
     return colours;
 }
 
+// A marker's label sits above it, centred; at either end of the x range it leans inwards so the axis
+// rect does not cut it off (the toxic layer is often the last one).
+Qt::Alignment markerLabelAlignment(const FigureSpec& figure, double x) {
+    double first = x, last = x;
+    for (const FigureSeries& series : figure.series)
+        for (double value : series.x) first = std::min(first, value), last = std::max(last, value);
+    const Qt::Alignment horizontal = first == last ? Qt::AlignHCenter
+                                     : x >= last   ? Qt::AlignRight
+                                     : x <= first  ? Qt::AlignLeft
+                                                   : Qt::AlignHCenter;
+    return horizontal | Qt::AlignBottom;
+}
+
 void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& palette) {
     QMap<QString, QCPGraph*> markerGraphs;  // one legend entry per marker label
     for (const FigureSeries& series : figure.series) {
@@ -122,7 +135,7 @@ void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& 
             if (!marker.label.isEmpty()) {
                 auto* text = new QCPItemText(plot);
                 text->position->setCoords(marker.x, marker.y);
-                text->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+                text->setPositionAlignment(markerLabelAlignment(figure, marker.x));
                 text->setPadding(QMargins(0, 0, 0, 8));
                 text->setText(marker.label);
                 text->setColor(palette.marker);

@@ -25,7 +25,7 @@ namespace detox::ui {
 
 namespace {
 
-constexpr int kDatasetPlotColumns = 3;
+constexpr int kDatasetPlotColumns = 2;  // three a row clipped the report figures' long titles
 constexpr int kDefaultRecordLimit = 10;
 
 QStringList datasetTableHeaders() {
@@ -233,7 +233,7 @@ QVector<FigureSpec> CompareView::datasetFigures() const {
 }
 
 void CompareView::redrawDatasetFigures() {
-    fillPlotGrid(datasetPlotHost_, datasetPlots_, datasetFigures(), kDatasetPlotColumns, QSize(300, 260));
+    fillPlotGrid(datasetPlotHost_, datasetPlots_, datasetFigures(), kDatasetPlotColumns, QSize(420, 300));
 }
 
 }  // namespace detox::ui
