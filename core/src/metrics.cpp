@@ -92,8 +92,11 @@ double entropyOfNGrams(const std::vector<std::string>& tokens, size_t n) {
 }
 
 std::vector<std::string> normalizedTokens(std::string_view text) {
+    // Named, not a temporary in the range-for: the chunks are views into it (a temporary there dies
+    // before the loop runs in C++20; AddressSanitizer caught it).
+    const std::string normalized = normalizeAnswer(text);
     std::vector<std::string> tokens;
-    for (std::string_view chunk : splitOnWhitespace(normalizeAnswer(text))) tokens.emplace_back(chunk);
+    for (std::string_view chunk : splitOnWhitespace(normalized)) tokens.emplace_back(chunk);
     return tokens;
 }
 
