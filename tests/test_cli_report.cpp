@@ -125,6 +125,44 @@ private Q_SLOTS:
         QCOMPARE(summary.at("dataset").at("sha256").get<std::string>(), dataset.sha256);
     }
 
+    // `detox edit` starts each method from the model's detox_method_defaults.json where the command line
+    // says nothing, records the file it used, and refuses a malformed one before loading the model.
+    void editTakesTheModelsRecommendedSettings() {
+        const QString data = QString::fromStdString(detox::demoDatasetPath("test"));
+        const QString model = dir_ + "/recommending-model";
+        detox::test::writeTinyLlama(model.toStdString(), 5, kLayers);
+        const QString file = model + "/detox_method_defaults.json";
+        auto write = [&](const QByteArray& json) {
+            QFile out(file);
+            QVERIFY(out.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            out.write(json);
+        };
+        write(R"({"dinm": {"learning_rate": 0.003, "steps": 2}, "sft": {"learning_rate": 0.002, "epochs": 2},
+                  "dpo": {"learning_rate": 0.004, "epochs": 1}})");
+        const std::map<std::string, std::pair<double, int>> expected = {{"dinm", {0.003, 2}}, {"sft", {0.002, 2}},
+                                                                        {"dpo", {0.004, 1}}};
+        for (const auto& [method, values] : expected) {
+            const Run edit = runCli({"edit", "--model", model, "--data", data, "--id", "0", "--method",
+                                     QString::fromStdString(method), "--max-new-tokens", "2"});
+            QVERIFY2(edit.exitCode == 0, qPrintable(edit.err));
+            const nlohmann::json out = nlohmann::json::parse(edit.out.toStdString());
+            QCOMPARE(out.at("recommended_settings").get<std::string>(), file.toStdString());
+            const nlohmann::json& settings = out.at("result").at("provenance").at("settings");
+            QCOMPARE(settings.at("learning_rate").get<double>(), values.first);
+            QCOMPARE(settings.at(method == "dinm" ? "max_steps" : "epochs").get<int>(), values.second);
+        }
+        // The command line wins over the file.
+        const Run explicitRate = runCli({"edit", "--model", model, "--data", data, "--id", "0", "--method", "dpo",
+                                         "--lr", "0.0005", "--max-new-tokens", "2"});
+        QVERIFY2(explicitRate.exitCode == 0, qPrintable(explicitRate.err));
+        QCOMPARE(nlohmann::json::parse(explicitRate.out.toStdString())
+                     .at("result").at("provenance").at("settings").at("learning_rate").get<double>(), 0.0005);
+        write(R"({"dpo": {"learning_rate": "fast"}})");
+        const Run broken = runCli({"edit", "--model", model, "--data", data, "--id", "0", "--method", "dpo"});
+        QVERIFY(broken.exitCode != 0);
+        QVERIFY2(broken.err.contains("dpo.learning_rate") && !broken.err.contains("loading model"), qPrintable(broken.err));
+    }
+
     void compareHoldsMetricsAndMechanism() {
         const nlohmann::json result = readJson(compare_);
         QCOMPARE(result.at("kind").get<std::string>(), std::string("detox-compare"));

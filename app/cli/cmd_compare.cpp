@@ -93,6 +93,7 @@ int runCompare(const Arguments& args) {
     const SafeEditDataset dataset = loadSafeEdit(datasetPathFrom(args));
     selectCases(dataset, settings.evaluation);
     readModelConfig(modelDir);
+    const RecommendedSettings recommended = loadRecommendedSettings(modelDir);
 
     ProgressReporter progress("compare");
     JobControl job(progress.sink());
@@ -100,7 +101,7 @@ int runCompare(const Arguments& args) {
     Model model = Model::load(modelDir, job);
     if (!args.has("dinm-lr")) settings.dinm.learningRate = defaultDinmLearningRate(model.config());
     else settings.dinm.learningRate = args.doubleValue("dinm-lr", settings.dinm.learningRate);
-    applyRecommended(args, loadRecommendedSettings(modelDir), settings);
+    applyRecommended(args, recommended, settings);
     const ComparisonResult result = compareMethods(model, dataset, *judge, settings, job);
     progress.finish();
     saveComparison(outPath, result);

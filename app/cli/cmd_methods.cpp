@@ -90,6 +90,9 @@ int runEdit(const Arguments& args) {
     const std::string method = args.value("method");
     if (method != "dinm" && method != "sft" && method != "dpo" && method != "self-reminder")
         throw BadArguments("--method must be dinm, sft, dpo or self-reminder, got '" + method + "'");
+    // Defaults the model recommends for itself (detox_method_defaults.json) come before the paper's; read
+    // first, so a malformed file fails before the slow load.
+    const RecommendedSettings recommended = loadRecommendedSettings(args.value("model"));
     std::cerr << "loading model " << args.value("model") << std::endl;
     Model model = Model::load(args.value("model"));
     SafeEditDataset data = loadSafeEdit(args.value("data"));
@@ -105,8 +108,6 @@ int runEdit(const Arguments& args) {
     const std::string before = answer(model, record.adversarialPrompt, format, maxNewTokens);
     JobControl job(stderrProgress(method));
     nlohmann::json out = {{"id", id}, {"method", method}, {"chat_template", chatTemplateName(format)}};
-    // Defaults the model recommends for itself (detox_method_defaults.json) come before the paper's.
-    const RecommendedSettings recommended = loadRecommendedSettings(args.value("model"));
     const MethodRecommendation none;
     const MethodRecommendation& recommendation =
         method == "dinm" ? recommended.dinm : method == "sft" ? recommended.sft : method == "dpo" ? recommended.dpo : none;
@@ -144,7 +145,7 @@ int runEdit(const Arguments& args) {
     } else if (method == "dpo") {
         DpoSettings settings;
         settings.parameters = selectionArgument(args);
-        settings.learningRate = args.doubleValue("lr", settings.learningRate);
+        settings.learningRate = args.doubleValue("lr", recommendation.learningRate.value_or(settings.learningRate));
         settings.beta = args.doubleValue("beta", settings.beta);
         settings.epochs = args.intValue("steps", recommendation.steps.value_or(settings.epochs));
         settings.batchSize = args.intValue("batch-size", 1);

@@ -511,9 +511,9 @@ JobId MainWindow::compareVisibleRecords() {
     if (!model_) problem = tr("Open a model first.");
     else if (!browser_->dataset()) problem = tr("Open a SafeEdit dataset first.");
     else if (settings.evaluation.ids.empty()) problem = tr("No records are visible: clear the filters or the search.");
-    else if (editView_->hasEdits())
+    else if (editView_->hasEdits() || editView_->isRunning())
         // Its "original" row would silently be the edited model: ask for a clean start instead.
-        problem = tr("The model has edits from the Edit view. Each method repairs every record starting from the "
+        problem = tr("The model has edits from the Edit view, or an edit is running. Each method repairs every record starting from the "
                      "weights as they are, so undo all edits (Ctrl+Shift+Z) first, or save the edited model and "
                      "open it to compare methods on top of it.");
     else if (compareView_->isComparing()) problem = tr("A comparison is already running.");
