@@ -46,6 +46,14 @@ std::pair<int, int> parseShard(const std::string& text) {
     return {index, count};
 }
 
+std::optional<ChatTemplate> chatTemplateArgument(const Arguments& args) {
+    if (!args.has("chat-template")) return std::nullopt;
+    const std::string name = args.value("chat-template");
+    auto format = chatTemplateFromName(name);
+    if (!format) throw BadArguments("--chat-template: unknown template '" + name + "' (plain, llama2, mistral, chatml, zephyr, llama3)");
+    return format;
+}
+
 EvaluationSettings evaluationSettingsFrom(const Arguments& args) {
     EvaluationSettings settings;
     settings.maxNewTokens = args.intValue("max-new-tokens", settings.maxNewTokens);
@@ -55,12 +63,7 @@ EvaluationSettings evaluationSettingsFrom(const Arguments& args) {
     settings.topP = args.doubleValue("top-p", settings.topP);
     if (args.has("seed")) settings.seed = seedFrom(args.value("seed"));
     checkGeneration(settings);
-    if (args.has("chat-template")) {
-        const std::string name = args.value("chat-template");
-        auto format = chatTemplateFromName(name);
-        if (!format) throw BadArguments("--chat-template: unknown template '" + name + "' (plain, llama2, mistral, chatml, zephyr, llama3)");
-        settings.chatTemplate = format;
-    }
+    settings.chatTemplate = chatTemplateArgument(args);
     readSelection(args, settings);
     return settings;
 }

@@ -2,6 +2,7 @@
 // answers are generated, which judge labels them, and the dataset.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,9 @@ namespace detox::cli {
 
 // "i/N" with 1 <= i <= N; throws BadArguments otherwise.
 std::pair<int, int> parseShard(const std::string& text);
+
+// --chat-template NAME, if given; throws BadArguments naming the templates for an unknown name.
+std::optional<ChatTemplate> chatTemplateArgument(const Arguments& args);
 
 // Selection, shard and generation settings (no general-ability files); throws BadArguments.
 EvaluationSettings evaluationSettingsFrom(const Arguments& args);

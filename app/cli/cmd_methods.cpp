@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cli_commands.h"
+#include "cli_evaluation_options.h"
 #include "detox/evaluation.h"
 #include "detox/locate.h"
 #include "detox/methods.h"
@@ -79,13 +80,6 @@ std::string answer(const Model& model, const std::string& message, ChatTemplate 
     return generateResponses(model, {message}, format, maxNewTokens).front().text;
 }
 
-ChatTemplate chatFormatArgument(const Arguments& args, const Tokenizer& tokenizer) {
-    if (!args.has("chat-template")) return tokenizer.detectedChatTemplate();
-    auto format = chatTemplateFromName(args.value("chat-template"));
-    if (!format) throw BadArguments("--chat-template: unknown template '" + args.value("chat-template") + "'");
-    return *format;
-}
-
 int runEdit(const Arguments& args) {
     const std::string method = args.value("method");
     if (method != "dinm" && method != "sft" && method != "dpo" && method != "self-reminder")
@@ -102,7 +96,7 @@ int runEdit(const Arguments& args) {
     const Tokenizer& tokenizer = model.tokenizer();
     const int maxNewTokens = args.intValue("max-new-tokens", 64);
     const uint64_t seed = static_cast<uint64_t>(args.intValue("seed", 0));
-    const ChatTemplate format = chatFormatArgument(args, tokenizer);
+    const ChatTemplate format = chatTemplateArgument(args).value_or(tokenizer.detectedChatTemplate());
 
     std::cerr << "generating before the edit" << std::endl;
     const std::string before = answer(model, record.adversarialPrompt, format, maxNewTokens);
