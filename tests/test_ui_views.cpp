@@ -18,6 +18,7 @@
 #include "detox/demo_model.h"
 #include "detox/evaluation.h"
 #include "detox/metrics.h"
+#include "plot_values.h"
 #include "tiny_demo_model.h"
 #include "detox/locate.h"
 #include "detox/model.h"
@@ -30,22 +31,12 @@
 
 using namespace detox;
 using namespace detox::ui;
+using detox::test::graphValues;
 
 namespace {
 
 std::shared_ptr<Model> loadTestModel(const QString& scratch) {
     return std::make_shared<Model>(Model::load(detox::test::demoOrTinyModelDirectory(scratch).toStdString()));
-}
-
-QVector<double> graphValues(QCustomPlot* plot, const QString& name) {
-    for (int i = 0; i < plot->graphCount(); ++i) {
-        if (plot->graph(i)->name() != name) continue;
-        QVector<double> values;
-        for (auto it = plot->graph(i)->data()->constBegin(); it != plot->graph(i)->data()->constEnd(); ++it)
-            values.append(it->value);
-        return values;
-    }
-    return {};
 }
 
 // Greedy answers to the record's five inputs by core generate on the prompts formatted as the evaluation

@@ -20,6 +20,7 @@
 #include <qcustomplot.h>
 
 #include "detox/demo_model.h"
+#include "plot_values.h"
 #include "tiny_demo_model.h"
 #include "detox/inspect.h"
 #include "detox/locate.h"
@@ -36,19 +37,9 @@
 
 using namespace detox;
 using namespace detox::ui;
+using detox::test::graphValues;
 
 namespace {
-
-QVector<double> graphValues(QCustomPlot* plot, const QString& name) {
-    for (int i = 0; i < plot->graphCount(); ++i) {
-        if (plot->graph(i)->name() != name) continue;
-        QVector<double> values;
-        for (auto it = plot->graph(i)->data()->constBegin(); it != plot->graph(i)->data()->constEnd(); ++it)
-            values.append(it->value);
-        return values;
-    }
-    return {};
-}
 
 QCPColorMap* colorMap(QCustomPlot* plot) {
     for (int i = 0; i < plot->plottableCount(); ++i)
