@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "bench_harness.h"
-#include "detox/compute.h"
+#include "detox/runtime/compute.h"
 #include "detox/version.h"
-#include "nn/torch_pch.h"
+#include "torch_pch.h"
 
 namespace detox::bench {
 namespace {

@@ -3,8 +3,8 @@
 #include <fstream>
 
 #include "bench_harness.h"
-#include "detox/methods.h"
-#include "nn/method_dinm.h"
+#include "detox/methods/methods.h"
+#include "methods/method_dinm.h"
 
 namespace detox::bench {
 namespace {

@@ -10,8 +10,8 @@
 #include <fstream>
 
 #include "bench_harness.h"
-#include "detox/model.h"
-#include "nn/transformer.h"
+#include "detox/runtime/model.h"
+#include "runtime/transformer.h"
 
 namespace detox::bench {
 namespace {

@@ -4,10 +4,10 @@
 #include <QtTest>
 #include <nlohmann/json.hpp>
 
-#include "detox/bpe_trainer.h"
+#include "detox/tokenizer/bpe_trainer.h"
 #include "detox/error.h"
 #include "detox/fileio.h"
-#include "detox/tokenizer.h"
+#include "detox/tokenizer/tokenizer.h"
 
 using namespace detox;
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 #include "tiny_model.h"
 

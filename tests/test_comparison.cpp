@@ -4,8 +4,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "detox/comparison.h"
-#include "detox/safeedit.h"
+#include "detox/analysis/comparison.h"
+#include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 #include "test_methods_models.h"
 #include "tiny_model.h"

@@ -3,7 +3,7 @@
 #include <QtTest>
 #include <thread>
 
-#include "detox/compute.h"
+#include "detox/runtime/compute.h"
 #include "detox/error.h"
 #include "detox/version.h"
 #include "fixtures.h"

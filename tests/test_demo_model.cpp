@@ -4,10 +4,10 @@
 #include <QtTest>
 #include <cstdlib>
 
-#include "detox/demo_model.h"
+#include "detox/demo/demo_model.h"
 #include "detox/error.h"
 #include "detox/fileio.h"
-#include "detox/model.h"
+#include "detox/runtime/model.h"
 
 using namespace detox;
 

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "detox/evaluation.h"
-#include "detox/judge.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/safeedit/judge.h"
+#include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 #include "tiny_model.h"
 

@@ -10,11 +10,11 @@
 
 #include "cli_run.h"
 #include "detox/error.h"
-#include "detox/judge_classifier.h"
+#include "detox/safeedit/judge_classifier.h"
 #include "fixtures.h"
 #include "tiny_model.h"
-#include "nn/roberta.h"
-#include "nn/safetensors.h"
+#include "safeedit/roberta.h"
+#include "checkpoint/safetensors.h"
 
 namespace fs = std::filesystem;
 using TensorMap = std::map<std::string, torch::Tensor>;

@@ -1,8 +1,8 @@
 // The rule-based safety judge on hand-written responses, and judging whole cases.
 #include <QtTest>
 
-#include "detox/judge.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/judge.h"
+#include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 
 namespace {

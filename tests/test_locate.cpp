@@ -3,7 +3,7 @@
 #include <QtTest>
 #include <cmath>
 
-#include "detox/locate.h"
+#include "detox/analysis/locate.h"
 #include "test_methods_models.h"
 
 using namespace detox;

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <random>
 
-#include "detox/mechanism.h"
-#include "detox/methods.h"
-#include "nn/method_common.h"
+#include "detox/analysis/mechanism.h"
+#include "detox/methods/methods.h"
+#include "methods/method_common.h"
 #include "test_methods_models.h"
 
 using namespace detox;

@@ -2,9 +2,9 @@
 #include <QtTest>
 #include <cmath>
 
-#include "detox/methods.h"
-#include "nn/method_common.h"
-#include "nn/method_dinm.h"
+#include "detox/methods/methods.h"
+#include "methods/method_common.h"
+#include "methods/method_dinm.h"
 #include "test_methods_models.h"
 
 using namespace detox;

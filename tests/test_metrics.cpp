@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "detox/error.h"
-#include "detox/metrics.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/metrics.h"
+#include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 
 namespace {

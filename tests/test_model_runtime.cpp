@@ -8,9 +8,9 @@
 
 #include "detox/error.h"
 #include "detox/fileio.h"
-#include "detox/model.h"
+#include "detox/runtime/model.h"
 #include "fixtures.h"
-#include "nn/transformer.h"
+#include "runtime/transformer.h"
 
 namespace fs = std::filesystem;
 

@@ -9,7 +9,7 @@
 
 #include "detox/error.h"
 #include "detox/hash.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 
 namespace {

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "detox/checkpoint.h"
+#include "detox/checkpoint/checkpoint.h"
 #include "detox/error.h"
 #include "fixtures.h"
-#include "nn/safetensors.h"
+#include "checkpoint/safetensors.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detox/error.h"
-#include "detox/tokenizer.h"
+#include "detox/tokenizer/tokenizer.h"
 #include "fixtures.h"
 
 using detox::ChatTemplate;

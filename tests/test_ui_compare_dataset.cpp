@@ -19,17 +19,17 @@
 #include <filesystem>
 #include <fstream>
 
-#include "detox/comparison.h"
-#include "detox/judge.h"
-#include "detox/model.h"
-#include "detox/safeedit.h"
-#include "detox_ui/dataset_browser.h"
-#include "detox_ui/figures_comparison.h"
-#include "detox_ui/job_runner.h"
-#include "detox_ui/main_window.h"
-#include "detox_ui/plot_view.h"
-#include "detox_ui/run_log.h"
-#include "detox_ui/views.h"
+#include "detox/analysis/comparison.h"
+#include "detox/safeedit/judge.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
+#include "detox_ui/views/dataset_browser.h"
+#include "detox_ui/figures/figures_comparison.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/workbench/main_window.h"
+#include "detox_ui/figures/plot_view.h"
+#include "detox_ui/views/run_log.h"
+#include "detox_ui/views/views.h"
 #include "tiny_demo_model.h"
 
 using namespace detox;

@@ -13,10 +13,10 @@
 #include <QTextBrowser>
 #include <QtTest>
 
-#include "detox/safeedit.h"
-#include "detox_ui/dataset_browser.h"
-#include "detox_ui/main_window.h"
-#include "detox_ui/run_log.h"
+#include "detox/safeedit/safeedit.h"
+#include "detox_ui/views/dataset_browser.h"
+#include "detox_ui/workbench/main_window.h"
+#include "detox_ui/views/run_log.h"
 #include "fixtures.h"
 
 using namespace detox::ui;

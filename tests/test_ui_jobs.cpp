@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "detox/error.h"
-#include "detox_ui/job_runner.h"
-#include "detox_ui/run_log.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/views/run_log.h"
 
 using namespace detox::ui;
 using namespace std::chrono_literals;

@@ -12,12 +12,12 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "detox_ui/job_runner.h"
-#include "detox_ui/main_window.h"
-#include "detox_ui/model_panel.h"
-#include "detox_ui/plot_view.h"
-#include "detox_ui/views.h"
-#include "detox_ui/theme.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/workbench/main_window.h"
+#include "detox_ui/views/model_panel.h"
+#include "detox_ui/figures/plot_view.h"
+#include "detox_ui/views/views.h"
+#include "detox_ui/workbench/theme.h"
 
 using detox::ui::MainWindow;
 

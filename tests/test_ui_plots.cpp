@@ -10,9 +10,9 @@
 #include <cmath>
 
 #include "detox/error.h"
-#include "detox_ui/figure.h"
-#include "detox_ui/plot_render.h"
-#include "detox_ui/plot_view.h"
+#include "detox_ui/figures/figure.h"
+#include "detox_ui/figures/plot_render.h"
+#include "detox_ui/figures/plot_view.h"
 
 using namespace detox::ui;
 

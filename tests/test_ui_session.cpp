@@ -8,11 +8,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "detox/safeedit.h"
-#include "detox_ui/dataset_browser.h"
-#include "detox_ui/main_window.h"
-#include "detox_ui/run_log.h"
-#include "detox_ui/session.h"
+#include "detox/safeedit/safeedit.h"
+#include "detox_ui/views/dataset_browser.h"
+#include "detox_ui/workbench/main_window.h"
+#include "detox_ui/views/run_log.h"
+#include "detox_ui/workbench/session.h"
 
 using namespace detox::ui;
 

@@ -15,19 +15,19 @@
 
 #include <qcustomplot.h>
 
-#include "detox/demo_model.h"
-#include "detox/evaluation.h"
-#include "detox/metrics.h"
+#include "detox/demo/demo_model.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/safeedit/metrics.h"
 #include "plot_values.h"
 #include "tiny_demo_model.h"
-#include "detox/locate.h"
-#include "detox/model.h"
-#include "detox/recommended_settings.h"
-#include "detox/safeedit.h"
-#include "detox_ui/figures_core.h"
-#include "detox_ui/job_runner.h"
-#include "detox_ui/plot_view.h"
-#include "detox_ui/views.h"
+#include "detox/analysis/locate.h"
+#include "detox/runtime/model.h"
+#include "detox/methods/recommended_settings.h"
+#include "detox/safeedit/safeedit.h"
+#include "detox_ui/figures/figures_core.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/figures/plot_view.h"
+#include "detox_ui/views/views.h"
 
 using namespace detox;
 using namespace detox::ui;

@@ -19,21 +19,21 @@
 
 #include <qcustomplot.h>
 
-#include "detox/demo_model.h"
+#include "detox/demo/demo_model.h"
 #include "plot_values.h"
 #include "tiny_demo_model.h"
-#include "detox/inspect.h"
-#include "detox/locate.h"
-#include "detox/methods.h"
-#include "detox/model.h"
-#include "detox/safeedit.h"
-#include "detox_ui/dataset_browser.h"
-#include "detox_ui/job_runner.h"
-#include "detox_ui/main_window.h"
-#include "detox_ui/model_panel.h"
-#include "detox_ui/plot_view.h"
-#include "detox_ui/run_log.h"
-#include "detox_ui/views.h"
+#include "detox/runtime/inspect.h"
+#include "detox/analysis/locate.h"
+#include "detox/methods/methods.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
+#include "detox_ui/views/dataset_browser.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/workbench/main_window.h"
+#include "detox_ui/views/model_panel.h"
+#include "detox_ui/figures/plot_view.h"
+#include "detox_ui/views/run_log.h"
+#include "detox_ui/views/views.h"
 
 using namespace detox;
 using namespace detox::ui;

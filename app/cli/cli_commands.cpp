@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "detox/compute.h"
+#include "detox/runtime/compute.h"
 #include "detox/version.h"
 
 namespace detox::cli {

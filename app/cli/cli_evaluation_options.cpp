@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <tuple>
 
-#include "detox/judge_classifier.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/judge_classifier.h"
+#include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 namespace {

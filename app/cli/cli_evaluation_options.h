@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "cli_commands.h"
-#include "detox/evaluation.h"
-#include "detox/judge.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/safeedit/judge.h"
 
 namespace detox::cli {
 

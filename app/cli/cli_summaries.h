@@ -3,9 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "detox/comparison.h"
-#include "detox/evaluation.h"
-#include "detox/safeedit.h"
+#include "detox/analysis/comparison.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 

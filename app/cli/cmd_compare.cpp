@@ -9,10 +9,10 @@
 #include "cli_evaluation_options.h"
 #include "cli_progress.h"
 #include "cli_summaries.h"
-#include "detox/checkpoint.h"
-#include "detox/comparison.h"
+#include "detox/checkpoint/checkpoint.h"
+#include "detox/analysis/comparison.h"
 #include "detox/fileio.h"
-#include "detox/recommended_settings.h"
+#include "detox/methods/recommended_settings.h"
 
 namespace detox::cli {
 

@@ -4,7 +4,7 @@
 
 #include "cli_commands.h"
 #include "cli_summaries.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 

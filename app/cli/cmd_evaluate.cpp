@@ -10,13 +10,13 @@
 #include "cli_evaluation_options.h"
 #include "cli_progress.h"
 #include "cli_summaries.h"
-#include "detox/comparison.h"
-#include "detox/checkpoint.h"
+#include "detox/analysis/comparison.h"
+#include "detox/checkpoint/checkpoint.h"
 #include "detox/error.h"
-#include "detox/evaluation.h"
-#include "detox/judge.h"
-#include "detox/model.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/safeedit/judge.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 namespace {

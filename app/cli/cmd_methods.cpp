@@ -7,12 +7,12 @@
 
 #include "cli_commands.h"
 #include "cli_evaluation_options.h"
-#include "detox/evaluation.h"
-#include "detox/locate.h"
-#include "detox/methods.h"
-#include "detox/model.h"
-#include "detox/recommended_settings.h"
-#include "detox/safeedit.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/analysis/locate.h"
+#include "detox/methods/methods.h"
+#include "detox/runtime/model.h"
+#include "detox/methods/recommended_settings.h"
+#include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 namespace {

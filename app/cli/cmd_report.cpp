@@ -9,13 +9,13 @@
 #include <sstream>
 
 #include "cli_commands.h"
-#include "detox/comparison.h"
+#include "detox/analysis/comparison.h"
 #include "detox/error.h"
-#include "detox/evaluation.h"
+#include "detox/safeedit/evaluation.h"
 #include "detox/fileio.h"
 #include "detox/version.h"
-#include "detox_ui/figures_comparison.h"
-#include "detox_ui/plot_render.h"
+#include "detox_ui/figures/figures_comparison.h"
+#include "detox_ui/figures/plot_render.h"
 #include "report_figures.h"
 
 namespace detox::cli {

@@ -5,10 +5,10 @@
 
 #include "cli_commands.h"
 #include "cli_summaries.h"
-#include "detox/checkpoint.h"
+#include "detox/checkpoint/checkpoint.h"
 #include "detox/error.h"
-#include "detox/model.h"
-#include "detox/safeedit.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 namespace {

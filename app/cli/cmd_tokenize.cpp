@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_commands.h"
-#include "detox/tokenizer.h"
+#include "detox/tokenizer/tokenizer.h"
 
 namespace detox::cli {
 namespace {

@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_commands.h"
-#include "detox/demo_model.h"
-#include "detox/model.h"
-#include "detox/safeedit.h"
+#include "detox/demo/demo_model.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 namespace {

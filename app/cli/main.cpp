@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "cli_commands.h"
-#include "detox/compute.h"
+#include "detox/runtime/compute.h"
 #include "detox/error.h"
 
 int main(int argc, char** argv) {

@@ -1,7 +1,7 @@
 // Figures of `detox report` (report_figures.h), built with the ui's figures_core.
 #include "report_figures.h"
 
-#include "detox_ui/figures_core.h"
+#include "detox_ui/figures/figures_core.h"
 
 namespace detox::cli {
 namespace {

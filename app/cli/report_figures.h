@@ -7,9 +7,9 @@
 #include <QVector>
 #include <vector>
 
-#include "detox/evaluation.h"
-#include "detox/locate.h"
-#include "detox_ui/figure.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/analysis/locate.h"
+#include "detox_ui/figures/figure.h"
 
 namespace detox::cli {
 

@@ -8,10 +8,10 @@
 
 #include <iostream>
 
-#include "detox/compute.h"
+#include "detox/runtime/compute.h"
 #include "detox/version.h"
-#include "detox_ui/job_runner.h"
-#include "detox_ui/main_window.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/workbench/main_window.h"
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);

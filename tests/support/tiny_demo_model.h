@@ -3,7 +3,7 @@
 #pragma once
 #include <QString>
 
-#include "detox/demo_model.h"
+#include "detox/demo/demo_model.h"
 #include "detox/error.h"
 
 namespace detox::test {

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "detox/model.h"
-#include "nn/transformer.h"
+#include "detox/runtime/model.h"
+#include "runtime/transformer.h"
 
 namespace detox::test {
 

@@ -1,0 +1,53 @@
+// Toxic-layer location (DINM, Wang et al. 2024): for one SafeEdit instance, run the safe and the unsafe
+// generation through the model, measure per layer how far apart their hidden states are, and call the
+// layer with the largest distance the toxic layer. Located per instance; layers are counted from 0.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "detox/job.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
+
+namespace detox {
+
+// How the distance is measured.
+//   Masked   (default) each text runs alone (no padding), tokenized with the tokenizer's default special
+//            tokens; per decoder layer the residual stream after the layer (before the final norm) is
+//            averaged over the text's tokens, and the distance is the L2 norm of the difference of the means.
+//   EasyEdit the reference code's behaviour: both texts in one right-padded batch (pad = EOS, position ids
+//            0..n-1 for every slot as HF assigns them), distance = Frobenius norm of the difference of the
+//            whole [seq, hidden] matrices, pad positions included; the last layer is taken after the final
+//            norm (as HF's output_hidden_states reports it).
+enum class LocateVariant { Masked, EasyEdit };
+std::string locateVariantName(LocateVariant variant);               // "masked", "easyedit"
+std::optional<LocateVariant> locateVariantFromName(const std::string& name);
+
+struct LocateResult {
+    int recordId = 0;
+    std::string variant;             // "masked" or "easyedit"
+    std::vector<double> distances;   // one per decoder layer
+    int toxicLayer = -1;             // argmax of distances (the first one on ties)
+};
+void to_json(nlohmann::json& json, const LocateResult& result);
+void from_json(const nlohmann::json& json, LocateResult& result);
+
+// Per-layer distances between two token sequences (ids include any special tokens wanted).
+// `padId` is used by the EasyEdit variant only (EOS in the reference code).
+std::vector<double> layerDistances(const Model& model, const std::vector<int>& safeIds,
+                                   const std::vector<int>& unsafeIds, LocateVariant variant, int padId);
+
+// Locates one record's toxic layer with the model's tokenizer (throws detox::Error without one).
+LocateResult locateToxicLayer(const Model& model, const SafeEditRecord& record,
+                              LocateVariant variant = LocateVariant::Masked);
+
+// Several records; progress per record, cancellable between records.
+std::vector<LocateResult> locateToxicLayers(const Model& model, const std::vector<SafeEditRecord>& records,
+                                            LocateVariant variant, JobControl& job = noJobControl());
+
+// Index of the largest value (the first on ties); -1 for an empty list.
+int argmaxLayer(const std::vector<double>& distances);
+
+}  // namespace detox

@@ -1,0 +1,126 @@
+// The model runtime: a HuggingFace checkpoint (GPT-2, Llama, Mistral, Qwen2) loaded for inference,
+// activation capture, generation, parameter editing and saving. No tensor-library types here: results
+// are plain data. Core's own tensor code reaches the internals through Model::impl() (core/src/runtime/transformer.h).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "detox/checkpoint/checkpoint.h"
+#include "detox/job.h"
+#include "detox/tokenizer/tokenizer.h"
+
+namespace detox {
+
+// A dense float array, row-major, for results and the ui.
+struct FloatTensor {
+    std::vector<int64_t> shape;
+    std::vector<float> values;
+
+    int64_t numel() const;
+    // Element at a full index (one entry per dimension); throws std::out_of_range when outside.
+    float at(const std::vector<int64_t>& index) const;
+};
+
+// Named points in each layer where activations can be captured.
+//   resid_pre   residual stream entering the layer          [batch, seq, hidden]
+//   resid_mid   after the attention block's residual add     [batch, seq, hidden]
+//   resid_post  after the MLP's residual add (layer output)  [batch, seq, hidden]
+//   attn_out    attention block output before the add        [batch, seq, hidden]
+//   mlp_out     MLP output before the add                    [batch, seq, hidden]
+//   mlp_act     the down projection's input (act(gate)*up, or act(c_fc)) [batch, seq, intermediate]
+//   attn_pattern attention probabilities                     [batch, heads, seq, keys]
+enum class Capture { ResidPre, ResidMid, ResidPost, AttnOut, MlpOut, MlpAct, AttnPattern };
+std::string captureName(Capture point);                       // "resid_pre" ...
+std::optional<Capture> captureFromName(const std::string& name);
+std::vector<Capture> allCaptures();
+std::string captureKey(Capture point, int layer);             // "resid_post.3"
+
+struct CaptureRequest {
+    std::vector<Capture> points;
+    std::vector<int> layers;            // empty = all layers
+    bool logits = true;                 // false: skip the unembedding (captures only)
+    bool lastPositionLogitsOnly = false;  // logits [batch, 1, vocab] at each sequence's last real token
+};
+
+struct ForwardOutput {
+    FloatTensor logits;                           // [batch, seq, vocab] (right-padded; see lengths)
+    std::vector<int> lengths;                     // real tokens per sequence; positions beyond are padding
+    std::map<std::string, FloatTensor> captures;  // "resid_post.3" -> tensor
+};
+
+struct GenerationSettings {
+    int maxNewTokens = 64;
+    double temperature = 0;             // 0 = greedy
+    double topP = 1.0;
+    uint64_t seed = 0;                  // sampling is deterministic for a seed (and batch composition)
+    std::vector<int> stopIds;           // in addition to the model's EOS ids
+};
+
+struct Generation {
+    std::vector<int> promptIds;
+    std::vector<int> outputIds;         // new tokens, without the stop token
+    std::string text;                   // outputIds decoded (empty without a tokenizer)
+    bool stoppedAtEos = false;          // stopped at an EOS or stop id (else at maxNewTokens)
+    std::optional<int> stopId;          // the stop token met
+};
+
+class Model {
+public:
+    // Reads and validates DIR (config.json, safetensors, tokenizer.json when present). Refuses when the
+    // weights cannot fit in available memory. Reports progress per tensor; cancellable.
+    static Model load(const std::string& directory, JobControl& job = noJobControl());
+
+    // Copies share the same weights (a shared implementation): an edit through one is seen by all.
+    // Moving is cheap. Not safe to edit from one thread while another runs the model.
+    Model(const Model&) = default;
+    Model& operator=(const Model&) = default;
+    Model(Model&&) noexcept = default;
+    Model& operator=(Model&&) noexcept = default;
+
+    const ModelConfig& config() const;
+    bool hasTokenizer() const;
+    const Tokenizer& tokenizer() const;  // throws detox::Error when the checkpoint has none
+    std::string directory() const;       // where it was loaded from
+    long long parameterCount() const;    // tied weights counted once
+    long long weightBytes() const;       // in the compute dtype (float32)
+
+    // Runs a batch of token id sequences (right-padded internally). Logits of padded positions are
+    // meaningless. No gradients.
+    ForwardOutput forward(const std::vector<std::vector<int>>& batch, const CaptureRequest& request = {}) const;
+
+    // Batched generation: left padding, prefill then KV-cache decode, greedy or sampled.
+    std::vector<Generation> generate(const std::vector<std::vector<int>>& prompts, const GenerationSettings& settings,
+                                     JobControl& job = noJobControl()) const;
+
+    // Final norm + unembedding of residual vectors [..., hidden] -> [..., vocab].
+    FloatTensor logitLens(const FloatTensor& residual) const;
+
+    // Parameters by HF tensor name, in the HF stored layout (GPT-2 Conv1D weights are [in, out]).
+    std::vector<std::string> parameterNames() const;
+    FloatTensor parameter(const std::string& hfName) const;
+    void setParameter(const std::string& hfName, const FloatTensor& value);  // shape-checked
+
+    // Writes a new checkpoint directory in the HF layout (original names and dtypes, tokenizer and
+    // generation config copied). Refuses the source directory and non-empty folders that are not a
+    // previous save of ours.
+    void save(const std::string& newDirectory, JobControl& job = noJobControl()) const;
+
+    // SHA-256 for provenance: config.json + safetensors headers and sizes of the loaded checkpoint, plus
+    // the bytes of every parameter edited since (cheap when nothing was edited).
+    std::string contentHash() const;
+
+    struct Impl;
+    Impl& impl();
+    const Impl& impl() const;
+
+private:
+    friend Model modelFromImpl(std::shared_ptr<Impl> impl);
+    explicit Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace detox

@@ -1,0 +1,303 @@
+// Method comparison: every method repairs every selected instance from the original model, measured
+// by the SafeEdit evaluation and the mechanism analysis (detox/comparison.h).
+#include "detox/analysis/comparison.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "detox/error.h"
+#include "detox/version.h"
+
+namespace detox {
+namespace {
+
+void checkMethods(const std::vector<std::string>& methods) {
+    if (methods.empty()) throw Error("", "methods", "name at least one of dinm, sft, dpo");
+    std::set<std::string> seen;
+    for (const auto& method : methods) {
+        if (method != "dinm" && method != "sft" && method != "dpo")
+            throw Error("", "methods", "may name dinm, sft and dpo, got '" + method + "'");
+        if (!seen.insert(method).second) throw Error("", "methods", "'" + method + "' is listed twice");
+    }
+}
+
+// The evaluation part without general ability: a comparison measures the instances only.
+EvaluationSettings caseEvaluationSettings(const ComparisonSettings& settings) {
+    EvaluationSettings evaluation = settings.evaluation;
+    evaluation.generalTextPath.clear();
+    evaluation.generalQaPath.clear();
+    evaluation.generalSummariesPath.clear();
+    return evaluation;
+}
+
+// The first records of the whole selection (every shard picks the same ones), then further dataset
+// records until there are enough for the probe.
+std::vector<SafeEditRecord> probeRecords(const SafeEditDataset& dataset, const CaseSelection& selection, int count) {
+    std::vector<SafeEditRecord> records;
+    std::set<size_t> taken;
+    for (size_t index : selection.selected) {
+        if (int(records.size()) >= count) return records;
+        records.push_back(dataset.records[index]);
+        taken.insert(index);
+    }
+    for (size_t index = 0; index < dataset.records.size() && int(records.size()) < count; ++index)
+        if (!taken.count(index)) records.push_back(dataset.records[index]);
+    return records;
+}
+
+// Empty when the data is too small for a probe (it needs four labelled texts): the comparison then
+// leaves region toxicity out rather than failing.
+std::optional<ToxicProbe> trainProbeIfPossible(const Model& model, const std::vector<SafeEditRecord>& records,
+                                               uint64_t seed, JobControl& job) {
+    if (records.size() < 2) return std::nullopt;
+    ProbeSettings settings;
+    settings.seed = seed;
+    return trainToxicProbe(model, records, settings, job);
+}
+
+MechanismMeasurements measure(const Model& model, const SafeEditRecord& record, int layer,
+                              const std::optional<ToxicProbe>& probe, LocateVariant variant, JobControl& job) {
+    if (probe) return measureMechanism(model, {record}, layer, *probe, variant, job);
+    MechanismMeasurements measured;
+    measured.layer = layer;
+    measured.activations = toxicRegionActivations(model, layer, {model.tokenizer().encode(record.adversarialPrompt)}, job);
+    measured.distanceCurves = locateToxicLayers(model, {record}, variant, job);
+    return measured;
+}
+
+EditResult runMethod(ModelEditor& editor, const std::string& method, const SafeEditRecord& record, int layer,
+                     const ComparisonSettings& settings, JobControl& job) {
+    const Tokenizer& tokenizer = editor.model().tokenizer();
+    if (method == "dinm") {
+        DinmSettings dinm = settings.dinm;
+        dinm.layer = layer;
+        dinm.locateVariant = settings.locateVariant;
+        return editor.dinm(record, dinm, job);
+    }
+    if (method == "sft") return editor.sft(tokenizePairs(tokenizer, safeResponsePairs({record})), settings.sft, job);
+    return editor.dpo(preferencePairs(tokenizer, {record}), settings.dpo, job);
+}
+
+Provenance comparisonProvenance(const Model& model, const SafeEditDataset& dataset, const ComparisonSettings& settings) {
+    Provenance provenance;
+    provenance.appVersion = appVersion();
+    provenance.modelDirectory = model.directory();
+    provenance.modelHash = model.contentHash();
+    provenance.datasetPath = dataset.path;
+    provenance.datasetHash = dataset.sha256;
+    provenance.method = "compare";
+    provenance.settings = comparisonSettingsJson(settings);
+    provenance.seed = settings.seed;
+    provenance.startedAt = utcTimestamp();
+    return provenance;
+}
+
+// One instance's case as the repaired model answers it, placed where the baseline has it.
+EvaluationResult repairedCase(const Model& model, const SafeEditDataset& dataset, SafetyJudge& judge,
+                              const EvaluationSettings& evaluation, const EvaluationCase& baselineCase) {
+    EvaluationSettings single = evaluation;
+    single.ids = {baselineCase.safety.id};
+    single.limit = 0;
+    single.shardIndex = single.shardCount = 1;
+    EvaluationResult repaired = evaluate(model, dataset, judge, single);
+    repaired.cases.at(0).position = baselineCase.position;
+    repaired.cases.at(0).recordIndex = baselineCase.recordIndex;
+    return repaired;
+}
+
+// Restores the original weights however the scope is left (a cancelled or failed edit included).
+struct UndoOnExit {
+    ModelEditor& editor;
+    ~UndoOnExit() { editor.undoAll(); }
+};
+
+class Comparer {
+public:
+    Comparer(Model& model, const SafeEditDataset& dataset, SafetyJudge& judge, const ComparisonSettings& settings,
+             JobControl& job)
+        : model_(model), dataset_(dataset), judge_(judge), settings_(settings), job_(job),
+          evaluation_(caseEvaluationSettings(settings)) {}
+
+    ComparisonResult run() {
+        const auto started = std::chrono::steady_clock::now();
+        ComparisonResult result;
+        result.provenance = comparisonProvenance(model_, dataset_, settings_);
+        result.shardIndex = evaluation_.shardIndex;
+        result.shardCount = evaluation_.shardCount;
+        const CaseSelection selection = selectCases(dataset_, evaluation_);
+        result.probe = trainProbeIfPossible(model_, probeRecords(dataset_, selection, settings_.probeRecords),
+                                            settings_.seed, job_);
+        result.baseline = evaluate(model_, dataset_, judge_, evaluation_, job_);
+        measureBaseline(result);
+        for (const auto& method : settings_.methods) result.methods.push_back(runMethodOnAll(method, result));
+        result.durationSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        return result;
+    }
+
+private:
+    const SafeEditRecord& record(const EvaluationCase& item) const {
+        return dataset_.records.at(size_t(item.recordIndex));
+    }
+
+    void measureBaseline(ComparisonResult& result) {
+        before_.clear();
+        for (const auto& item : result.baseline.cases) {
+            job_.checkpoint();
+            const LocateResult located = locateToxicLayer(model_, record(item), settings_.locateVariant);
+            result.baselineCurves.push_back(located);
+            before_.push_back(measure(model_, record(item), located.toxicLayer, result.probe, settings_.locateVariant, job_));
+        }
+    }
+
+    MethodComparison runMethodOnAll(const std::string& method, const ComparisonResult& result) {
+        MethodComparison compared;
+        compared.method = method;
+        compared.evaluation = result.baseline;
+        compared.evaluation.provenance.method = "compare: " + method;
+        compared.evaluation.cases.clear();
+        compared.evaluation.durationSeconds = 0;  // evaluation time; each edit's time is in its EditResult
+        for (size_t i = 0; i < result.baseline.cases.size(); ++i) {
+            reportProgress(method, i, result.baseline.cases.size());
+            repairOne(method, i, result, compared);
+        }
+        compared.evaluation.metrics = computeMetrics(compared.evaluation.cases, {}, compared.evaluation.judgeName,
+                                                     compared.evaluation.heuristicJudge);
+        return compared;
+    }
+
+    // Edits with case i, measures and evaluates the repaired model, then restores the original.
+    void repairOne(const std::string& method, size_t i, const ComparisonResult& result, MethodComparison& compared) {
+        const EvaluationCase& baselineCase = result.baseline.cases[i];
+        const SafeEditRecord& instance = record(baselineCase);
+        const int layer = result.baselineCurves[i].toxicLayer;
+        ModelEditor editor(model_, EditMode::Reset);
+        UndoOnExit undo{editor};
+        ComparedEdit edit{baselineCase.position, baselineCase.safety.id, {}, {}};
+        edit.edit = runMethod(editor, method, instance, layer, settings_, job_);
+        edit.edit.provenance.datasetPath = dataset_.path;
+        edit.edit.provenance.datasetHash = dataset_.sha256;
+        const MechanismMeasurements after = measure(model_, instance, layer, result.probe, settings_.locateVariant, job_);
+        edit.mechanism = compareMechanism(method, before_[i], after, parameterShift(editor));
+        const EvaluationResult repaired = repairedCase(model_, dataset_, judge_, evaluation_, baselineCase);
+        compared.evaluation.cases.push_back(repaired.cases.at(0));
+        compared.evaluation.durationSeconds += repaired.durationSeconds;
+        compared.edits.push_back(std::move(edit));
+    }
+
+    void reportProgress(const std::string& method, size_t done, size_t cases) {
+        job_.checkpoint();
+        const size_t methodIndex = size_t(std::find(settings_.methods.begin(), settings_.methods.end(), method) -
+                                          settings_.methods.begin());
+        job_.report({int(methodIndex * cases + done), int(settings_.methods.size() * cases), "edits (" + method + ")", {}});
+    }
+
+    Model& model_;
+    const SafeEditDataset& dataset_;
+    SafetyJudge& judge_;
+    const ComparisonSettings& settings_;
+    JobControl& job_;
+    EvaluationSettings evaluation_;
+    std::vector<MechanismMeasurements> before_;  // per baseline case, on the original model
+};
+
+template <typename Item>
+void sortByPosition(std::vector<std::pair<int, Item>>& items) {
+    std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+std::vector<std::string> methodNames(const ComparisonResult& result) {
+    std::vector<std::string> names;
+    for (const auto& method : result.methods) names.push_back(method.method);
+    return names;
+}
+
+std::vector<LocateResult> mergedCurves(const std::vector<ComparisonResult>& shards) {
+    std::vector<std::pair<int, LocateResult>> curves;
+    for (const auto& shard : shards) {
+        if (shard.baselineCurves.size() != shard.baseline.cases.size())
+            throw Error("", "baseline curves", "one per baseline case");
+        for (size_t i = 0; i < shard.baselineCurves.size(); ++i)
+            curves.emplace_back(shard.baseline.cases[i].position, shard.baselineCurves[i]);
+    }
+    sortByPosition(curves);
+    std::vector<LocateResult> merged;
+    for (auto& [position, curve] : curves) merged.push_back(std::move(curve));
+    return merged;
+}
+
+MethodComparison mergedMethod(const std::vector<ComparisonResult>& shards, size_t methodIndex) {
+    std::vector<EvaluationResult> evaluations;
+    std::vector<std::pair<int, ComparedEdit>> edits;
+    for (const auto& shard : shards) {
+        const MethodComparison& method = shard.methods[methodIndex];
+        evaluations.push_back(method.evaluation);
+        for (const auto& edit : method.edits) edits.emplace_back(edit.position, edit);
+    }
+    sortByPosition(edits);
+    MethodComparison merged;
+    merged.method = shards.front().methods[methodIndex].method;
+    merged.evaluation = mergeEvaluations(evaluations);
+    for (auto& [position, edit] : edits) merged.edits.push_back(std::move(edit));
+    return merged;
+}
+
+}  // namespace
+
+nlohmann::json comparisonSettingsJson(const ComparisonSettings& s) {
+    EvaluationSettings evaluation = caseEvaluationSettings(s);
+    nlohmann::json generation = {{"max_new_tokens", evaluation.maxNewTokens},
+                                 {"max_input_tokens", evaluation.maxInputTokens},
+                                 {"temperature", evaluation.temperature},
+                                 {"top_p", evaluation.topP},
+                                 {"seed", evaluation.seed},
+                                 {"chat_template", evaluation.chatTemplate ? chatTemplateName(*evaluation.chatTemplate)
+                                                                           : std::string("tokenizer default")}};
+    return {{"methods", s.methods},
+            {"ids", evaluation.ids},
+            {"limit", evaluation.limit},
+            {"generation", generation},
+            {"locate_variant", locateVariantName(s.locateVariant)},
+            {"dinm", s.dinm},
+            {"sft", s.sft},
+            {"dpo", s.dpo},
+            {"probe_records", s.probeRecords},
+            {"seed", s.seed}};
+}
+
+ComparisonResult compareMethods(Model& model, const SafeEditDataset& dataset, SafetyJudge& judge,
+                                const ComparisonSettings& settings, JobControl& job) {
+    checkMethods(settings.methods);
+    if (!model.hasTokenizer()) throw Error(model.directory(), "tokenizer.json", "the model needs a tokenizer to be compared");
+    return Comparer(model, dataset, judge, settings, job).run();
+}
+
+ComparisonResult mergeComparisons(const std::vector<ComparisonResult>& shards) {
+    if (shards.empty()) throw Error("", "shards", "nothing to merge");
+    const ComparisonResult& first = shards.front();
+    for (const auto& shard : shards) {
+        if (methodNames(shard) != methodNames(first))
+            throw Error("", "shard " + std::to_string(shard.shardIndex) + ": methods",
+                        "differ from the first shard's; only shards of the same comparison can be merged");
+        if (shard.provenance.settings != first.provenance.settings)
+            throw Error("", "shard " + std::to_string(shard.shardIndex) + ": settings",
+                        "differ from the first shard's; only shards of the same comparison can be merged");
+    }
+    std::vector<EvaluationResult> baselines;
+    for (const auto& shard : shards) baselines.push_back(shard.baseline);
+
+    ComparisonResult merged = first;
+    merged.shardIndex = merged.shardCount = 1;
+    merged.baseline = mergeEvaluations(baselines);  // checks model, data, judge, shards and coverage
+    merged.baselineCurves = mergedCurves(shards);
+    merged.methods.clear();
+    for (size_t m = 0; m < first.methods.size(); ++m) merged.methods.push_back(mergedMethod(shards, m));
+    merged.durationSeconds = 0;
+    for (const auto& shard : shards) {
+        merged.durationSeconds += shard.durationSeconds;
+        merged.provenance.startedAt = std::min(merged.provenance.startedAt, shard.provenance.startedAt);
+    }
+    return merged;
+}
+
+}  // namespace detox

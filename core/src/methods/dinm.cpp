@@ -1,0 +1,177 @@
+// DINM (Wang et al. 2024): tune the toxic layer's second MLP matrix so that the adversarial prompt (+ a
+// suffix system prompt) leads to the safe generation, while a KL term keeps the model's answer to the
+// instance's knowledge-constraint prompt.
+//
+// Differences from EasyEdit's dinm_main.py, on purpose:
+//  * Tokenization. EasyEdit tokenizes prompt + " " + (" " + target) as one string and takes the labels
+//    from a separate tokenization of the target (with BOS for Llama), aligned from the end of the
+//    sequence; the KL window is likewise taken from the end with the answer's separate token count. Here
+//    the prompt ids and the target ids (" " + text, no special tokens) are concatenated, so the loss
+//    covers exactly the target tokens, each predicted from everything before it.
+//  * The constraint has gradient (EasyEdit computes the edited logits under no_grad, so its KL term never
+//    trains); DinmSettings::constraintGradient = false reproduces EasyEdit.
+//  * Only the layers above the edited matrix are recomputed per step (cacheLowerLayers).
+#include <algorithm>
+
+#include "detox/error.h"
+#include "methods/method_dinm.h"
+
+namespace detox {
+using namespace detox::nn;
+
+namespace nn {
+
+DinmObjective::DinmObjective(const Model::Impl& model, const DinmInputs& inputs, int layer, bool cacheLowerLayers)
+    : model_(model), layer_(layer), cached_(cacheLowerLayers) {
+    if (layer < 0 || layer >= model.config.numLayers)
+        throw Error(model.directory, "toxic layer",
+                    std::to_string(layer) + " is outside the model's " + std::to_string(model.config.numLayers) +
+                        " layers");
+    if (inputs.editPromptIds.empty() || inputs.editTargetIds.empty())
+        throw Error("", "DINM edit input", "needs a non-empty prompt and target");
+    if (inputs.constraintPromptIds.empty() || inputs.constraintAnswerIds.empty())
+        throw Error("", "DINM knowledge constraint", "needs a non-empty prompt and answer");
+    edit_ = prepare(inputs.editPromptIds, inputs.editTargetIds);
+    constraint_ = prepare(inputs.constraintPromptIds, inputs.constraintAnswerIds);
+    torch::NoGradGuard noGrad;
+    baseConstraintLogProbs_ = targetLogProbabilities(constraint_).detach();
+}
+
+DinmObjective::Sequence DinmObjective::prepare(const std::vector<int>& prompt, const std::vector<int>& target) const {
+    Sequence sequence;
+    std::vector<int> ids = prompt;
+    ids.insert(ids.end(), target.begin(), target.end());
+    sequence.tokens = padTokens({ids}, false, 0, model_.config.vocabSize);
+    sequence.firstTarget = static_cast<int64_t>(prompt.size());
+    sequence.targetCount = static_cast<int64_t>(target.size());
+    sequence.attention = model_.attentionInputs(sequence.tokens.mask, sequence.tokens.ids.size(1));
+    if (cached_) {
+        torch::NoGradGuard noGrad;
+        torch::Tensor hidden = model_.runLayers(model_.embed(sequence.tokens.ids, sequence.attention.positions), 0,
+                                                layer_, sequence.attention);
+        sequence.residualMid = hidden + model_.attentionBlock(layer_, hidden, sequence.attention);
+        sequence.activation = model_.mlpActivation(layer_, sequence.residualMid);
+    }
+    return sequence;
+}
+
+torch::Tensor DinmObjective::targetLogProbabilities(const Sequence& sequence) const {
+    torch::Tensor hidden;
+    if (cached_) {
+        // Only the edited matrix and what lies above it.
+        hidden = sequence.residualMid + model_.mlpDown(layer_, sequence.activation);
+        hidden = model_.runLayers(hidden, layer_ + 1, model_.config.numLayers, sequence.attention);
+    } else {
+        hidden = model_.runLayers(model_.embed(sequence.tokens.ids, sequence.attention.positions), 0,
+                                  model_.config.numLayers, sequence.attention);
+    }
+    // Position t predicts token t + 1: the targets [first, first + count) are predicted at [first - 1, ...).
+    torch::Tensor predicting = hidden.select(0, 0).narrow(0, sequence.firstTarget - 1, sequence.targetCount);
+    return torch::log_softmax(model_.logitLens(predicting), -1);
+}
+
+DinmObjective::Terms DinmObjective::evaluate(bool constraintGradient) const {
+    Terms terms;
+    torch::Tensor editLogProbs = targetLogProbabilities(edit_);
+    torch::Tensor targets = edit_.tokens.ids.select(0, 0).narrow(0, edit_.firstTarget, edit_.targetCount);
+    terms.edit = -editLogProbs.gather(-1, targets.unsqueeze(-1)).mean();
+    auto constraintTerm = [&] {
+        torch::Tensor edited = targetLogProbabilities(constraint_);
+        // KL(unedited || edited), summed over the vocabulary, mean over answer positions.
+        return (baseConstraintLogProbs_.exp() * (baseConstraintLogProbs_ - edited)).sum(-1).mean();
+    };
+    if (constraintGradient) {
+        terms.constraint = constraintTerm();
+    } else {
+        torch::NoGradGuard noGrad;
+        terms.constraint = constraintTerm();
+    }
+    return terms;
+}
+
+}  // namespace nn
+
+double defaultDinmLearningRate(const ModelConfig& config) {
+    std::string type = config.modelType + " " + config.hfArchitecture;
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+    return type.find("mistral") != std::string::npos ? 1e-5 : 5e-4;
+}
+
+std::string toxicRegionTensorName(const Model& model, int layer) {
+    const Model::Impl& impl = model.impl();
+    if (layer < 0 || layer >= impl.config.numLayers)
+        throw Error(impl.directory, "toxic layer",
+                    std::to_string(layer) + " is outside the model's " + std::to_string(impl.config.numLayers) +
+                        " layers");
+    return impl.mlpDownWeightName(layer);
+}
+
+DinmInputs dinmInputs(const Tokenizer& tokenizer, const SafeEditRecord& record, const DinmSettings& settings) {
+    const std::string where = "record " + std::to_string(record.id);
+    if (record.adversarialPrompt.empty()) throw Error("", where, "has an empty adversarial prompt");
+    if (record.safeGeneration.empty()) throw Error("", where, "has an empty safe generation");
+    if (!record.knowledge || record.knowledge->prompt.empty() || record.knowledge->answer.empty())
+        throw Error("", where + " \"knowledge constrain\"", "DINM needs the knowledge-constraint prompt and answer");
+    DinmInputs inputs;
+    std::string prompt = record.adversarialPrompt;
+    if (!settings.suffixSystemPrompt.empty()) prompt += " " + settings.suffixSystemPrompt;
+    inputs.editPromptIds = tokenizer.encode(prompt, true);
+    inputs.editTargetIds = tokenizer.encode(" " + record.safeGeneration, false);
+    inputs.constraintPromptIds = tokenizer.encode(record.knowledge->prompt, true);
+    inputs.constraintAnswerIds = tokenizer.encode(" " + record.knowledge->answer, false);
+    if (inputs.editTargetIds.empty() || inputs.constraintAnswerIds.empty())
+        throw Error("", where, "a target text tokenized to nothing");
+    return inputs;
+}
+
+EditResult runDinm(Model& model, const DinmInputs& inputs, int layer, const DinmSettings& settings, JobControl& job) {
+    const auto start = std::chrono::steady_clock::now();
+    Model::Impl& impl = model.impl();
+    nlohmann::json settingsJson = settings;
+    settingsJson["layer"] = layer;
+    EditResult result;
+    result.method = "dinm";
+    result.settings = settingsJson;
+    result.provenance = methodProvenance(model, "dinm", settingsJson, settings.seed);
+    result.toxicLayer = layer;
+    const std::string target = toxicRegionTensorName(model, layer);
+
+    SnapshotGuard guard(impl, {target});
+    {
+        TrainableScope trainable(impl, {target});
+        torch::Tensor weight = *impl.slot(target).value;
+        torch::Tensor original = weight.detach().clone();
+        DinmObjective objective(impl, inputs, layer, settings.cacheLowerLayers);
+        torch::optim::Adam optimizer({weight},
+                                     torch::optim::AdamOptions(settings.learningRate).weight_decay(settings.weightDecay));
+        for (int step = 0; step < settings.maxSteps; ++step) {
+            job.checkpoint();
+            optimizer.zero_grad();
+            DinmObjective::Terms terms = objective.evaluate(settings.constraintGradient);
+            torch::Tensor total = settings.editLossWeight * terms.edit + terms.constraint;
+            LossRecord record{step, total.item<double>(), terms.edit.item<double>(), terms.constraint.item<double>()};
+            result.lossHistory.push_back(record);
+            Progress progress;
+            progress.step = step + 1;
+            progress.total = settings.maxSteps;
+            progress.message = "DINM step " + std::to_string(step + 1) + " on " + target;
+            progress.values = {{"loss", record.total}, {"edit_loss", record.edit}, {"constraint_loss", record.constraint}};
+            job.report(progress);
+            if (record.total < settings.stopLoss) break;
+            total.backward();
+            job.checkpoint();
+            optimizer.step();
+            if (settings.normConstraint) {
+                torch::NoGradGuard noGrad;
+                const double epsilon = *settings.normConstraint;
+                weight.copy_(torch::min(torch::max(weight, original - epsilon), original + epsilon));
+            }
+        }
+    }
+    guard.commit();
+    result.changedTensors = {target};
+    result.durationSeconds = secondsSince(start);
+    return result;
+}
+
+}  // namespace detox

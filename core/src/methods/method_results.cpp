@@ -1,0 +1,128 @@
+// JSON forms of the method results and settings.
+#include <ctime>
+
+#include "detox/error.h"
+#include "detox/analysis/locate.h"
+#include "detox/methods/methods.h"
+#include "detox/results.h"
+
+namespace detox {
+
+namespace {
+template <typename T>
+void readOptional(const nlohmann::json& json, const char* key, T& target) {
+    if (json.contains(key) && !json.at(key).is_null()) target = json.at(key).get<T>();
+}
+}  // namespace
+
+std::string utcTimestamp() {
+    std::time_t now = std::time(nullptr);
+    std::tm parts{};
+    gmtime_r(&now, &parts);
+    char text[32];
+    std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return text;
+}
+
+void to_json(nlohmann::json& json, const Provenance& p) {
+    json = {{"app_version", p.appVersion}, {"model_directory", p.modelDirectory}, {"model_hash", p.modelHash},
+            {"dataset_path", p.datasetPath}, {"dataset_hash", p.datasetHash},     {"method", p.method},
+            {"settings", p.settings},        {"seed", p.seed},                    {"started_at", p.startedAt}};
+}
+
+void from_json(const nlohmann::json& json, Provenance& p) {
+    readOptional(json, "app_version", p.appVersion);
+    readOptional(json, "model_directory", p.modelDirectory);
+    readOptional(json, "model_hash", p.modelHash);
+    readOptional(json, "dataset_path", p.datasetPath);
+    readOptional(json, "dataset_hash", p.datasetHash);
+    readOptional(json, "method", p.method);
+    if (json.contains("settings")) p.settings = json.at("settings");
+    readOptional(json, "seed", p.seed);
+    readOptional(json, "started_at", p.startedAt);
+}
+
+void to_json(nlohmann::json& json, const LossRecord& r) {
+    json = {{"step", r.step}, {"loss", r.total}, {"edit_loss", r.edit}, {"constraint_loss", r.constraint}};
+}
+
+void from_json(const nlohmann::json& json, LossRecord& r) {
+    r.step = json.at("step").get<int>();
+    r.total = json.at("loss").get<double>();
+    readOptional(json, "edit_loss", r.edit);
+    readOptional(json, "constraint_loss", r.constraint);
+}
+
+void to_json(nlohmann::json& json, const EditResult& r) {
+    json = {{"method", r.method},
+            {"settings", r.settings},
+            {"provenance", r.provenance},
+            {"toxic_layer", r.toxicLayer},
+            {"loss_history", r.lossHistory},
+            {"duration_seconds", r.durationSeconds},
+            {"changed_tensors", r.changedTensors},
+            {"cancelled", r.cancelled}};
+}
+
+void from_json(const nlohmann::json& json, EditResult& r) {
+    r.method = json.at("method").get<std::string>();
+    if (json.contains("settings")) r.settings = json.at("settings");
+    readOptional(json, "provenance", r.provenance);
+    readOptional(json, "toxic_layer", r.toxicLayer);
+    readOptional(json, "loss_history", r.lossHistory);
+    readOptional(json, "duration_seconds", r.durationSeconds);
+    readOptional(json, "changed_tensors", r.changedTensors);
+    readOptional(json, "cancelled", r.cancelled);
+}
+
+void to_json(nlohmann::json& json, const LocateResult& r) {
+    json = {{"id", r.recordId}, {"variant", r.variant}, {"distances", r.distances}, {"toxic_layer", r.toxicLayer}};
+}
+
+void from_json(const nlohmann::json& json, LocateResult& r) {
+    r.recordId = json.at("id").get<int>();
+    r.variant = json.at("variant").get<std::string>();
+    r.distances = json.at("distances").get<std::vector<double>>();
+    r.toxicLayer = json.at("toxic_layer").get<int>();
+}
+
+void to_json(nlohmann::json& json, const DinmSettings& s) {
+    json = {{"learning_rate", s.learningRate},
+            {"weight_decay", s.weightDecay},
+            {"max_steps", s.maxSteps},
+            {"edit_loss_weight", s.editLossWeight},
+            {"stop_loss", s.stopLoss},
+            {"norm_constraint", s.normConstraint ? nlohmann::json(*s.normConstraint) : nlohmann::json(nullptr)},
+            {"constraint_gradient", s.constraintGradient},
+            {"constraint_mode", s.constraintGradient ? "kl with gradient"
+                                                     : "easyedit-compat: constraint without gradient"},
+            {"suffix_system_prompt", s.suffixSystemPrompt},
+            {"locate_variant", locateVariantName(s.locateVariant)},
+            {"layer", s.layer ? nlohmann::json(*s.layer) : nlohmann::json(nullptr)},
+            {"cache_lower_layers", s.cacheLowerLayers},
+            {"seed", s.seed}};
+}
+
+void to_json(nlohmann::json& json, const SftSettings& s) {
+    json = {{"parameters", s.parameters},   {"learning_rate", s.learningRate},
+            {"weight_decay", s.weightDecay}, {"epochs", s.epochs},
+            {"batch_size", s.batchSize},     {"gradient_accumulation", s.gradientAccumulation},
+            {"max_length", s.maxLength},     {"max_grad_norm", s.maxGradNorm},
+            {"shuffle", s.shuffle},          {"seed", s.seed}};
+    if (s.maxSteps > 0) json["max_steps"] = s.maxSteps;
+    if (s.warmupSteps > 0) json["warmup_steps"] = s.warmupSteps;
+    if (s.learningRateSchedule != "constant") json["learning_rate_schedule"] = s.learningRateSchedule;
+}
+
+void to_json(nlohmann::json& json, const DpoSettings& s) {
+    json = {{"parameters", s.parameters},   {"beta", s.beta},
+            {"learning_rate", s.learningRate}, {"weight_decay", s.weightDecay},
+            {"epochs", s.epochs},            {"batch_size", s.batchSize},
+            {"gradient_accumulation", s.gradientAccumulation}, {"max_length", s.maxLength},
+            {"max_grad_norm", s.maxGradNorm}, {"shuffle", s.shuffle},
+            {"seed", s.seed}};
+}
+
+std::string editModeName(EditMode mode) { return mode == EditMode::Reset ? "reset" : "sequential"; }
+
+}  // namespace detox

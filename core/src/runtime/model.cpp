@@ -1,0 +1,356 @@
+// Model: loading a checkpoint into Model::Impl, the public (torch-free) API, saving.
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "detox/error.h"
+#include "detox/fileio.h"
+#include "detox/hash.h"
+#include "detox/version.h"
+#include "runtime/transformer.h"
+
+namespace detox {
+namespace fs = std::filesystem;
+using namespace detox::nn;
+
+// ---- small public helpers ----
+
+int64_t FloatTensor::numel() const {
+    int64_t count = 1;
+    for (auto dim : shape) count *= dim;
+    return count;
+}
+
+float FloatTensor::at(const std::vector<int64_t>& index) const {
+    if (index.size() != shape.size()) throw std::out_of_range("FloatTensor::at: wrong number of indices");
+    int64_t flat = 0;
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (index[d] < 0 || index[d] >= shape[d]) throw std::out_of_range("FloatTensor::at: index outside the shape");
+        flat = flat * shape[d] + index[d];
+    }
+    return values[static_cast<size_t>(flat)];
+}
+
+namespace {
+const char* const kCaptureNames[] = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "mlp_act",
+                                     "attn_pattern"};
+const char* const kSaveMarker = "detox_save.json";
+}  // namespace
+
+std::string captureName(Capture point) { return kCaptureNames[static_cast<int>(point)]; }
+
+std::optional<Capture> captureFromName(const std::string& name) {
+    for (Capture point : allCaptures())
+        if (captureName(point) == name) return point;
+    return std::nullopt;
+}
+
+std::vector<Capture> allCaptures() {
+    return {Capture::ResidPre, Capture::ResidMid, Capture::ResidPost, Capture::AttnOut,
+            Capture::MlpOut,   Capture::MlpAct,   Capture::AttnPattern};
+}
+
+std::string captureKey(Capture point, int layer) { return captureName(point) + "." + std::to_string(layer); }
+
+namespace {
+
+FloatTensor toFloatTensor(const torch::Tensor& tensor) {
+    torch::Tensor values = tensor.detach().to(torch::kFloat32).contiguous();
+    FloatTensor result;
+    result.shape = values.sizes().vec();
+    result.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+    return result;
+}
+
+torch::Tensor fromFloatTensor(const FloatTensor& tensor, const std::string& what) {
+    if (static_cast<int64_t>(tensor.values.size()) != tensor.numel())
+        throw Error("", what, "holds " + std::to_string(tensor.values.size()) + " values but its shape needs " +
+                                  std::to_string(tensor.numel()));
+    return torch::from_blob(const_cast<float*>(tensor.values.data()), tensor.shape, torch::kFloat32).clone();
+}
+
+bool endsWith(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+struct StoredTensor {
+    const SafetensorsFile* file;
+    const TensorEntry* entry;
+};
+
+// Checks that every tensor the index names is in the shard it names.
+void checkShardIndex(const std::string& directory, const std::map<std::string, StoredTensor>& stored) {
+    const std::string indexPath = (fs::path(directory) / "model.safetensors.index.json").string();
+    if (fs::exists(fs::path(directory) / "model.safetensors") || !fs::exists(indexPath)) return;
+    nlohmann::json index = nlohmann::json::parse(readFile(indexPath));
+    for (const auto& [name, file] : index["weight_map"].items()) {
+        auto it = stored.find(name);
+        if (it == stored.end() || fs::path(it->second.entry->file).filename() != file.get<std::string>())
+            throw Error(indexPath, "weight_map." + name, "tensor is not in shard " + file.get<std::string>());
+    }
+}
+
+}  // namespace
+
+// ---- loading ----
+
+std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, JobControl& job) {
+    job.report({0, 0, "reading " + directory, {}});
+    CheckpointInfo info = inspectCheckpoint(directory);
+    if (!info.memory.fits())
+        throw Error(directory, "memory",
+                    "the model needs about " + std::to_string(info.memory.totalBytes >> 20) + " MiB (float32 weights " +
+                        std::to_string(info.memory.weightBytes >> 20) + " MiB + working memory) but only " +
+                        std::to_string(info.memory.availableBytes >> 20) + " MiB are available");
+    job.report({0, 0, "memory estimate: " + std::to_string(info.memory.totalBytes >> 20) + " MiB needed, " +
+                          std::to_string(info.memory.availableBytes >> 20) + " MiB available",
+                {{"memory_needed_bytes", double(info.memory.totalBytes)},
+                 {"memory_available_bytes", double(info.memory.availableBytes)}}});
+    auto impl = std::make_shared<Model::Impl>(info.config);
+    impl->directory = directory;
+
+    std::vector<SafetensorsFile> files;
+    for (const auto& path : checkpointWeightFiles(directory)) files.push_back(SafetensorsFile::open(path));
+    impl->weightFiles.clear();
+    std::map<std::string, StoredTensor> stored;
+    for (const auto& file : files) {
+        impl->weightFiles.push_back(file.header().path);
+        for (const auto& entry : file.header().tensors) {
+            if (stored.count(entry.name))
+                throw Error(file.header().path, "tensor '" + entry.name + "'", "also stored in " + stored[entry.name].entry->file);
+            stored[entry.name] = {&file, &entry};
+        }
+    }
+    checkShardIndex(directory, stored);
+
+    const std::string firstFile = files.front().header().path;
+    std::set<std::string> used;
+    int step = 0;
+    const int total = static_cast<int>(impl->parameters.size());
+    for (auto& [name, slot] : impl->parameters) {
+        job.checkpoint();
+        auto it = stored.find(name);
+        if (it == stored.end() && !impl->spec->alternativePrefix.empty() && name.rfind(impl->spec->alternativePrefix, 0) == 0)
+            it = stored.find(name.substr(impl->spec->alternativePrefix.size()));
+        if (it == stored.end())
+            throw Error(files.size() == 1 ? firstFile : directory, "tensor '" + name + "'",
+                        "missing (config.json's " + impl->config.hfArchitecture + " needs it)");
+        const TensorEntry& entry = *it->second.entry;
+        if (entry.shape != slot.storedShape)
+            throw Error(entry.file, "tensor '" + entry.name + "'",
+                        "shape " + c10::str(c10::IntArrayRef(entry.shape)) + " does not match config.json (expected " +
+                            c10::str(c10::IntArrayRef(slot.storedShape)) + ")");
+        torch::Tensor value = it->second.file->readAsFloat(entry);
+        *slot.value = slot.transposed ? value.t() : value;
+        slot.storedName = entry.name;
+        slot.storedDtype = entry.dtype;
+        slot.ownsMemory = entry.dtype != "F32";
+        used.insert(entry.name);
+        job.report({++step, total, "loading " + entry.name, {}});
+    }
+    for (const auto& [name, tensor] : stored) {
+        if (used.count(name)) continue;
+        bool ignored = std::any_of(impl->spec->ignoredSuffixes.begin(), impl->spec->ignoredSuffixes.end(),
+                                   [&](const auto& suffix) { return endsWith(name, suffix); });
+        bool tiedHead = impl->config.tiedEmbeddings && name == impl->spec->lmHead + ".weight";
+        if (!ignored && !tiedHead)
+            throw Error(tensor.entry->file, "tensor '" + name + "'", "not part of a " + impl->config.hfArchitecture);
+    }
+    impl->config.storedDtype = info.config.storedDtype;
+    if (fs::exists(fs::path(directory) / "tokenizer.json")) impl->tokenizer = Tokenizer::fromDirectory(directory);
+    return impl;
+}
+
+std::shared_ptr<Model::Impl> randomModelImpl(const ModelConfig& config, uint64_t seed) {
+    auto impl = std::make_shared<Model::Impl>(config);
+    torch::manual_seed(seed);
+    torch::NoGradGuard noGrad;
+    for (auto& [name, slot] : impl->parameters) {
+        std::vector<int64_t> computeShape = slot.storedShape;
+        if (slot.transposed) std::swap(computeShape[0], computeShape[1]);
+        bool normWeight = computeShape.size() == 1 && endsWith(name, ".weight");
+        torch::Tensor value = normWeight ? torch::ones(computeShape)
+                              : computeShape.size() == 1 ? torch::zeros(computeShape)
+                                                         : torch::randn(computeShape) * 0.02;
+        if (slot.transposed) value = value.t().contiguous().t();  // same strides as a loaded Conv1D view
+        *slot.value = value;
+        slot.ownsMemory = true;
+    }
+    impl->config.storedDtype = "F32";
+    return impl;
+}
+
+Model modelFromImpl(std::shared_ptr<Model::Impl> impl) { return Model(std::move(impl)); }
+
+// ---- public API ----
+
+Model Model::load(const std::string& directory, JobControl& job) { return Model(loadModelImpl(directory, job)); }
+
+Model::Impl& Model::impl() { return *impl_; }
+const Model::Impl& Model::impl() const { return *impl_; }
+const ModelConfig& Model::config() const { return impl_->config; }
+bool Model::hasTokenizer() const { return impl_->tokenizer.has_value(); }
+const Tokenizer& Model::tokenizer() const {
+    if (!impl_->tokenizer) throw Error(impl_->directory, "tokenizer.json", "this checkpoint has no tokenizer");
+    return *impl_->tokenizer;
+}
+std::string Model::directory() const { return impl_->directory; }
+long long Model::parameterCount() const { return impl_->parameterCount(); }
+long long Model::weightBytes() const { return impl_->parameterCount() * 4; }
+
+ForwardOutput Model::forward(const std::vector<std::vector<int>>& batch, const CaptureRequest& request) const {
+    c10::InferenceMode inference;
+    TokenBatch tokens = padTokens(batch, false, 0, impl_->config.vocabSize);
+    CaptureSet captures(request.points, request.layers, impl_->config.numLayers);
+    AttentionInputs attention = impl_->attentionInputs(tokens.mask, tokens.ids.size(1));
+    torch::Tensor hidden = impl_->runLayers(impl_->embed(tokens.ids, attention.positions), 0, impl_->config.numLayers,
+                                            attention, &captures);
+    ForwardOutput output;
+    output.lengths = tokens.lengths;
+    if (request.logits) {
+        if (request.lastPositionLogitsOnly) {
+            torch::Tensor last = torch::tensor(std::vector<int64_t>(tokens.lengths.begin(), tokens.lengths.end())) - 1;
+            hidden = hidden.gather(1, last.view({-1, 1, 1}).expand({hidden.size(0), 1, hidden.size(2)}));
+        }
+        output.logits = toFloatTensor(impl_->logitLens(hidden));
+    }
+    for (const auto& [key, value] : captures.tensors) output.captures[key] = toFloatTensor(value);
+    return output;
+}
+
+std::vector<Generation> Model::generate(const std::vector<std::vector<int>>& prompts,
+                                        const GenerationSettings& settings, JobControl& job) const {
+    return generateTokens(*impl_, prompts, settings, job);
+}
+
+FloatTensor Model::logitLens(const FloatTensor& residual) const {
+    if (residual.shape.empty() || residual.shape.back() != impl_->config.hiddenSize)
+        throw Error("", "residual", "last dimension must be the hidden size " + std::to_string(impl_->config.hiddenSize));
+    c10::InferenceMode inference;
+    return toFloatTensor(impl_->logitLens(fromFloatTensor(residual, "residual")));
+}
+
+std::vector<std::string> Model::parameterNames() const { return impl_->parameterNames(); }
+
+FloatTensor Model::parameter(const std::string& hfName) const { return toFloatTensor(impl_->storedLayout(hfName)); }
+
+void Model::setParameter(const std::string& hfName, const FloatTensor& value) {
+    const ParameterSlot& slot = impl_->slot(hfName);
+    if (value.shape != slot.storedShape)
+        throw Error(impl_->directory, "parameter '" + hfName + "'",
+                    "shape " + c10::str(c10::IntArrayRef(value.shape)) + " does not match the stored " +
+                        c10::str(c10::IntArrayRef(slot.storedShape)));
+    torch::Tensor tensor = fromFloatTensor(value, "parameter '" + hfName + "'");
+    impl_->replaceParameter(hfName, slot.transposed ? tensor.t() : tensor);
+}
+
+// ---- content hash ----
+
+std::string Model::contentHash() const {
+    std::string material;
+    if (!impl_->directory.empty()) {
+        material += sha256File((fs::path(impl_->directory) / "config.json").string());
+        for (const auto& path : impl_->weightFiles) {
+            SafetensorsHeader header = readSafetensorsHeader(path);
+            material += fs::path(path).filename().string() + ":" + std::to_string(header.fileBytes) + ":";
+            for (const auto& entry : header.tensors)
+                material += entry.name + "," + entry.dtype + "," + std::to_string(entry.dataBegin) + ";";
+        }
+    }
+    for (const auto& [name, slot] : impl_->parameters) {
+        if (!slot.edited && !impl_->directory.empty()) continue;
+        torch::Tensor bytes = impl_->storedLayout(name).detach().contiguous();
+        material += name + "=" +
+                    sha256Hex(std::string_view(static_cast<const char*>(bytes.data_ptr()),
+                                               static_cast<size_t>(bytes.numel()) * sizeof(float))) +
+                    ";";
+    }
+    return sha256Hex(material);
+}
+
+// ---- saving ----
+
+namespace {
+
+constexpr long long kMaxShardBytes = 5'000'000'000;  // as HF's default max_shard_size "5GB"
+
+void checkSaveTarget(const std::string& source, const std::string& target) {
+    fs::path targetPath = fs::weakly_canonical(fs::absolute(target));
+    if (!source.empty() && fs::exists(source) && fs::weakly_canonical(fs::absolute(source)) == targetPath)
+        throw Error(target, "", "refusing to save into the model's own source directory; choose a new directory");
+    if (!fs::exists(targetPath)) return;
+    if (!fs::is_directory(targetPath)) throw Error(target, "", "exists and is not a directory");
+    bool empty = fs::directory_iterator(targetPath) == fs::directory_iterator();
+    if (!empty && !fs::exists(targetPath / kSaveMarker))
+        throw Error(target, "", "directory is not empty and is not a previous save of the workbench");
+}
+
+}  // namespace
+
+void Model::save(const std::string& newDirectory, JobControl& job) const {
+    const Impl& model = *impl_;
+    checkSaveTarget(model.directory, newDirectory);
+    fs::create_directories(newDirectory);
+    fs::path target(newDirectory);
+
+    // Shards in name order, each at most kMaxShardBytes (a single file when it all fits).
+    std::vector<std::vector<TensorToWrite>> shards(1);
+    long long shardBytes = 0, totalBytes = 0;
+    std::map<std::string, ParameterSlot> byStoredName;
+    for (const auto& [name, slot] : model.parameters) byStoredName[slot.storedName] = slot;
+    for (const auto& [storedName, slot] : byStoredName) {
+        long long bytes = slot.value->numel() * static_cast<long long>(dtypeBytes(slot.storedDtype));
+        if (shardBytes > 0 && shardBytes + bytes > kMaxShardBytes) {
+            shards.emplace_back();
+            shardBytes = 0;
+        }
+        shards.back().push_back({storedName, model.storedLayout(slot.name), slot.storedDtype});
+        shardBytes += bytes;
+        totalBytes += bytes;
+    }
+    std::set<std::string> written;
+    nlohmann::json weightMap = nlohmann::json::object();
+    for (size_t i = 0; i < shards.size(); ++i) {
+        job.checkpoint();
+        char shardName[64];
+        std::snprintf(shardName, sizeof shardName, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+        std::string fileName = shards.size() == 1 ? "model.safetensors" : shardName;
+        job.report({static_cast<int>(i), static_cast<int>(shards.size()), "writing " + fileName, {}});
+        writeSafetensors((target / fileName).string(), shards[i]);
+        written.insert(fileName);
+        for (const auto& tensor : shards[i]) weightMap[tensor.name] = fileName;
+    }
+    if (shards.size() > 1) {
+        nlohmann::json index = {{"metadata", {{"total_size", totalBytes}}}, {"weight_map", weightMap}};
+        writeFileAtomically((target / "model.safetensors.index.json").string(), index.dump(2) + "\n");
+        written.insert("model.safetensors.index.json");
+    }
+    // config, tokenizer and generation settings are copied unchanged (a model built in memory writes its config).
+    if (model.directory.empty()) {
+        writeFileAtomically((target / "config.json").string(), modelConfigJson(model.config));
+        written.insert("config.json");
+    } else {
+        for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                                 "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt",
+                                 "added_tokens.json"}) {
+            fs::path source = fs::path(model.directory) / name;
+            if (!fs::exists(source)) continue;
+            writeFileAtomically((target / name).string(), readFile(source.string()));
+            written.insert(name);
+        }
+    }
+    // Leftovers of an earlier save (e.g. a different shard count) would confuse a loader.
+    for (const auto& item : fs::directory_iterator(target)) {
+        std::string name = item.path().filename().string();
+        bool weights = endsWith(name, ".safetensors") || name == "model.safetensors.index.json";
+        if (weights && !written.count(name)) fs::remove(item.path());
+    }
+    nlohmann::json marker = {{"saved_by", "detox workbench " + appVersion()},
+                             {"source", model.directory},
+                             {"content_hash", contentHash()}};
+    writeFileAtomically((target / kSaveMarker).string(), marker.dump(2) + "\n");
+    job.report({static_cast<int>(shards.size()), static_cast<int>(shards.size()), "saved " + newDirectory, {}});
+}
+
+}  // namespace detox

@@ -1,0 +1,126 @@
+// Figures of a method comparison (figures_comparison.h), built with figures_core.
+#include "detox_ui/figures/figures_comparison.h"
+
+#include "detox_ui/figures/figures_core.h"
+
+namespace detox::ui {
+namespace {
+
+QString editSuffix(const std::string& method, int recordId) {
+    return QString::fromStdString(method) + QStringLiteral("-record-%1").arg(recordId);
+}
+
+FigureSpec withId(FigureSpec figure, const QString& id) {
+    figure.id = id;
+    return figure;
+}
+
+// The instance's curve on the original model and on the repaired one, as two "variants" of one plot.
+FigureSpec beforeAfterCurves(const ComparedEdit& edit, const std::string& method, const QString& prefix) {
+    std::vector<LocateResult> curves;
+    for (LocateResult curve : edit.mechanism.curvesBefore) {
+        curve.variant = "before";
+        curves.push_back(curve);
+    }
+    for (LocateResult curve : edit.mechanism.curvesAfter) {
+        curve.variant = "after " + method;
+        curves.push_back(curve);
+    }
+    FigureSpec figure = withId(toxicLayerFigure(curves), prefix + "toxic-layers-" + editSuffix(method, edit.recordId));
+    figure.title = QStringLiteral("Safe-unsafe distance, before / after %1 (record %2)")
+                       .arg(QString::fromStdString(method))
+                       .arg(edit.recordId);
+    return figure;
+}
+
+FigureSpec lossCurve(const ComparedEdit& edit, const std::string& method, const QString& prefix) {
+    FigureSpec figure = withId(lossFigure(edit.edit), prefix + "loss-" + editSuffix(method, edit.recordId));
+    figure.title += QStringLiteral(" (record %1)").arg(edit.recordId);
+    return figure;
+}
+
+FigureSpec shiftHeatmap(const ComparedEdit& edit, const std::string& method, const QString& prefix) {
+    // Titled as in the GUI's Compare view.
+    FigureSpec figure = withId(parameterShiftFigure(edit.mechanism.parameterShift, QString::fromStdString(method)),
+                                   prefix + "parameter-shift-" + editSuffix(method, edit.recordId));
+    figure.title = QStringLiteral("Relative parameter shift (%1, record %2)")
+                       .arg(QString::fromStdString(method))
+                       .arg(edit.recordId);
+    return figure;
+}
+
+FigureSpec metricsBars(const ComparisonResult& result, const QString& prefix) {
+    QStringList names{QStringLiteral("original")};
+    std::vector<SafetyMetrics> metrics{result.baseline.metrics.safety};
+    for (const auto& method : result.methods) {
+        names << QString::fromStdString(method.method);
+        metrics.push_back(method.evaluation.metrics.safety);
+    }
+    return withId(metricsBarFigure(names, metrics), prefix + "metrics");
+}
+
+FigureSpec mechanismBars(const ComparisonResult& result, const QString& prefix) {
+    QStringList methods;
+    QVector<QVector<double>> values;
+    for (const auto& method : result.methods) {
+        methods << QString::fromStdString(method.method);
+        // Without a probe there is no toxicity measure, only the activation change.
+        if (result.probe) values.append(QVector<double>{meanToxicityReduction(method), meanActivationNormChange(method)});
+        else values.append(QVector<double>{meanActivationNormChange(method)});
+    }
+    QStringList measures{QStringLiteral("relative activation norm change")};
+    if (result.probe) measures.prepend(QStringLiteral("toxicity reduction"));
+    FigureSpec figure = withId(
+        metricsBarFigure(methods, measures, values, QStringLiteral("Toxic region after each method (mean over edits)")),
+        prefix + "mechanism");
+    figure.xLabel = QStringLiteral("toxic-region measure");
+    figure.yLabel = QStringLiteral("change");
+    return figure;
+}
+
+template <typename Value>
+double meanOverEdits(const MethodComparison& method, Value value) {
+    if (method.edits.empty()) return 0;
+    double sum = 0;
+    for (const auto& edit : method.edits) sum += value(edit);
+    return sum / double(method.edits.size());
+}
+
+}  // namespace
+
+double meanToxicityReduction(const MethodComparison& method) {
+    return meanOverEdits(method, [](const ComparedEdit& edit) { return edit.mechanism.toxicityReduction; });
+}
+
+double meanActivationNormChange(const MethodComparison& method) {
+    return meanOverEdits(method, [](const ComparedEdit& edit) { return edit.mechanism.activationShift.relativeNormChange; });
+}
+
+QVector<FigureSpec> comparisonFigures(const ComparisonResult& result, const QString& prefix,
+                                      std::optional<int> onlyRecord) {
+    QVector<FigureSpec> figures{metricsBars(result, prefix)};
+    if (!result.baselineCurves.empty())
+        figures.append(withId(toxicLayerFigure(result.baselineCurves), prefix + "toxic-layers"));
+    QVector<FigureSpec> heatmaps;
+    QVector<bool> heatmapShown;
+    for (const auto& method : result.methods)
+        for (const auto& edit : method.edits) {
+            const bool shown = !onlyRecord || edit.recordId == *onlyRecord;
+            if (shown) {
+                figures.append(beforeAfterCurves(edit, method.method, prefix));
+                figures.append(lossCurve(edit, method.method, prefix));
+            }
+            heatmaps.append(shiftHeatmap(edit, method.method, prefix));
+            heatmapShown.append(shown);
+        }
+    // The range is shared by every edit's heatmap, also those of records not shown.
+    QVector<FigureSpec*> shared;
+    for (auto& heatmap : heatmaps) shared.append(&heatmap);
+    shareHeatmapRange(shared);
+    for (int i = 0; i < heatmaps.size(); ++i)
+        if (heatmapShown[i]) figures.append(heatmaps[i]);
+    figures.append(mechanismBars(result, prefix));
+    return figures;
+}
+
+}  // namespace detox::ui

@@ -1,0 +1,528 @@
+#include "detox_ui/figures/plot_render.h"
+
+#include <QApplication>
+#include <QBuffer>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QSvgGenerator>
+#include <qcustomplot.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <optional>
+#include <limits>
+#include <vector>
+#include <filesystem>
+
+#include "detox/error.h"
+#include "detox/fileio.h"
+
+namespace detox::ui {
+
+namespace {
+
+// Restores the plot to one empty axis rect: removes plottables, items, titles and colour scales
+// left by a previous figure, and resets tickers and axis directions.
+void resetPlot(QCustomPlot* plot) {
+    plot->clearPlottables();
+    plot->clearItems();
+    QCPAxisRect* rect = plot->axisRect();
+    QCPLayoutGrid* layout = plot->plotLayout();
+    // A bar figure moved the legend above the axis rect: back into the rect's inset before clearing.
+    if (plot->legend->layout() != rect->insetLayout()) {
+        if (plot->legend->layout()) plot->legend->layout()->take(plot->legend);
+        rect->insetLayout()->addElement(plot->legend, Qt::AlignTop | Qt::AlignRight);
+        plot->legend->setWrap(0);
+        plot->legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
+    }
+    layout->take(rect);
+    layout->clear();
+    layout->addElement(0, 0, rect);
+    rect->setMarginGroup(QCP::MarginSides(QCP::msTop) | QCP::msBottom, nullptr);
+    qDeleteAll(plot->findChildren<QCPMarginGroup*>(Qt::FindDirectChildrenOnly));
+    qDeleteAll(plot->findChildren<QCPBarsGroup*>(Qt::FindDirectChildrenOnly));
+    for (QCPAxis* axis : {plot->xAxis, plot->yAxis}) {
+        axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        axis->setRangeReversed(false);
+        axis->setTickLabelRotation(0);
+        axis->setLabel({});
+        axis->grid()->setVisible(true);
+        axis->grid()->setSubGridVisible(false);
+    }
+    plot->legend->setVisible(false);
+    plot->legend->clearItems();
+}
+
+void addTitle(QCustomPlot* plot, const QString& title) {
+    if (title.isEmpty()) return;
+    plot->plotLayout()->insertRow(0);
+    auto* element = new QCPTextElement(plot, title);
+    QFont font = plot->font();
+    font.setPointSizeF(font.pointSizeF() * 1.15);
+    font.setBold(true);
+    element->setFont(font);
+    element->setObjectName("title");
+    plot->plotLayout()->addElement(0, 0, element);
+}
+
+QSharedPointer<QCPAxisTickerText> textTicker(const QStringList& labels, int maxLabels) {
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    // With many labels show every k-th so they stay legible.
+    const int step = std::max(1, int(std::ceil(double(labels.size()) / maxLabels)));
+    for (int i = 0; i < labels.size(); i += step) ticker->addTick(i, labels[i]);
+    return ticker;
+}
+
+// A method keeps its colour in every figure (dinm blue, sft orange, dpo green; the model before any
+// edit grey), found as a word in the series name ("dinm-1", "after sft-2", "DPO"). Other series take the
+// palette in order, from the fourth colour on when the figure also shows methods.
+std::optional<int> methodColourIndex(const QString& seriesName) {
+    static const QRegularExpression dinm("\\bdinm\\b", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression sft("\\bsft\\b", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression dpo("\\bdpo\\b", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression unedited("^(before|baseline|loaded model|original)\\b",
+                                             QRegularExpression::CaseInsensitiveOption);
+    if (dinm.match(seriesName).hasMatch()) return 0;
+    if (sft.match(seriesName).hasMatch()) return 1;
+    if (dpo.match(seriesName).hasMatch()) return 2;
+    if (unedited.match(seriesName).hasMatch()) return 7;
+    return std::nullopt;
+}
+
+QVector<QColor> seriesColours(const FigureSpec& figure, const PlotPalette& palette) {
+    bool showsMethods = false;
+    for (const FigureSeries& series : figure.series) showsMethods = showsMethods || methodColourIndex(series.name);
+    const int firstFree = showsMethods ? 3 : 0;
+    const int freeCount = showsMethods ? 4 : int(palette.series.size());  // 3..6 stay clear of method colours
+    QVector<QColor> colours;
+    int nextFree = 0;
+    for (const FigureSeries& series : figure.series) {
+        const std::optional<int> fixed = methodColourIndex(series.name);
+        const int index = fixed ? *fixed : firstFree + (nextFree++ % freeCount);
+        colours.append(palette.series[index % palette.series.size()]);
+    }
+    return colours;
+}
+
+// A marker's label sits above it, centred; at either end of the x range it leans inwards so the axis
+// rect does not cut it off (the toxic layer is often the last one).
+Qt::Alignment markerLabelAlignment(const FigureSpec& figure, double x) {
+    double first = x, last = x;
+    for (const FigureSeries& series : figure.series)
+        for (double value : series.x) first = std::min(first, value), last = std::max(last, value);
+    const Qt::Alignment horizontal = first == last ? Qt::AlignHCenter
+                                     : x >= last   ? Qt::AlignRight
+                                     : x <= first  ? Qt::AlignLeft
+                                                   : Qt::AlignHCenter;
+    return horizontal | Qt::AlignBottom;
+}
+
+void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& palette) {
+    QMap<QString, QCPGraph*> markerGraphs;  // one legend entry per marker label
+    for (const FigureSeries& series : figure.series) {
+        for (const FigureMarker& marker : series.markers) {
+            QCPGraph*& graph = markerGraphs[marker.label];
+            if (!graph) {
+                graph = plot->addGraph();
+                graph->setName(marker.label.isEmpty() ? QObject::tr("marker") : marker.label);
+                graph->setLineStyle(QCPGraph::lsNone);
+                graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, palette.marker, palette.marker, 11));
+                graph->setProperty("detoxMarker", true);
+            }
+            graph->addData(marker.x, marker.y);
+            if (!marker.label.isEmpty()) {
+                auto* text = new QCPItemText(plot);
+                text->position->setCoords(marker.x, marker.y);
+                text->setPositionAlignment(markerLabelAlignment(figure, marker.x));
+                text->setPadding(QMargins(0, 0, 0, 8));
+                text->setText(marker.label);
+                text->setColor(palette.marker);
+            }
+        }
+    }
+}
+
+// Puts the legend where the least of the data is drawn: each candidate box (a third of the axis rect
+// in a corner or at the middle of a side) counts the points sampled along lines and bars under it.
+void placeLegend(QCustomPlot* plot, const FigureSpec& figure) {
+    const QCPRange x = plot->xAxis->range(), y = plot->yAxis->range();
+    if (x.size() <= 0 || y.size() <= 0) return;
+    std::vector<QPointF> samples;  // in axis-rect fractions, y up
+    auto add = [&](double px, double py) { samples.emplace_back((px - x.lower) / x.size(), (py - y.lower) / y.size()); };
+    for (const FigureSeries& series : figure.series) {
+        const int count = int(std::min(series.x.size(), series.y.size()));
+        for (int i = 0; i < count; ++i) {
+            for (int k = 0; k < 8; ++k) {
+                const double t = k / 8.0;
+                if (figure.kind == FigureKind::Bar) add(series.x[i], series.y[i] * t);  // up the bar
+                else if (i + 1 < count)
+                    add(series.x[i] + t * (series.x[i + 1] - series.x[i]), series.y[i] + t * (series.y[i + 1] - series.y[i]));
+            }
+            add(series.x[i], series.y[i]);
+        }
+    }
+    struct Box {
+        Qt::Alignment alignment;
+        double left, bottom;
+    };
+    const Box boxes[] = {{Qt::AlignTop | Qt::AlignRight, 0.6, 0.6},     {Qt::AlignTop | Qt::AlignLeft, 0.0, 0.6},
+                         {Qt::AlignVCenter | Qt::AlignRight, 0.6, 0.3}, {Qt::AlignBottom | Qt::AlignRight, 0.6, 0.0},
+                         {Qt::AlignBottom | Qt::AlignLeft, 0.0, 0.0},   {Qt::AlignVCenter | Qt::AlignLeft, 0.0, 0.3}};
+    const Box* best = &boxes[0];
+    size_t fewest = std::numeric_limits<size_t>::max();
+    for (const Box& box : boxes) {
+        const size_t covered = size_t(std::count_if(samples.begin(), samples.end(), [&](const QPointF& p) {
+            return p.x() >= box.left && p.x() <= box.left + 0.4 && p.y() >= box.bottom && p.y() <= box.bottom + 0.4;
+        }));
+        if (covered < fewest) {  // the first box wins ties: top right is where readers look
+            fewest = covered;
+            best = &box;
+        }
+    }
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, best->alignment);
+}
+
+// As many entries side by side as fit the plot's width with their full names (at least one).
+int legendColumns(QCustomPlot* plot) {
+    const QFontMetrics metrics(plot->legend->font());
+    int widest = 0;
+    for (int i = 0; i < plot->legend->itemCount(); ++i)
+        if (auto* item = qobject_cast<QCPPlottableLegendItem*>(plot->legend->item(i)))
+            widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()));
+    const int entryWidth = widest + plot->legend->iconSize().width() + 3 * plot->legend->iconTextPadding() + 16;
+    return std::max(1, std::min(plot->legend->itemCount(), plot->width() / std::max(1, entryWidth)));
+}
+
+void wrapLegendToWidth(QCustomPlot* plot) {
+    const int columns = legendColumns(plot);
+    if (plot->legend->wrap() == columns && plot->legend->fillOrder() == QCPLayoutGrid::foColumnsFirst) return;
+    plot->legend->setWrap(columns);
+    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // true: re-arranges the entries
+}
+
+// Grouped bars fill the width and often reach the top: the legend goes in a row of its own between the
+// title and the axis rect, its entries side by side, so it can never cover a bar.
+void putLegendAbovePlot(QCustomPlot* plot) {
+    QCPLayoutGrid* layout = plot->plotLayout();
+    plot->axisRect()->insetLayout()->take(plot->legend);
+    int rectRow = 0;
+    while (layout->element(rectRow, 0) != plot->axisRect()) ++rectRow;
+    layout->insertRow(rectRow);
+    layout->addElement(rectRow, 0, plot->legend);
+    layout->setRowStretchFactor(rectRow, 0.001);  // as tall as its entries, no more
+    plot->legend->setMargins(QMargins(6, 0, 6, 2));
+    wrapLegendToWidth(plot);
+    // The widget's width is known for sure only when it draws: wrap again before every replot.
+    if (!plot->property("detoxLegendWraps").toBool()) {
+        plot->setProperty("detoxLegendWraps", true);
+        QObject::connect(plot, &QCustomPlot::beforeReplot, plot, [plot] {
+            if (plot->legend->layout() == plot->plotLayout()) wrapLegendToWidth(plot);
+        });
+    }
+}
+
+// Whole-number x values (layers, steps) get whole-number ticks.
+void useIntegerTicksWhenDiscrete(QCustomPlot* plot, const FigureSpec& figure) {
+    for (const FigureSeries& series : figure.series)
+        for (double value : series.x)
+            if (value != std::floor(value)) return;
+    QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+    ticker->setTickStep(1.0);
+    ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    plot->xAxis->setTicker(ticker);
+}
+
+void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
+    const QVector<QColor> colours = seriesColours(figure, palette);
+    for (int i = 0; i < figure.series.size(); ++i) {
+        const FigureSeries& series = figure.series[i];
+        QCPGraph* graph = plot->addGraph();
+        graph->setName(series.name);
+        graph->setData(series.x, series.y, true);
+        const QColor colour = colours[i];
+        graph->setPen(QPen(colour, 2));
+        graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, colour, colour, 5));
+    }
+    addMarkers(plot, figure, palette);
+    if (!figure.categories.isEmpty()) plot->xAxis->setTicker(textTicker(figure.categories, 24));
+    else useIntegerTicksWhenDiscrete(plot, figure);
+    plot->rescaleAxes();
+    plot->xAxis->scaleRange(1.06, plot->xAxis->range().center());
+    plot->yAxis->scaleRange(1.12, plot->yAxis->range().center());
+    // Room above the highest point for a marker's label, which the axis rect would clip.
+    bool hasMarkers = false;
+    for (const FigureSeries& series : figure.series) hasMarkers = hasMarkers || !series.markers.isEmpty();
+    if (hasMarkers) plot->yAxis->setRangeUpper(plot->yAxis->range().upper + plot->yAxis->range().size() * 0.08);
+    plot->legend->setVisible(figure.series.size() > 1 || plot->graphCount() > figure.series.size());
+    placeLegend(plot, figure);
+}
+
+void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
+    auto* group = new QCPBarsGroup(plot);
+    group->setSpacingType(QCPBarsGroup::stAbsolute);
+    group->setSpacing(1);
+    const int seriesCount = std::max<int>(1, figure.series.size());
+    double low = 0, high = 0;
+    const QVector<QColor> colours = seriesColours(figure, palette);
+    for (int i = 0; i < figure.series.size(); ++i) {
+        const FigureSeries& series = figure.series[i];
+        auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+        bars->setName(series.name);
+        bars->setData(series.x, series.y, true);
+        bars->setWidth(0.8 / seriesCount);
+        const QColor colour = colours[i];
+        bars->setPen(QPen(colour.darker(115), 1));
+        bars->setBrush(colour);
+        if (figure.series.size() > 1) bars->setBarsGroup(group);
+        for (double y : series.y) {
+            if (std::isnan(y)) continue;
+            low = std::min(low, y);
+            high = std::max(high, y);
+        }
+    }
+    addMarkers(plot, figure, palette);
+    plot->xAxis->setTicker(textTicker(figure.categories, 40));
+    plot->xAxis->grid()->setVisible(false);
+    // Rotate the labels when they would not fit side by side (about 7 px a character, 300 px wide).
+    int characters = 0;
+    for (const QString& label : figure.categories) characters += int(label.size()) + 2;
+    if (characters > 40 && figure.categories.size() > 2) plot->xAxis->setTickLabelRotation(-40);
+    plot->xAxis->setRange(-0.6, figure.categories.size() - 0.4);
+    const double headroom = (high - low) * 0.1;
+    plot->yAxis->setRange(low < 0 ? low - headroom : 0, high > 0 ? high + headroom : (low < 0 ? 0 : 1));
+    plot->legend->setVisible(figure.series.size() > 1);
+    if (plot->legend->visible()) putLegendAbovePlot(plot);
+}
+
+void renderHeatmap(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
+    const HeatmapData& heat = figure.heatmap;
+    if (heat.rows == 0 || heat.cols == 0) return;
+    auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+    map->setName(figure.title);
+    map->setInterpolate(false);
+    map->setTightBoundary(false);
+    map->data()->setSize(heat.cols, heat.rows);
+    map->data()->setRange(QCPRange(0, heat.cols - 1), QCPRange(0, heat.rows - 1));
+    for (int row = 0; row < heat.rows; ++row)
+        for (int col = 0; col < heat.cols; ++col) map->data()->setCell(col, row, heat.at(row, col));
+    map->setGradient(colorGradient(heat.scale, theme));
+    const auto [low, high] = heatmapRange(heat);
+    map->setDataRange(QCPRange(low, high));
+
+    auto* scale = new QCPColorScale(plot);
+    scale->setType(QCPAxis::atRight);
+    scale->setGradient(map->gradient());
+    scale->setDataRange(map->dataRange());
+    scale->setLabel(heat.valueLabel);
+    scale->setBarWidth(14);
+    map->setColorScale(scale);
+    const int rectRow = plot->plotLayout()->rowCount() - 1;
+    plot->plotLayout()->addElement(rectRow, 1, scale);
+    auto* margins = new QCPMarginGroup(plot);
+    plot->axisRect()->setMarginGroup(QCP::MarginSides(QCP::msTop) | QCP::msBottom, margins);
+    scale->setMarginGroup(QCP::MarginSides(QCP::msTop) | QCP::msBottom, margins);
+
+    plot->yAxis->setRangeReversed(true);  // row 0 at the top, as in a table
+    if (!heat.rowLabels.isEmpty()) plot->yAxis->setTicker(textTicker(heat.rowLabels, 32));
+    if (!heat.colLabels.isEmpty()) {
+        plot->xAxis->setTicker(textTicker(heat.colLabels, 40));
+        bool longLabels = false;
+        for (const QString& label : heat.colLabels) longLabels = longLabels || label.size() > 3;
+        if (longLabels && heat.cols > 8) plot->xAxis->setTickLabelRotation(-45);
+    }
+    plot->xAxis->grid()->setVisible(false);
+    plot->yAxis->grid()->setVisible(false);
+    plot->xAxis->setRange(-0.5, heat.cols - 0.5);
+    plot->yAxis->setRange(-0.5, heat.rows - 0.5);
+}
+
+void styleAxis(QCPAxis* axis, const PlotPalette& palette) {
+    axis->setBasePen(QPen(palette.axis, 1));
+    axis->setTickPen(QPen(palette.axis, 1));
+    axis->setSubTickPen(QPen(palette.axis, 1));
+    axis->setLabelColor(palette.text);
+    axis->setTickLabelColor(palette.text);
+    axis->grid()->setPen(QPen(palette.grid, 1, Qt::DotLine));
+    axis->grid()->setSubGridPen(QPen(palette.subGrid, 1, Qt::DotLine));
+    // A zero line helps for signed values (y); a vertical one at x = 0 only looks like a second axis.
+    const bool vertical = axis->orientation() == Qt::Vertical;
+    axis->grid()->setZeroLinePen(vertical ? QPen(palette.axis, 1) : QPen(Qt::NoPen));
+}
+
+QByteArray pngBytes(QCustomPlot* plot, const ExportOptions& options) {
+    const QPixmap pixmap = plot->toPixmap(options.width, options.height, options.pngScale);
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    pixmap.save(&buffer, "PNG");
+    return bytes;
+}
+
+QByteArray svgBytes(QCustomPlot* plot, const FigureSpec& figure, const ExportOptions& options) {
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    QSvgGenerator generator;
+    generator.setOutputDevice(&buffer);
+    generator.setSize(QSize(options.width, options.height));
+    generator.setViewBox(QRect(0, 0, options.width, options.height));
+    generator.setTitle(figure.title);
+    generator.setDescription("Detox Workbench figure " + figure.id);
+    QCPPainter painter;
+    painter.begin(&generator);
+    plot->toPainter(&painter, options.width, options.height);
+    painter.end();
+    return bytes;
+}
+
+void writeBytes(const QString& path, const QByteArray& bytes) {
+    if (bytes.isEmpty()) throw detox::Error(path.toStdString(), "", "rendering produced no data");
+    detox::writeFileAtomically(path.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())));
+}
+
+// QCustomPlot writes PDFs by file name only: write next to the target, then rename over it.
+void writePdf(QCustomPlot* plot, const FigureSpec& figure, const QString& path, const ExportOptions& options) {
+    const QString temporary = path + ".part";
+    if (!plot->savePdf(temporary, options.width, options.height, QCP::epNoCosmetic, "Detox Workbench", figure.title)) {
+        QFile::remove(temporary);
+        throw detox::Error(path.toStdString(), "", "cannot write the PDF");
+    }
+    std::error_code error;
+    std::filesystem::rename(temporary.toStdString(), path.toStdString(), error);
+    if (error) {
+        QFile::remove(temporary);
+        throw detox::Error(path.toStdString(), "", "cannot rename the PDF into place: " + error.message());
+    }
+}
+
+}  // namespace
+
+QCPColorGradient colorGradient(ColorScale scale, Theme theme) {
+    QCPColorGradient gradient;
+    gradient.clearColorStops();
+    const auto stops = scale == ColorScale::Diverging ? divergingColorStops(theme) : sequentialColorStops();
+    for (const auto& [position, colour] : stops) gradient.setColorStopAt(position, colour);
+    gradient.setColorInterpolation(QCPColorGradient::ciRGB);
+    gradient.setLevelCount(256);
+    gradient.setNanHandling(QCPColorGradient::nhNanColor);
+    gradient.setNanColor(theme == Theme::Dark ? QColor("#555555") : QColor("#d0d0d0"));
+    return gradient;
+}
+
+void applyPlotTheme(QCustomPlot* plot, Theme theme) {
+    const PlotPalette palette = plotPalette(theme);
+    plot->setBackground(palette.background);
+    for (QCPAxisRect* rect : plot->axisRects()) {
+        rect->setBackground(palette.background);
+        for (QCPAxis* axis : rect->axes()) styleAxis(axis, palette);
+    }
+    plot->legend->setBrush(palette.background);
+    plot->legend->setBorderPen(QPen(palette.grid));
+    plot->legend->setTextColor(palette.text);
+    for (int i = 0; i < plot->plotLayout()->elementCount(); ++i) {
+        QCPLayoutElement* element = plot->plotLayout()->elementAt(i);
+        if (auto* title = qobject_cast<QCPTextElement*>(element)) title->setTextColor(palette.text);
+        if (auto* scale = qobject_cast<QCPColorScale*>(element)) styleAxis(scale->axis(), palette);
+    }
+    for (int i = 0; i < plot->itemCount(); ++i)
+        if (auto* text = qobject_cast<QCPItemText*>(plot->item(i))) text->setColor(palette.marker);
+    for (int i = 0; i < plot->plottableCount(); ++i)
+        if (auto* map = qobject_cast<QCPColorMap*>(plot->plottable(i))) {
+            const ColorScale scale = map->property("detoxScale").toInt() == int(ColorScale::Diverging)
+                                         ? ColorScale::Diverging
+                                         : ColorScale::Sequential;
+            map->setGradient(colorGradient(scale, theme));
+            if (map->colorScale()) map->colorScale()->setGradient(map->gradient());
+        }
+}
+
+void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
+    resetPlot(plot);
+    addTitle(plot, figure.title);
+    const PlotPalette palette = plotPalette(theme);
+    plot->xAxis->setLabel(figure.xLabel);
+    plot->yAxis->setLabel(figure.yLabel);
+    plot->legend->setFont(plot->font());
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);  // placeLegend may move it
+    switch (figure.kind) {
+    case FigureKind::Line: renderLine(figure, plot, palette); break;
+    case FigureKind::Bar: renderBars(figure, plot, palette); break;
+    case FigureKind::Heatmap:
+        renderHeatmap(figure, plot, theme);
+        if (plot->plottableCount() > 0) plot->plottable(0)->setProperty("detoxScale", int(figure.heatmap.scale));
+        break;
+    }
+    applyPlotTheme(plot, theme);
+    plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QString exportSuffix(ExportFormat format) {
+    switch (format) {
+    case ExportFormat::Png: return "png";
+    case ExportFormat::Pdf: return "pdf";
+    case ExportFormat::Svg: return "svg";
+    case ExportFormat::Csv: return "csv";
+    case ExportFormat::Json: return "json";
+    }
+    return {};
+}
+
+QStringList exportPlot(QCustomPlot* plot, const FigureSpec& figure, const QString& basePath, ExportFormats formats,
+                       const ExportOptions& options) {
+    QStringList written;
+    const QDir folder = QFileInfo(basePath).absoluteDir();
+    if (!folder.exists() && !QDir().mkpath(folder.absolutePath()))
+        throw detox::Error(folder.absolutePath().toStdString(), "", "cannot create the folder");
+    for (ExportFormat format : {ExportFormat::Png, ExportFormat::Pdf, ExportFormat::Svg, ExportFormat::Csv,
+                                ExportFormat::Json}) {
+        if (!formats.testFlag(format)) continue;
+        const QString path = basePath + "." + exportSuffix(format);
+        switch (format) {
+        case ExportFormat::Png: writeBytes(path, pngBytes(plot, options)); break;
+        case ExportFormat::Pdf: writePdf(plot, figure, path, options); break;
+        case ExportFormat::Svg: writeBytes(path, svgBytes(plot, figure, options)); break;
+        case ExportFormat::Csv: writeBytes(path, figure.toCsv().toUtf8()); break;
+        case ExportFormat::Json: writeBytes(path, QJsonDocument(figure.toJson()).toJson(QJsonDocument::Indented)); break;
+        }
+        written << path;
+    }
+    return written;
+}
+
+QStringList exportFigure(const FigureSpec& figure, const QString& basePath, ExportFormats formats,
+                         const ExportOptions& options) {
+    figure.validate(figure.id.isEmpty() ? QStringLiteral("figure") : figure.id);
+    QCustomPlot plot;
+    plot.resize(options.width, options.height);
+    renderFigure(figure, &plot, options.theme);
+    return exportPlot(&plot, figure, basePath, formats, options);
+}
+
+QStringList exportAllFigures(const QVector<FigureSpec>& figures, const QString& folder, ExportFormats formats,
+                             const ExportOptions& options) {
+    QStringList written;
+    QSet<QString> usedNames;
+    for (int i = 0; i < figures.size(); ++i) {
+        QString name = figures[i].id.isEmpty() ? QString("figure-%1").arg(i + 1) : figures[i].id;
+        name.replace(QRegularExpression("[^A-Za-z0-9._-]"), "_");
+        QString unique = name;
+        for (int n = 2; usedNames.contains(unique); ++n) unique = QString("%1-%2").arg(name).arg(n);
+        usedNames.insert(unique);
+        written << exportFigure(figures[i], QDir(folder).filePath(unique), formats, options);
+    }
+    return written;
+}
+
+HeadlessGui::HeadlessGui() {
+    if (QCoreApplication::instance()) return;
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    static int argc = 1;
+    static char name[] = "detox";
+    static char* argv[] = {name, nullptr};
+    app_ = std::make_unique<QApplication>(argc, argv);
+}
+
+HeadlessGui::~HeadlessGui() = default;
+
+}  // namespace detox::ui
