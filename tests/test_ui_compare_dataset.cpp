@@ -29,7 +29,8 @@
 #include "detox_ui/workbench/main_window.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/views/run_log.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_compare.h"
+#include "detox_ui/views/view_edit.h"
 #include "tiny_demo_model.h"
 
 using namespace detox;

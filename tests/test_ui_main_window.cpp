@@ -16,7 +16,10 @@
 #include "detox_ui/workbench/main_window.h"
 #include "detox_ui/views/model_panel.h"
 #include "detox_ui/figures/plot_view.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_compare.h"
+#include "detox_ui/views/view_edit.h"
+#include "detox_ui/views/view_toxic_layers.h"
+#include "detox_ui/views/view_toxic_region.h"
 #include "detox_ui/workbench/theme.h"
 
 using detox::ui::MainWindow;

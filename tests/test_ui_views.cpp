@@ -27,7 +27,10 @@
 #include "detox_ui/figures/figures_core.h"
 #include "detox_ui/jobs/job_runner.h"
 #include "detox_ui/figures/plot_view.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/method_run.h"
+#include "detox_ui/views/view_compare.h"
+#include "detox_ui/views/view_edit.h"
+#include "detox_ui/views/view_toxic_layers.h"
 
 using namespace detox;
 using namespace detox::ui;

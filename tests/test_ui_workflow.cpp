@@ -33,7 +33,11 @@
 #include "detox_ui/views/model_panel.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/views/run_log.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/method_run.h"
+#include "detox_ui/views/view_compare.h"
+#include "detox_ui/views/view_edit.h"
+#include "detox_ui/views/view_toxic_layers.h"
+#include "detox_ui/views/view_toxic_region.h"
 
 using namespace detox;
 using namespace detox::ui;

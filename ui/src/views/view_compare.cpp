@@ -13,7 +13,7 @@
 #include "detox/safeedit/metrics.h"
 #include "detox_ui/figures/figures_core.h"
 #include "detox_ui/figures/plot_view.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_compare.h"
 #include "view_support.h"
 
 namespace detox::ui {

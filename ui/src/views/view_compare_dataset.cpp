@@ -18,7 +18,7 @@
 #include "detox/safeedit/judge.h"
 #include "detox_ui/figures/figures_comparison.h"
 #include "detox_ui/figures/plot_view.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_compare.h"
 #include "view_support.h"
 
 namespace detox::ui {

@@ -17,7 +17,7 @@
 #include "detox/safeedit/metrics.h"
 #include "detox_ui/figures/figures_core.h"
 #include "detox_ui/figures/plot_view.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_edit.h"
 #include "view_support.h"
 
 namespace detox::ui {

@@ -10,7 +10,8 @@
 
 #include "detox_ui/figures/figures_core.h"
 #include "detox_ui/figures/plot_view.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_toxic_layers.h"
+#include "detox_ui/views/method_run.h"
 #include "view_support.h"
 
 namespace detox::ui {

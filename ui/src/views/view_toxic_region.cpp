@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detox_ui/figures/plot_view.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_toxic_region.h"
 #include "view_support.h"
 
 namespace detox::ui {

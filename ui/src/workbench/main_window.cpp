@@ -28,7 +28,10 @@
 #include "detox_ui/views/model_panel.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/views/run_log.h"
-#include "detox_ui/views/views.h"
+#include "detox_ui/views/view_compare.h"
+#include "detox_ui/views/view_edit.h"
+#include "detox_ui/views/view_toxic_layers.h"
+#include "detox_ui/views/view_toxic_region.h"
 #include "views/view_support.h"
 
 namespace detox::ui {

@@ -1,0 +1,125 @@
+// The "Edit" tab: runs one method (DINM, SFT, DPO) on the selected record as a job and measures the
+// record before and after (MethodRun). Model work runs as jobs on the model's queue.
+#pragma once
+#include <QElapsedTimer>
+#include <QJsonObject>
+#include <QString>
+#include <QWidget>
+
+#include <memory>
+#include <optional>
+
+#include "detox/methods/methods.h"
+#include "detox/methods/recommended_settings.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
+#include "detox_ui/figures/figure.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/views/method_run.h"
+
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+namespace detox::ui {
+
+class PlotView;
+
+enum class EditMethod { Dinm, Sft, Dpo };
+QString editMethodName(EditMethod method);   // "dinm", "sft", "dpo"
+
+class EditView : public QWidget {
+    Q_OBJECT
+public:
+    explicit EditView(QWidget* parent = nullptr);
+    ~EditView() override;
+
+    // A new model gets a new ModelEditor (Reset mode: each run starts from the loaded weights).
+    void setModel(std::shared_ptr<detox::Model> model);
+    void setRecord(const detox::SafeEditRecord& record);
+    void setJobRunner(JobRunner* runner);
+
+    void setMethod(EditMethod method);       // also fills in that method's defaults
+    EditMethod method() const;
+    // The settings the form holds now (defaults from methods.h, DINM's from the paper).
+    detox::DinmSettings dinmSettings() const;
+    detox::SftSettings sftSettings() const;
+    detox::DpoSettings dpoSettings() const;
+    // What the form is pre-filled with for each method: the paper's defaults (DINM's learning rate by model
+    // family), overridden by the model's detox_method_defaults.json when it has a usable one.
+    detox::DinmSettings prefilledDinmSettings() const;
+    detox::SftSettings prefilledSftSettings() const;
+    detox::DpoSettings prefilledDpoSettings() const;
+    void setMaxNewTokens(int tokens);        // for the before/after generations (default 48)
+    int maxNewTokens() const { return maxNewTokens_; }
+    // The chat format of the before/after generations: empty = the model's detected template.
+    std::optional<detox::ChatTemplate> chatFormat() const;
+
+    void run();
+    void cancel();
+    void undo();                             // ModelEditor::undoAll
+    bool hasEdits() const;
+    bool isRunning() const { return currentJob_ != 0; }
+    const std::optional<MethodRun>& lastRun() const { return lastRun_; }
+
+    QComboBox* methodCombo() const { return methodCombo_; }
+    QComboBox* chatFormatCombo() const { return chatFormatCombo_; }  // "detected (...)", then each ChatTemplate
+    QDoubleSpinBox* learningRateSpin() const { return learningRate_; }
+    QSpinBox* stepsSpin() const { return steps_; }           // DINM: max steps; SFT/DPO: epochs
+    QDoubleSpinBox* editWeightSpin() const { return editWeight_; }  // DINM c_edit; DPO beta
+    QPushButton* runButton() const { return runButton_; }
+    QPushButton* cancelButton() const { return cancelButton_; }
+    QPushButton* undoButton() const { return undoButton_; }
+    QProgressBar* progressBar() const { return progress_; }
+    PlotView* lossPlot() const { return lossPlot_; }
+    QTableWidget* generationTable() const { return table_; }
+    QLabel* defaultsSourceLabel() const { return defaultsSource_; }  // where the pre-filled settings come from
+
+signals:
+    void runFinished(const detox::ui::MethodRun& run);
+    void undone();
+    void resultReady(const QString& id, const QJsonObject& result);
+
+private:
+    void fillDefaults();
+    void showDefaultsSource(const detox::MethodRecommendation& recommendation);
+    void updateEnabled();
+    void onProgress(JobId id, const detox::Progress& progress);
+    void showRun(const MethodRun& run);
+    void updateDetectedFormatName();
+
+    std::shared_ptr<detox::Model> model_;
+    std::unique_ptr<detox::ModelEditor> editor_;
+    std::optional<detox::SafeEditRecord> record_;
+    JobRunner* runner_ = nullptr;
+    JobId currentJob_ = 0;
+    int runCounter_ = 0;
+    int maxNewTokens_ = 48;
+    std::optional<MethodRun> lastRun_;
+    FigureSpec liveLoss_;
+    QElapsedTimer liveLossDrawn_;              // the live plot redraws at most every kLiveLossRedrawMs
+    detox::RecommendedSettings recommended_;   // the model's detox_method_defaults.json, if any
+    QString recommendedError_;
+
+    QComboBox* methodCombo_ = nullptr;
+    QComboBox* chatFormatCombo_ = nullptr;
+    QDoubleSpinBox* learningRate_ = nullptr;
+    QSpinBox* steps_ = nullptr;
+    QDoubleSpinBox* editWeight_ = nullptr;
+    QLabel* stepsLabel_ = nullptr;
+    QLabel* weightLabel_ = nullptr;
+    QLabel* defaultsSource_ = nullptr;
+    QPushButton* runButton_ = nullptr;
+    QPushButton* cancelButton_ = nullptr;
+    QPushButton* undoButton_ = nullptr;
+    QProgressBar* progress_ = nullptr;
+    QLabel* status_ = nullptr;
+    PlotView* lossPlot_ = nullptr;
+    QTableWidget* table_ = nullptr;
+};
+
+}  // namespace detox::ui
