@@ -254,6 +254,25 @@ private Q_SLOTS:
         QCOMPARE(tokenizer.decode({5, 3}), std::string("abc c"));
     }
 
+    void byteFallbackPerCharacter() {
+        // byte_fallback with only some "<0xNN>" tokens: HF decides per character (models/bpe/model.rs,
+        // merge_word): a character whose bytes all have tokens becomes those tokens; one with a missing
+        // byte token becomes unk. A pending unk is not flushed before byte tokens, so it follows them.
+        nlohmann::json spec = {
+            {"model", {{"type", "BPE"}, {"unk_token", "<unk>"}, {"byte_fallback", true},
+                       {"vocab", {{"<unk>", 0}, {"a", 1}, {"<0xC3>", 2}, {"<0x78>", 3}, {"<0xA9>", 4}, {"<0xB6>", 5},
+                                  {"<0xE2>", 6}}},
+                       {"merges", nlohmann::json::array()}}},
+        };
+        std::string path = writeFile(detox::test::scratchDir() + "/bytefallback", "tokenizer.json", spec.dump());
+        Tokenizer tokenizer = Tokenizer::fromFiles(path);
+        // "é" = C3 A9 and "ö" = C3 B6: all bytes present. "x" = 78 present.
+        QCOMPARE(show(tokenizer.encode("éxö")), show({2, 4, 3, 2, 5}));
+        // "€" = E2 82 AC: 82 and AC missing -> unk; "x" -> byte token before the pending unk; "a" flushes it.
+        QCOMPARE(show(tokenizer.encode("€xa")), show({3, 0, 1}));
+        QCOMPARE(show(tokenizer.encode("a€")), show({1, 0}));
+    }
+
     void stringMergesWithIgnoreMerges() {
         nlohmann::json spec = {
             {"model", {{"type", "BPE"}, {"ignore_merges", true},

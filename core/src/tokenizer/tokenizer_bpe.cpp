@@ -46,8 +46,9 @@ BpeModel::BpeModel(const Json& spec, const JsonPlace& place) {
     if (!vocab.is_object()) place.at("vocab").fail("expected an object of token -> id, found " + std::string(vocab.type_name()));
     vocab_.reserve(vocab.size());
     for (const auto& [token, id] : vocab.items()) {
-        if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-            place.at("vocab").at(token).fail("expected a non-negative integer id");
+        if (!id.is_number_integer() || (id.is_number_unsigned() ? id.get<uint64_t>() >= uint64_t(INT32_MAX)
+                                                                 : id.get<int64_t>() < 0 || id.get<int64_t>() >= INT32_MAX))
+            place.at("vocab").at(token).fail("expected a token id in [0, 2^31 - 1), got " + id.dump());
         vocab_.emplace(token, id.get<int>());
     }
 
@@ -82,23 +83,29 @@ BpeModel::BpeModel(const Json& spec, const JsonPlace& place) {
     byteFallback_ = boolOr(spec, place, "byte_fallback", false);
     fuseUnk_ = boolOr(spec, place, "fuse_unk", false);
     ignoreMerges_ = boolOr(spec, place, "ignore_merges", false);
+    byteTokenIds_.fill(-1);
     if (byteFallback_) {
         for (int b = 0; b < 256; ++b) {
             char name[8];
             std::snprintf(name, sizeof(name), "<0x%02X>", b);
-            auto it = vocab_.find(name);
-            if (it == vocab_.end()) {
-                byteTokenIds_.clear();  // HF falls back to unk when any byte token is missing
-                break;
-            }
-            byteTokenIds_.push_back(it->second);
+            if (auto it = vocab_.find(name); it != vocab_.end()) byteTokenIds_[b] = it->second;
         }
     }
 }
 
+// The byte tokens of a symbol, when byte_fallback is on and every one of its bytes has a token.
+bool BpeModel::byteTokens(const std::string& symbol, std::vector<int>& ids) const {
+    if (!byteFallback_) return false;
+    for (unsigned char byte : symbol)
+        if (byteTokenIds_[byte] < 0) return false;
+    for (unsigned char byte : symbol) ids.push_back(byteTokenIds_[byte]);
+    return true;
+}
+
 void BpeModel::initialSymbols(const std::string& word, std::vector<int>& symbols) const {
     std::vector<std::string> characters = utf8Characters(word);
-    bool pendingUnk = false;  // fuse_unk: consecutive unknown characters become one unk
+    // An unk waits until a vocabulary symbol or the end (as in HF); fuse_unk: consecutive ones become one.
+    bool pendingUnk = false;
     auto flushUnk = [&] {
         if (pendingUnk) symbols.push_back(*unkId_);
         pendingUnk = false;
@@ -112,15 +119,12 @@ void BpeModel::initialSymbols(const std::string& word, std::vector<int>& symbols
             symbols.push_back(it->second);
             continue;
         }
-        if (!byteTokenIds_.empty()) {
-            flushUnk();
-            for (unsigned char byte : characters[i]) symbols.push_back(byteTokenIds_[byte]);
-            continue;
-        }
+        // As HF tokenizers (models/bpe/model.rs, merge_word): the bytes of the symbol with its affixes,
+        // and a pending unk is not flushed first (it follows the byte tokens).
+        if (byteTokens(symbol, symbols)) continue;
         if (!unkId_) continue;  // HF drops characters it cannot represent when there is no unk token
-        if (!fuseUnk_) flushUnk();
+        if (!fuseUnk_) flushUnk();  // the previous unk; this one stays pending (fuse_unk: they merge)
         pendingUnk = true;
-        if (!fuseUnk_) flushUnk();
     }
     flushUnk();
 }

@@ -3,6 +3,7 @@
 // Each stage is built from its tokenizer.json object by a make* function that throws detox::Error
 // naming the file and the JSON field.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -117,7 +118,10 @@ private:
     bool ignoreMerges_ = false;
     std::string continuingSubwordPrefix_;
     std::string endOfWordSuffix_;
-    std::vector<int> byteTokenIds_;  // <0x00>..<0xFF> when all present (byte_fallback)
+    // byte_fallback: the id of each "<0xNN>" token, or -1 where the vocabulary lacks it (a character
+    // with a missing byte token falls back to unk, as HF decides per character).
+    std::array<int, 256> byteTokenIds_{};
+    bool byteTokens(const std::string& symbol, std::vector<int>& ids) const;
 
     mutable std::mutex cacheMutex_;
     mutable std::unordered_map<std::string, std::vector<int>> cache_;
