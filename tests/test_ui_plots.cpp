@@ -11,8 +11,10 @@
 
 #include "detox/error.h"
 #include "detox_ui/figures/figure.h"
+#include "detox_ui/figures/figures_core.h"
 #include "detox_ui/figures/plot_render.h"
 #include "detox_ui/figures/plot_view.h"
+#include "detox_ui/figures/series_colours.h"
 
 using namespace detox::ui;
 
@@ -348,29 +350,120 @@ private slots:
         QCOMPARE(plot.legend->rowCount(), 2);
     }
 
-    // A method has one colour in every figure whatever its position: dinm, sft, dpo, the unedited model.
-    void methodColoursFollowTheName() {
+    // The role picks the colour, never the name: a method has one colour in every figure whatever its
+    // position or label (dinm blue, sft orange, dpo green), the unedited model grey.
+    void coloursFollowTheRole() {
         const PlotPalette palette = plotPalette(Theme::Light);
         QCustomPlot plot;
         plot.resize(800, 500);
         FigureSpec bars = barFigure();
         bars.categories = {"DS", "DG_Avg"};
-        bars.series = {{"dpo-3", {0, 1}, {1, 2}, {}}, {"dinm-1", {0, 1}, {3, 4}, {}}, {"other", {0, 1}, {1, 1}, {}}};
+        bars.series = {{"run 3", {0, 1}, {1, 2}, {}, SeriesRole::Method, "dpo"},
+                       {"first run", {0, 1}, {3, 4}, {}, SeriesRole::Method, "method:dinm"},
+                       {"dinm", {0, 1}, {1, 1}, {}}};  // a quantity called "dinm" is no method
         renderFigure(bars, &plot);
         auto barColour = [&](int i) { return qobject_cast<QCPBars*>(plot.plottable(i))->brush().color(); };
         QCOMPARE(barColour(0), palette.series[2]);
         QCOMPARE(barColour(1), palette.series[0]);
         QCOMPARE(barColour(2), palette.series[3]);  // not a method: clear of the method colours
+        QCOMPARE(seriesColours(bars, Theme::Light), (QVector<QColor>{barColour(0), barColour(1), barColour(2)}));
         FigureSpec curves = lineFigure();
-        curves.series = {{"before (record 0)", {0, 1}, {1, 2}, {}}, {"after sft-2", {0, 1}, {1, 3}, {}},
-                         {"after DINM-1", {0, 1}, {2, 2}, {}}};
+        curves.series = {{"before (record 0)", {0, 1}, {1, 2}, {}, SeriesRole::Reference, {}},
+                         {"after sft-2", {0, 1}, {1, 3}, {}, SeriesRole::Method, "sft"},
+                         {"after dpo-1", {0, 1}, {2, 2}, {}, SeriesRole::Method, "dinm"}};  // the key, not the name
         renderFigure(curves, &plot);
         QCOMPARE(plot.graph(0)->pen().color(), palette.series[7]);
+        QCOMPARE(plot.graph(0)->pen().color(), palette.reference);
         QCOMPARE(plot.graph(1)->pen().color(), palette.series[1]);
         QCOMPARE(plot.graph(2)->pen().color(), palette.series[0]);
-        renderFigure(lineFigure(), &plot);  // no methods: the palette in order, as before
+        FigureSpec named = lineFigure();  // names that once picked method colours, as quantities
+        named.series[0].name = "before";
+        named.series[1].name = "after dpo";
+        renderFigure(named, &plot);  // no methods: the palette in order, as before
         QCOMPARE(plot.graph(0)->pen().color(), palette.series[0]);
         QCOMPARE(plot.graph(1)->pen().color(), palette.series[1]);
+    }
+
+    // The colour the method registry's plot key maps to: the three paper methods as before, every other
+    // method a colour of its own kind, the same in every call; in both themes.
+    void methodColourByKey() {
+        for (Theme theme : {Theme::Light, Theme::Dark}) {
+            const PlotPalette palette = plotPalette(theme);
+            QCOMPARE(methodColour("dinm", theme), palette.series[0]);
+            QCOMPARE(methodColour("SFT", theme), palette.series[1]);
+            QCOMPARE(methodColour("method:dpo", theme), palette.series[2]);
+            const QColor reminder = methodColour("self-reminder", theme);
+            const QColor suffix = methodColour("suffix-prompt", theme);
+            const QColor other = methodColour("method:some-future-method", theme);
+            QCOMPARE(other, methodColour("some-future-method", theme));
+            QVERIFY(reminder != suffix);
+            for (const QColor& colour : {reminder, suffix, other}) {
+                QVERIFY(palette.methods.indexOf(colour) >= 3);
+                QVERIFY(!palette.records.contains(colour));
+                QVERIFY(!palette.variants.contains(colour));
+                QVERIFY(colour != palette.reference);
+            }
+        }
+    }
+
+    // Records and locate variants have palettes of their own: never a method's colour, one colour a
+    // record (in order of appearance, a record's curves share it), one a variant.
+    void recordsAndVariantsAreNotInMethodColours() {
+        for (Theme theme : {Theme::Light, Theme::Dark}) {
+            const PlotPalette palette = plotPalette(theme);
+            for (const QColor& colour : palette.records) {
+                QVERIFY2(!palette.methods.contains(colour), qPrintable(colour.name()));
+                QVERIFY(colour != palette.reference);
+            }
+            for (const QColor& colour : palette.variants) QVERIFY2(!palette.methods.contains(colour), qPrintable(colour.name()));
+        }
+        const PlotPalette palette = plotPalette(Theme::Light);
+        std::vector<detox::LocateResult> results;
+        for (int id : {7, 3, 7}) {
+            detox::LocateResult result;
+            result.recordId = id;
+            result.variant = "masked";
+            result.distances = {0.1, 0.5, 0.2};
+            results.push_back(result);
+        }
+        results[2].variant = "easyedit";
+        const FigureSpec byRecord = toxicLayerFigure(results);
+        QCOMPARE(byRecord.series[0].role, SeriesRole::Record);
+        QCOMPARE(byRecord.series[1].roleKey, QString("3"));
+        QCOMPARE(seriesColours(byRecord, palette),
+                 (QVector<QColor>{palette.records[0], palette.records[1], palette.records[0]}));
+        results.resize(1);
+        results.push_back(results[0]);
+        results[1].variant = "easyedit";
+        const FigureSpec byVariant = toxicLayerFigure(results);  // one record: a colour a variant
+        QCOMPARE(byVariant.series[1].role, SeriesRole::Variant);
+        QCOMPARE(seriesColours(byVariant, palette), (QVector<QColor>{palette.variants[0], palette.variants[1]}));
+    }
+
+    void roleRoundTripsAndIsChecked() {
+        FigureSpec spec = lineFigure();
+        spec.series[0].as(SeriesRole::Method, "dinm");
+        spec.series[1].as(SeriesRole::Record, "12");
+        const QJsonObject object = spec.toJson();
+        QCOMPARE(object["series"].toArray()[0].toObject()["role"].toString(), QString("method"));
+        QCOMPARE(FigureSpec::fromJson(object), spec);
+        QJsonObject old = object;  // written before series had roles: quantities
+        QJsonArray series = old["series"].toArray();
+        QJsonObject first = series[0].toObject();
+        first.remove("role");
+        first.remove("role_key");
+        series[0] = first;
+        old["series"] = series;
+        QCOMPARE(FigureSpec::fromJson(old).series[0].role, SeriesRole::Quantity);
+        first["role"] = "colour";
+        series[0] = first;
+        old["series"] = series;
+        try {
+            FigureSpec::fromJson(old, "fig.json");
+            QFAIL("expected detox::Error");
+        } catch (const detox::Error& error) {
+            QCOMPARE(QString::fromStdString(error.field()), QString("series[0].role"));
+        }
     }
 
     void darkThemeRecoloursText() {

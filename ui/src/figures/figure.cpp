@@ -92,6 +92,17 @@ FigureKind kindFromName(const QString& name, const QString& source) {
     fail(source, "kind", "expected \"line\", \"bar\" or \"heatmap\"");
 }
 
+constexpr SeriesRole kSeriesRoles[] = {SeriesRole::Quantity, SeriesRole::Method, SeriesRole::Reference,
+                                       SeriesRole::Record, SeriesRole::Variant};
+
+// An absent role (empty name) is a quantity.
+SeriesRole roleFromName(const QString& name, const QString& source, const QString& path) {
+    if (name.isEmpty()) return SeriesRole::Quantity;
+    for (SeriesRole role : kSeriesRoles)
+        if (seriesRoleName(role) == name) return role;
+    fail(source, path, "expected \"quantity\", \"method\", \"reference\", \"record\" or \"variant\"");
+}
+
 QString csvField(const QString& text) {
     if (!text.contains(',') && !text.contains('"') && !text.contains('\n')) return text;
     QString quoted = text;
@@ -113,6 +124,17 @@ bool HeatmapData::operator==(const HeatmapData& other) const {
     return rows == other.rows && cols == other.cols && sameNumbers(values, other.values) &&
            rowLabels == other.rowLabels && colLabels == other.colLabels && valueLabel == other.valueLabel &&
            scale == other.scale && sameNumber(rangeMin, other.rangeMin) && sameNumber(rangeMax, other.rangeMax);
+}
+
+QString seriesRoleName(SeriesRole role) {
+    switch (role) {
+    case SeriesRole::Quantity: return "quantity";
+    case SeriesRole::Method: return "method";
+    case SeriesRole::Reference: return "reference";
+    case SeriesRole::Record: return "record";
+    case SeriesRole::Variant: return "variant";
+    }
+    return "quantity";
 }
 
 QString figureKindName(FigureKind kind) {
@@ -146,8 +168,10 @@ QJsonObject FigureSpec::toJson() const {
         QJsonArray markers;
         for (const FigureMarker& marker : one.markers)
             markers.append(QJsonObject{{"x", marker.x}, {"y", marker.y}, {"label", marker.label}});
-        seriesArray.append(QJsonObject{{"name", one.name}, {"x", toArray(one.x)}, {"y", toNullableArray(one.y)},
-                                       {"markers", markers}});
+        QJsonObject entry{{"name", one.name},           {"x", toArray(one.x)}, {"y", toNullableArray(one.y)},
+                          {"markers", markers},         {"role", seriesRoleName(one.role)}};
+        if (!one.roleKey.isEmpty()) entry["role_key"] = one.roleKey;
+        seriesArray.append(entry);
     }
     object["series"] = seriesArray;
     if (!categories.isEmpty()) object["categories"] = toArray(categories);
@@ -194,6 +218,9 @@ FigureSpec FigureSpec::fromJson(const QJsonObject& object, const QString& source
             one.name = requireString(entry, "name", source, path);
             one.x = requireNumbers(entry, "x", source, path);
             one.y = requireNumbers(entry, "y", source, path);
+            // Figures written before series had roles have none: they read as quantities.
+            one.role = roleFromName(requireString(entry, "role", source, path), source, path + "role");
+            one.roleKey = requireString(entry, "role_key", source, path);
             const QJsonValue markers = entry.value("markers");
             if (!markers.isUndefined() && !markers.isArray()) fail(source, path + "markers", "expected a list");
             const QJsonArray markerArray = markers.toArray();

@@ -27,6 +27,10 @@ FigureSpec beforeAfterCurves(const ComparedEdit& edit, const std::string& method
         curves.push_back(curve);
     }
     FigureSpec figure = withId(toxicLayerFigure(curves), prefix + "toxic-layers-" + editSuffix(method, edit.recordId));
+    for (int i = 0; i < figure.series.size(); ++i) {
+        if (i < int(edit.mechanism.curvesBefore.size())) figure.series[i].as(SeriesRole::Reference);
+        else figure.series[i].as(SeriesRole::Method, QString::fromStdString(method));
+    }
     figure.title = QStringLiteral("Safe-unsafe distance, before / after %1 (record %2)")
                        .arg(QString::fromStdString(method))
                        .arg(edit.recordId);
@@ -56,7 +60,10 @@ FigureSpec metricsBars(const ComparisonResult& result, const QString& prefix) {
         names << QString::fromStdString(method.method);
         metrics.push_back(method.evaluation.metrics.safety);
     }
-    return withId(metricsBarFigure(names, metrics), prefix + "metrics");
+    FigureSpec figure = withId(metricsBarFigure(names, metrics), prefix + "metrics");
+    figure.series[0].as(SeriesRole::Reference);
+    for (int i = 1; i < figure.series.size(); ++i) figure.series[i].as(SeriesRole::Method, names[i]);
+    return figure;
 }
 
 FigureSpec mechanismBars(const ComparisonResult& result, const QString& prefix) {
@@ -73,6 +80,7 @@ FigureSpec mechanismBars(const ComparisonResult& result, const QString& prefix) 
     FigureSpec figure = withId(
         metricsBarFigure(methods, measures, values, QStringLiteral("Toxic region after each method (mean over edits)")),
         prefix + "mechanism");
+    for (int i = 0; i < figure.series.size(); ++i) figure.series[i].as(SeriesRole::Method, methods[i]);
     figure.xLabel = QStringLiteral("toxic-region measure");
     figure.yLabel = QStringLiteral("change");
     return figure;

@@ -24,6 +24,9 @@ FigureSpec toxicLayerFigure(const std::vector<LocateResult>& results) {
         FigureSeries series;
         series.name = QString::fromStdString(result.variant);
         if (severalRecords) series.name += QStringLiteral(" record %1").arg(result.recordId);
+        // Several records: a colour a record; one record: a colour a variant.
+        if (severalRecords) series.as(SeriesRole::Record, QString::number(result.recordId));
+        else series.as(SeriesRole::Variant, QString::fromStdString(result.variant));
         for (size_t layer = 0; layer < result.distances.size(); ++layer) {
             series.x.append(double(layer));
             series.y.append(result.distances[layer]);

@@ -11,13 +11,13 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
-#include <optional>
 #include <limits>
 #include <vector>
 #include <filesystem>
 
 #include "detox/error.h"
 #include "detox/fileio.h"
+#include "detox_ui/figures/series_colours.h"
 
 namespace detox::ui {
 
@@ -73,37 +73,6 @@ QSharedPointer<QCPAxisTickerText> textTicker(const QStringList& labels, int maxL
     const int step = std::max(1, int(std::ceil(double(labels.size()) / maxLabels)));
     for (int i = 0; i < labels.size(); i += step) ticker->addTick(i, labels[i]);
     return ticker;
-}
-
-// A method keeps its colour in every figure (dinm blue, sft orange, dpo green; the model before any
-// edit grey), found as a word in the series name ("dinm-1", "after sft-2", "DPO"). Other series take the
-// palette in order, from the fourth colour on when the figure also shows methods.
-std::optional<int> methodColourIndex(const QString& seriesName) {
-    static const QRegularExpression dinm("\\bdinm\\b", QRegularExpression::CaseInsensitiveOption);
-    static const QRegularExpression sft("\\bsft\\b", QRegularExpression::CaseInsensitiveOption);
-    static const QRegularExpression dpo("\\bdpo\\b", QRegularExpression::CaseInsensitiveOption);
-    static const QRegularExpression unedited("^(before|baseline|loaded model|original)\\b",
-                                             QRegularExpression::CaseInsensitiveOption);
-    if (dinm.match(seriesName).hasMatch()) return 0;
-    if (sft.match(seriesName).hasMatch()) return 1;
-    if (dpo.match(seriesName).hasMatch()) return 2;
-    if (unedited.match(seriesName).hasMatch()) return 7;
-    return std::nullopt;
-}
-
-QVector<QColor> seriesColours(const FigureSpec& figure, const PlotPalette& palette) {
-    bool showsMethods = false;
-    for (const FigureSeries& series : figure.series) showsMethods = showsMethods || methodColourIndex(series.name);
-    const int firstFree = showsMethods ? 3 : 0;
-    const int freeCount = showsMethods ? 4 : int(palette.series.size());  // 3..6 stay clear of method colours
-    QVector<QColor> colours;
-    int nextFree = 0;
-    for (const FigureSeries& series : figure.series) {
-        const std::optional<int> fixed = methodColourIndex(series.name);
-        const int index = fixed ? *fixed : firstFree + (nextFree++ % freeCount);
-        colours.append(palette.series[index % palette.series.size()]);
-    }
-    return colours;
 }
 
 // A marker's label sits above it, centred; at either end of the x range it leans inwards so the axis

@@ -143,6 +143,7 @@ FigureSpec CompareView::metricsFigure() const {
         values.append(row);
     }
     FigureSpec figure = metricsBarFigure(methods, keys, values, QStringLiteral("Defense rate after each method"));
+    for (int i = 0; i < runs_.size(); ++i) figure.series[i].as(SeriesRole::Method, runs_[i].method);
     figure.yLabel = QStringLiteral("defense rate (%)");
     return figure;
 }
@@ -175,9 +176,11 @@ FigureSpec CompareView::curvesFigure() const {
     figure.xLabel = QStringLiteral("layer");
     figure.yLabel = QStringLiteral("distance");
     figure.kind = FigureKind::Line;
-    auto addCurve = [&figure](const QString& name, const detox::LocateResult& curve) {
+    auto addCurve = [&figure](const QString& name, const detox::LocateResult& curve, SeriesRole role,
+                              const QString& method) {
         FigureSeries series;
         series.name = name;
+        series.as(role, method);
         for (size_t layer = 0; layer < curve.distances.size(); ++layer) {
             series.x.append(double(layer));
             series.y.append(curve.distances[layer]);
@@ -189,8 +192,8 @@ FigureSpec CompareView::curvesFigure() const {
         if (run.curveBefore.distances.empty()) continue;
         // Reset mode: every run starts from the loaded model, so one "before" per record suffices.
         if (recordsDrawn.insert(run.recordId).second)
-            addCurve(QStringLiteral("before (record %1)").arg(run.recordId), run.curveBefore);
-        addCurve(QStringLiteral("after %1").arg(run.id), run.curveAfter);
+            addCurve(QStringLiteral("before (record %1)").arg(run.recordId), run.curveBefore, SeriesRole::Reference, {});
+        addCurve(QStringLiteral("after %1").arg(run.id), run.curveAfter, SeriesRole::Method, run.method);
     }
     return figure;
 }

@@ -158,6 +158,7 @@ void ToxicRegionView::analyse(bool modelEdited) {
     RegionSnapshot prepared;
     prepared.label = modelEdited ? tr("current (edited) model") : tr("loaded model");
     prepared.recordId = record.id;
+    prepared.edited = modelEdited;
     runner_->submit(
         options,
         [model, record, chosenLayer, prepared](detox::JobControl& job) mutable {
@@ -205,6 +206,7 @@ void ToxicRegionView::addMethodRun(const MethodRun& run) {
     }
     RegionSnapshot after{tr("after %1").arg(run.id), run.recordId, run.regionLayer, run.regionAfter};
     after.weightShift = regionWeightShift(run);
+    after.method = run.method;
     snapshots_.append(after);
     layerSpin_->setValue(run.regionLayer);
     addSnapshot(after, true);
@@ -255,8 +257,12 @@ FigureSpec ToxicRegionView::methodBarFigure() const {
     figure.yLabel = QStringLiteral("mean activation");
     const std::vector<int> neurons = topNeurons();
     for (int neuron : neurons) figure.categories << neuronLabel(neuron);
-    for (const RegionSnapshot& snapshot : snapshots_)
-        figure.series.append(neuronSeries(snapshot.label, snapshot.inputs[size_t(RegionInput::Adversarial)], neurons));
+    for (const RegionSnapshot& snapshot : snapshots_) {
+        FigureSeries series = neuronSeries(snapshot.label, snapshot.inputs[size_t(RegionInput::Adversarial)], neurons);
+        if (!snapshot.method.isEmpty()) series.as(SeriesRole::Method, snapshot.method);
+        else if (!snapshot.edited) series.as(SeriesRole::Reference);
+        figure.series.append(series);
+    }
     return figure;
 }
 

@@ -7,16 +7,28 @@ Theme g_currentTheme = Theme::Light;
 }
 
 PlotPalette plotPalette(Theme theme) {
+    PlotPalette palette;
     if (theme == Theme::Dark) {
-        return {QColor("#1e1f22"), QColor("#dcdcdc"), QColor("#a0a0a0"), QColor("#3c3f44"), QColor("#2c2e32"),
-                QColor("#ff6b6b"),
-                {QColor("#4fa3e0"), QColor("#f5a142"), QColor("#5cc87a"), QColor("#e0675f"), QColor("#b392e6"),
-                 QColor("#c99a7a"), QColor("#ee8fd0"), QColor("#b0b0b0")}};
+        palette = {QColor("#1e1f22"), QColor("#dcdcdc"), QColor("#a0a0a0"), QColor("#3c3f44"), QColor("#2c2e32"),
+                   QColor("#ff6b6b"),
+                   {QColor("#4fa3e0"), QColor("#f5a142"), QColor("#5cc87a"), QColor("#e0675f"), QColor("#b392e6"),
+                    QColor("#c99a7a"), QColor("#ee8fd0"), QColor("#b0b0b0")}};
+        palette.methods = {palette.series[0], palette.series[1], palette.series[2], QColor("#4fd6e6"),
+                           QColor("#d6d64f"), QColor("#8c9ae6"), QColor("#a8c66c")};
+        palette.variants = {QColor("#b392e6"), QColor("#c99a7a"), QColor("#ee8fd0")};
+        palette.records = {QColor("#f06bb0"), QColor("#f2c94c"), QColor("#4fc9a4"), QColor("#a19de0"), QColor("#d1a35a")};
+    } else {
+        palette = {QColor("#ffffff"), QColor("#202124"), QColor("#404040"), QColor("#dadce0"), QColor("#eef0f2"),
+                   QColor("#d62728"),
+                   {QColor("#1f77b4"), QColor("#ff7f0e"), QColor("#2ca02c"), QColor("#d62728"), QColor("#9467bd"),
+                    QColor("#8c564b"), QColor("#e377c2"), QColor("#7f7f7f")}};
+        palette.methods = {palette.series[0], palette.series[1], palette.series[2], QColor("#17becf"),
+                           QColor("#bcbd22"), QColor("#393b79"), QColor("#637939")};
+        palette.variants = {QColor("#9467bd"), QColor("#8c564b"), QColor("#e377c2")};
+        palette.records = {QColor("#e7298a"), QColor("#e6ab02"), QColor("#1b9e77"), QColor("#7570b3"), QColor("#a6761d")};
     }
-    return {QColor("#ffffff"), QColor("#202124"), QColor("#404040"), QColor("#dadce0"), QColor("#eef0f2"),
-            QColor("#d62728"),
-            {QColor("#1f77b4"), QColor("#ff7f0e"), QColor("#2ca02c"), QColor("#d62728"), QColor("#9467bd"),
-             QColor("#8c564b"), QColor("#e377c2"), QColor("#7f7f7f")}};
+    palette.reference = palette.series[7];
+    return palette;
 }
 
 QPalette applicationPalette(Theme theme) {

@@ -20,6 +20,17 @@ struct FigureMarker {
     bool operator==(const FigureMarker&) const = default;
 };
 
+// What a series stands for. The role (with its key) picks the series' colour (series_colours.h), so a
+// method keeps its colour in every figure whatever the series is called; the name is only a label.
+enum class SeriesRole {
+    Quantity,    // a measured quantity (loss parts, region inputs, measures): the palette in order
+    Method,      // a method's result; key: the method's plot key ("dinm", "sft", "dpo", ...)
+    Reference,   // the model before any edit ("before", "original", "loaded model")
+    Record,      // one SafeEdit record's curve; key: the record id
+    Variant,     // a locate variant; key: the variant ("masked", "easyedit")
+};
+QString seriesRoleName(SeriesRole role);   // "quantity", "method", "reference", "record", "variant"
+
 // One line (Line) or one bar colour within each group (Bar). For bars, x holds category indices
 // (0, 1, 2, ...) into FigureSpec::categories.
 struct FigureSeries {
@@ -27,7 +38,16 @@ struct FigureSeries {
     QVector<double> x;
     QVector<double> y;
     QVector<FigureMarker> markers;
+    SeriesRole role = SeriesRole::Quantity;
+    QString roleKey;                 // Method: plot key; Record: record id; Variant: variant name
     bool operator==(const FigureSeries&) const = default;
+
+    // Sets the role and its key (chainable: figure.series[i].as(SeriesRole::Method, "dinm")).
+    FigureSeries& as(SeriesRole newRole, const QString& key = {}) {
+        role = newRole;
+        roleKey = key;
+        return *this;
+    }
 };
 
 // Sequential for magnitudes (viridis-like), diverging for signed differences (centred on zero).

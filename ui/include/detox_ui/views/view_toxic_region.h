@@ -34,6 +34,8 @@ struct RegionSnapshot {
     int layer = -1;
     std::vector<detox::NeuronTokenActivations> inputs;   // RegionInput order
     double weightShift = 0;            // the region matrix's ||ΔW|| / ||W|| against the loaded model
+    QString method;                    // "after RUN": the run's method (its plot colour); empty for a measured model
+    bool edited = false;               // a measured model that carries edits ("current (edited) model")
 };
 
 class ToxicRegionView : public QWidget {

@@ -16,7 +16,14 @@ struct PlotPalette {
     QColor grid;
     QColor subGrid;
     QColor marker;              // highlighted points ("toxic layer")
-    QVector<QColor> series;     // categorical colours, distinguishable on the background
+    QVector<QColor> series;     // categorical colours, distinguishable on the background: quantities in order
+    // Colours by series role (figure.h SeriesRole, chosen in series_colours.h). methods: dinm, sft, dpo
+    // (series[0..2]), then the further methods; reference: the unedited model (series[7]); variants and
+    // records: palettes of their own, clear of the method colours.
+    QVector<QColor> methods;
+    QColor reference;
+    QVector<QColor> variants;   // masked, easyedit, then further variants
+    QVector<QColor> records;    // one a record, in order of appearance
 };
 
 PlotPalette plotPalette(Theme theme);
