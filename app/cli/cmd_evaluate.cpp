@@ -8,6 +8,7 @@
 
 #include "cli_commands.h"
 #include "cli_evaluation_options.h"
+#include "cli_model_options.h"
 #include "cli_progress.h"
 #include "cli_summaries.h"
 #include "detox/analysis/comparison.h"
@@ -75,6 +76,7 @@ int runEvaluate(const Arguments& args) {
     const std::string modelDir = args.value("model");
     const std::string outPath = args.value("out");
     const EvaluationSettings settings = settingsFrom(args);
+    const LoadOptions loadOptions = loadOptionsFrom(args);
 
     // Inputs are checked before any model is loaded, so mistakes fail fast with exit 2.
     const SafeEditDataset dataset = loadSafeEdit(datasetPathFrom(args));
@@ -85,9 +87,9 @@ int runEvaluate(const Arguments& args) {
     ProgressReporter progress("evaluate");
     JobControl loading(progress.sink());
     auto judge = judgeFrom(args, loading);
-    const Model model = Model::load(modelDir, loading);
+    const Model model = Model::load(modelDir, loadOptions, loading);
     std::optional<Model> reference;
-    if (args.has("reference-model")) reference = Model::load(args.value("reference-model"), loading);
+    if (args.has("reference-model")) reference = Model::load(args.value("reference-model"), loadOptions, loading);
 
     JobControl job(progress.sink());
     const EvaluationResult result = evaluate(model, dataset, *judge, settings, job, reference ? &*reference : nullptr);
@@ -127,7 +129,7 @@ std::vector<OptionSpec> evaluateOptions() {
         {"general-summaries", "FILE|demo", "ROUGE-1 F1 on a JSONL file of {document, summary}"},
         {"out", "FILE.json", "where to write the result (atomically)"},
     });
-    return options;
+    return withModelLoadOptions(options);
 }
 
 const bool kEvaluateRegistered = registerCommand({

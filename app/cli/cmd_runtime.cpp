@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli_commands.h"
+#include "cli_model_options.h"
 #include "cli_summaries.h"
 #include "detox/checkpoint/checkpoint.h"
 #include "detox/error.h"
@@ -14,7 +15,7 @@ namespace detox::cli {
 namespace {
 
 int runGenerate(const Arguments& args) {
-    Model model = Model::load(args.value("model"));
+    Model model = Model::load(args.value("model"), loadOptionsFrom(args));
     const std::string prompt = args.value("prompt");
     std::vector<int> promptIds;
     if (args.has("no-chat-template")) {
@@ -39,7 +40,8 @@ int runGenerate(const Arguments& args) {
     nlohmann::json out = {{"prompt_ids", generation.promptIds},
                           {"output_ids", generation.outputIds},
                           {"text", generation.text},
-                          {"stopped_at_eos", generation.stoppedAtEos}};
+                          {"stopped_at_eos", generation.stoppedAtEos},
+                          {"weights", model.weightsDescription()}};
     std::cout << out.dump(2) << "\n";
     return kExitOk;
 }
@@ -47,7 +49,7 @@ int runGenerate(const Arguments& args) {
 int runLogits(const Arguments& args) {
     std::vector<int> ids = args.intList("ids");
     if (ids.empty()) throw BadArguments("--ids needs at least one token id");
-    Model model = Model::load(args.value("model"));
+    Model model = Model::load(args.value("model"), loadOptionsFrom(args));
     FloatTensor logits = model.forward({ids}).logits;
     const int64_t positions = logits.shape[1], vocab = logits.shape[2];
     nlohmann::json argmax = nlohmann::json::array(), logsumexp = nlohmann::json::array(), rows = nlohmann::json::array();
@@ -67,6 +69,7 @@ int runLogits(const Arguments& args) {
 }
 
 nlohmann::json checkpointJson(const Arguments& args) {
+    const LoadOptions options = loadOptionsFrom(args);
     CheckpointInfo info = inspectCheckpoint(args.value("model"));
     const ModelConfig& c = info.config;
     nlohmann::json config = {{"architecture", c.hfArchitecture}, {"family", c.architecture},
@@ -91,9 +94,21 @@ nlohmann::json checkpointJson(const Arguments& args) {
                            {{"weight_bytes", info.memory.weightBytes},
                             {"activation_bytes", info.memory.activationBytes},
                             {"total_bytes", info.memory.totalBytes},
+                            {"stored_weight_bytes", info.memory.storedWeightBytes},
+                            {"stored_total_bytes", info.memory.storedTotalBytes},
                             {"available_bytes", info.memory.availableBytes},
-                            {"fits", info.memory.fits()}}},
+                            {"fits", info.memory.fits()},
+                            {"fits_f32", info.memory.fitsF32()},
+                            {"fits_stored", info.memory.fitsStored()}}},
                           {"tensor_count", info.tensors.size()}};
+    // The mode a load with these options would use (f32 or stored), or why none fits.
+    try {
+        out["memory_estimate"]["weights"] = weightModeName(resolveWeightMode(info, options.weights, options.device != "cpu"));
+    } catch (const Error& refusal) {
+        out["memory_estimate"]["weights"] = nullptr;
+        out["memory_estimate"]["refusal"] = refusal.what();
+    }
+    out["memory_estimate"]["device"] = options.device;
     if (args.has("tensors")) {
         nlohmann::json tensors = nlohmann::json::array();
         for (const auto& t : info.tensors) tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
@@ -118,30 +133,30 @@ int runInfo(const Arguments& args) {
 const bool kGenerateRegistered = registerCommand({
     "generate",
     "generate text from a prompt with a checkpoint",
-    {{"model", "DIR", "HF checkpoint directory"},
+    withModelLoadOptions({{"model", "DIR", "HF checkpoint directory"},
      {"prompt", "TEXT", "the user's prompt"},
      {"max-new-tokens", "N", "tokens to generate (default 64)"},
      {"temperature", "T", "sampling temperature (default 0 = greedy)"},
      {"top-p", "P", "nucleus sampling mass (default 1)"},
      {"seed", "S", "random seed for sampling (default 0)"},
      {"no-chat-template", "", "encode the prompt as plain text with default special tokens"},
-     {"chat-template", "NAME", "plain, llama2, mistral, chatml, zephyr or llama3 (default: detected)"}},
+     {"chat-template", "NAME", "plain, llama2, mistral, chatml, zephyr or llama3 (default: detected)"}}),
     runGenerate,
 });
 
 const bool kLogitsRegistered = registerCommand({
     "logits",
     "logits, argmax and logsumexp per position for token ids",
-    {{"model", "DIR", "HF checkpoint directory"}, {"ids", "1,2,3", "comma-separated token ids"}},
+    withModelLoadOptions({{"model", "DIR", "HF checkpoint directory"}, {"ids", "1,2,3", "comma-separated token ids"}}),
     runLogits,
 });
 
 const bool kInfoRegistered = registerCommand({
     "info",
     "checkpoint and/or dataset summary: config, parameters, dtype, memory estimate; records, categories, attacks",
-    {{"model", "DIR", "HF checkpoint directory"},
+    withModelLoadOptions({{"model", "DIR", "HF checkpoint directory"},
      {"data", "FILE", "a SafeEdit JSON file (summarised as by detox data)"},
-     {"tensors", "", "list every tensor"}},
+     {"tensors", "", "list every tensor"}}),
     runInfo,
 });
 

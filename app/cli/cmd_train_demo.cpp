@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_commands.h"
+#include "cli_model_options.h"
 #include "detox/demo/demo_model.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
@@ -51,7 +52,7 @@ int runTrainDemo(const Arguments& args) {
 }
 
 int runDemoCheck(const Arguments& args) {
-    Model model = Model::load(args.value("model"));
+    Model model = Model::load(args.value("model"), loadOptionsFrom(args));
     SafeEditDataset data = loadSafeEdit(args.value("data"));
     nlohmann::json reports = nlohmann::json::array();
     for (const std::string& name : {std::string("chatml"), std::string("plain")})
@@ -85,7 +86,7 @@ const bool kTrainDemoRegistered = registerCommand({
 const bool kDemoCheckRegistered = registerCommand({
     "demo-check",
     "greedy refusal check of a model on SafeEdit records (chatml and plain)",
-    {{"model", "DIR", "model directory (required)"}, {"data", "FILE", "SafeEdit JSON file (required)"}},
+    withModelLoadOptions({{"model", "DIR", "model directory (required)"}, {"data", "FILE", "SafeEdit JSON file (required)"}}),
     runDemoCheck,
 });
 

@@ -13,6 +13,7 @@ struct Provenance {
     std::string appVersion;
     std::string modelDirectory;
     std::string modelHash;       // Model::contentHash() before the method ran
+    std::string modelWeights;    // Model::weightsDescription(): weight mode, stored dtype, device
     std::string datasetPath;
     std::string datasetHash;     // SHA-256 of the dataset file
     std::string method;          // "dinm", "sft", "dpo", "locate", ...

@@ -84,6 +84,7 @@ Provenance comparisonProvenance(const Model& model, const SafeEditDataset& datas
     provenance.appVersion = appVersion();
     provenance.modelDirectory = model.directory();
     provenance.modelHash = model.contentHash();
+    provenance.modelWeights = model.weightsDescription();
     provenance.datasetPath = dataset.path;
     provenance.datasetHash = dataset.sha256;
     provenance.method = "compare";

@@ -299,6 +299,16 @@ CheckpointInfo inspectCheckpoint(const std::string& directory) {
     // Working margin: batch activations, logits and the KV cache of a few long generations.
     info.memory.activationBytes = info.memory.weightBytes / 10 + 256ll * 1024 * 1024;
     info.memory.totalBytes = info.memory.weightBytes + info.memory.activationBytes;
+    // Stored mode: the mapped tensors, plus one conversion buffer (runtime/weights.h: the largest matrix in
+    // float32, at most 64 MiB).
+    long long largest = 0;
+    for (const auto& entry : info.tensors) {
+        long long count = 1;
+        for (auto dim : entry.shape) count *= dim;
+        largest = std::max(largest, count * 4);
+    }
+    info.memory.storedWeightBytes = info.storedBytes + std::min(largest, 64ll << 20);
+    info.memory.storedTotalBytes = info.memory.storedWeightBytes + info.memory.activationBytes;
     info.memory.availableBytes = availableMemoryBytes();
     return info;
 }

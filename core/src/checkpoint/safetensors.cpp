@@ -222,10 +222,10 @@ torch::Tensor SafetensorsFile::readRaw(const TensorEntry& entry) const {
     return torch::from_blob(address, entry.shape, [keepAlive](void*) {}, options);
 }
 
-torch::Tensor SafetensorsFile::readAsFloat(const TensorEntry& entry) const {
+torch::Tensor SafetensorsFile::readAs(const TensorEntry& entry, torch::ScalarType dtype) const {
     torch::Tensor raw = readRaw(entry);
-    if (entry.dtype == "F32") return raw;
-    torch::Tensor converted = raw.to(torch::kFloat32);
+    if (raw.scalar_type() == dtype) return raw;
+    torch::Tensor converted = raw.to(dtype);
     mapping_->releasePages(dataStart_ + entry.dataBegin, entry.dataEnd - entry.dataBegin);
     return converted;
 }

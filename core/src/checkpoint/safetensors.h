@@ -50,7 +50,11 @@ public:
     const TensorEntry* find(const std::string& name) const;
     // The tensor as float32. F32 data is a zero-copy, READ-ONLY view of the mapping (clone before any
     // in-place write); F16/BF16 are converted into fresh memory and their mapped pages released.
-    torch::Tensor readAsFloat(const TensorEntry& entry) const;
+    torch::Tensor readAsFloat(const TensorEntry& entry) const { return readAs(entry, torch::kFloat32); }
+    // The same for any dtype: a view when stored in it, else converted (mapped pages released).
+    torch::Tensor readAs(const TensorEntry& entry, torch::ScalarType dtype) const;
+    // Where the tensor's bytes are in the mapping (a tensor with this data_ptr views the file).
+    const void* rawAddress(const TensorEntry& entry) const { return mapping_->data() + dataStart_ + entry.dataBegin; }
     // The tensor exactly as stored (view of the mapping, read-only).
     torch::Tensor readRaw(const TensorEntry& entry) const;
 

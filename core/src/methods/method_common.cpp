@@ -116,6 +116,7 @@ Provenance methodProvenance(const Model& model, const std::string& method, const
     provenance.appVersion = appVersion();
     provenance.modelDirectory = model.directory();
     provenance.modelHash = model.contentHash();
+    provenance.modelWeights = model.weightsDescription();
     provenance.method = method;
     provenance.settings = settings;
     provenance.seed = seed;

@@ -70,8 +70,12 @@ bool ModelEditor::hasEdits() const {
     const Model::Impl& impl = state_->model.impl();
     torch::NoGradGuard noGrad;
     for (const auto& [name, entry] : state_->originals.entries) {
-        const torch::Tensor& now = impl.parameter(name);
-        if (!now.is_same(entry.value) && !torch::equal(now, entry.value)) return true;
+        const torch::Tensor& now = impl.heldParameter(name);
+        if (now.is_same(entry.value)) continue;
+        // An edit's override is computeDtype while the original may be a stored-dtype view: compare values.
+        if (now.scalar_type() != entry.value.scalar_type() ? !torch::equal(now.to(torch::kFloat32), entry.value.to(torch::kFloat32))
+                                                           : !torch::equal(now, entry.value))
+            return true;
     }
     return false;
 }

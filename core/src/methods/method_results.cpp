@@ -26,6 +26,7 @@ std::string utcTimestamp() {
 
 void to_json(nlohmann::json& json, const Provenance& p) {
     json = {{"app_version", p.appVersion}, {"model_directory", p.modelDirectory}, {"model_hash", p.modelHash},
+            {"model_weights", p.modelWeights},
             {"dataset_path", p.datasetPath}, {"dataset_hash", p.datasetHash},     {"method", p.method},
             {"settings", p.settings},        {"seed", p.seed},                    {"started_at", p.startedAt}};
 }
@@ -34,6 +35,7 @@ void from_json(const nlohmann::json& json, Provenance& p) {
     readOptional(json, "app_version", p.appVersion);
     readOptional(json, "model_directory", p.modelDirectory);
     readOptional(json, "model_hash", p.modelHash);
+    readOptional(json, "model_weights", p.modelWeights);
     readOptional(json, "dataset_path", p.datasetPath);
     readOptional(json, "dataset_hash", p.datasetHash);
     readOptional(json, "method", p.method);

@@ -85,7 +85,7 @@ std::vector<Generation> generateTokens(const Model::Impl& model, const std::vect
             torch::Tensor hidden = model.runLayers(model.embed(input, attention.positions), 0, config.numLayers,
                                                    attention, nullptr, &cache);
             torch::Tensor logits = model.logitLens(hidden.select(1, hidden.size(1) - 1));
-            std::vector<int64_t> next = chooser.choose(logits);
+            std::vector<int64_t> next = chooser.choose(logits.to(torch::kCPU, torch::kFloat32));  // host
             bool allDone = true;
             for (size_t b = 0; b < results.size(); ++b) {
                 if (done[b]) continue;

@@ -56,7 +56,7 @@ std::string captureKey(Capture point, int layer) { return captureName(point) + "
 namespace {
 
 FloatTensor toFloatTensor(const torch::Tensor& tensor) {
-    torch::Tensor values = tensor.detach().to(torch::kFloat32).contiguous();
+    torch::Tensor values = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();  // host data
     FloatTensor result;
     result.shape = values.sizes().vec();
     result.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
@@ -95,20 +95,95 @@ void checkShardIndex(const std::string& directory, const std::map<std::string, S
 
 // ---- loading ----
 
-std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, JobControl& job) {
+std::string weightModeName(WeightMode mode) {
+    switch (mode) {
+        case WeightMode::Auto: return "auto";
+        case WeightMode::F32: return "f32";
+        case WeightMode::Stored: return "stored";
+    }
+    return "auto";
+}
+
+std::optional<WeightMode> weightModeFromName(const std::string& name) {
+    for (WeightMode mode : {WeightMode::Auto, WeightMode::F32, WeightMode::Stored})
+        if (weightModeName(mode) == name) return mode;
+    return std::nullopt;
+}
+
+torch::Device deviceFromName(const std::string& name) {
+    std::optional<torch::Device> device;
+    try {
+        device = torch::Device(name);
+    } catch (const std::exception&) {
+    }
+    if (!device || !(device->is_cpu() || device->is_cuda()))
+        throw Error("", "device", "'" + name + "' is not a device: use cpu, cuda or cuda:N");
+    if (device->is_cuda()) {
+        if (!torch::cuda::is_available())
+            throw Error("", "device",
+                        "'" + name + "' needs a CUDA build of LibTorch, and this one (" + std::string(TORCH_VERSION) +
+                            ") is CPU-only (as Debian's is). Rebuild against a CUDA LibTorch: cmake -B build "
+                            "-DCMAKE_PREFIX_PATH=/path/to/libtorch (the cxx11-ABI CUDA zip from pytorch.org; see "
+                            "README, 'CUDA build')");
+        const int count = static_cast<int>(torch::cuda::device_count());
+        if (device->has_index() && device->index() >= count)
+            throw Error("", "device", "'" + name + "': this machine has " + std::to_string(count) + " CUDA device(s)");
+        if (!device->has_index()) device = torch::Device(torch::kCUDA, 0);
+    }
+    return *device;
+}
+
+namespace {
+
+std::string mib(long long bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+}  // namespace
+
+std::string checkDevice(const std::string& device) { return deviceFromName(device).str(); }
+
+WeightMode resolveWeightMode(const CheckpointInfo& info, WeightMode requested, bool onCuda) {
+    const std::string& directory = info.directory;
+    const MemoryEstimate& memory = info.memory;
+    const std::string f32Need = "f32 weights need about " + mib(memory.totalBytes) + " (" + mib(memory.weightBytes) +
+                                " + working memory)";
+    const std::string storedNeed = "stored-dtype weights about " + mib(memory.storedTotalBytes) + " (" +
+                                   mib(memory.storedWeightBytes) + " + working memory)";
+    const std::string available = mib(memory.availableBytes) + " are available";
+    if (onCuda) return requested == WeightMode::F32 ? WeightMode::F32 : WeightMode::Stored;  // host RAM is not the limit
+    switch (requested) {
+        case WeightMode::F32:
+            if (memory.fitsF32()) return WeightMode::F32;
+            throw Error(directory, "memory",
+                        f32Need + " but only " + available +
+                            (memory.fitsStored() ? "; --weights stored would fit (" + storedNeed + ")"
+                                                 : "; --weights stored would not fit either (" + storedNeed + ")"));
+        case WeightMode::Stored:
+            if (memory.fitsStored()) return WeightMode::Stored;
+            throw Error(directory, "memory", storedNeed + " but only " + available + "; no mode fits");
+        case WeightMode::Auto:
+            if (memory.prefersF32()) return WeightMode::F32;
+            if (memory.fitsStored()) return WeightMode::Stored;
+            throw Error(directory, "memory", "neither mode fits: " + f32Need + ", " + storedNeed + ", but only " + available);
+    }
+    return WeightMode::F32;
+}
+
+std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const LoadOptions& options, JobControl& job) {
+    const torch::Device device = deviceFromName(options.device);
     job.report({0, 0, "reading " + directory, {}});
     CheckpointInfo info = inspectCheckpoint(directory);
-    if (!info.memory.fits())
-        throw Error(directory, "memory",
-                    "the model needs about " + std::to_string(info.memory.totalBytes >> 20) + " MiB (float32 weights " +
-                        std::to_string(info.memory.weightBytes >> 20) + " MiB + working memory) but only " +
-                        std::to_string(info.memory.availableBytes >> 20) + " MiB are available");
-    job.report({0, 0, "memory estimate: " + std::to_string(info.memory.totalBytes >> 20) + " MiB needed, " +
-                          std::to_string(info.memory.availableBytes >> 20) + " MiB available",
-                {{"memory_needed_bytes", double(info.memory.totalBytes)},
+    const WeightMode mode = resolveWeightMode(info, options.weights, device.is_cuda());
+    const long long needed = mode == WeightMode::F32 ? info.memory.totalBytes : info.memory.storedTotalBytes;
+    job.report({0, 0, "memory estimate (" + weightModeName(mode) + " weights): " + mib(needed) + " needed, " +
+                          mib(info.memory.availableBytes) + " available",
+                {{"memory_needed_bytes", double(needed)},
                  {"memory_available_bytes", double(info.memory.availableBytes)}}});
     auto impl = std::make_shared<Model::Impl>(info.config);
     impl->directory = directory;
+    impl->weightMode = mode;
+    impl->device = device;
+    impl->computeDtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    if (impl->ropeInverseFrequencies.defined()) impl->ropeInverseFrequencies = impl->ropeInverseFrequencies.to(device);
 
     std::vector<SafetensorsFile> files;
     for (const auto& path : checkpointWeightFiles(directory)) files.push_back(SafetensorsFile::open(path));
@@ -141,11 +216,15 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, JobCont
             throw Error(entry.file, "tensor '" + entry.name + "'",
                         "shape " + c10::str(c10::IntArrayRef(entry.shape)) + " does not match config.json (expected " +
                             c10::str(c10::IntArrayRef(slot.storedShape)) + ")");
-        torch::Tensor value = it->second.file->readAsFloat(entry);
+        // Stored mode keeps matrices as mapped; small tensors (norms, biases) are converted either way.
+        const bool keepStored = mode == WeightMode::Stored && entry.shape.size() >= 2;
+        torch::Tensor value = keepStored ? it->second.file->readRaw(entry) : it->second.file->readAs(entry, impl->computeDtype);
+        if (!device.is_cpu()) value = value.to(device, keepStored ? value.scalar_type() : impl->computeDtype);
         *slot.value = slot.transposed ? value.t() : value;
         slot.storedName = entry.name;
         slot.storedDtype = entry.dtype;
-        slot.ownsMemory = entry.dtype != "F32";
+        slot.ownsMemory = !device.is_cpu() || (value.scalar_type() != scalarTypeOf(entry.dtype)) ||
+                          value.data_ptr() != it->second.file->rawAddress(entry);
         used.insert(entry.name);
         job.report({++step, total, "loading " + entry.name, {}});
     }
@@ -185,7 +264,10 @@ Model modelFromImpl(std::shared_ptr<Model::Impl> impl) { return Model(std::move(
 
 // ---- public API ----
 
-Model Model::load(const std::string& directory, JobControl& job) { return Model(loadModelImpl(directory, job)); }
+Model Model::load(const std::string& directory, JobControl& job) { return load(directory, LoadOptions{}, job); }
+Model Model::load(const std::string& directory, const LoadOptions& options, JobControl& job) {
+    return Model(loadModelImpl(directory, options, job));
+}
 
 Model::Impl& Model::impl() { return *impl_; }
 const Model::Impl& Model::impl() const { return *impl_; }
@@ -197,7 +279,15 @@ const Tokenizer& Model::tokenizer() const {
 }
 std::string Model::directory() const { return impl_->directory; }
 long long Model::parameterCount() const { return impl_->parameterCount(); }
-long long Model::weightBytes() const { return impl_->parameterCount() * 4; }
+long long Model::weightBytes() const { return impl_->weightBytes(); }
+WeightMode Model::weightMode() const { return impl_->weightMode; }
+std::string Model::device() const { return impl_->device.str(); }
+std::string Model::weightsDescription() const {
+    const std::string dtype = impl_->config.storedDtype.empty() ? "F32" : impl_->config.storedDtype;
+    const std::string resident = impl_->computeDtype == torch::kFloat32 ? "f32" : "bf16";  // CUDA computes in BF16
+    return (impl_->weightMode == WeightMode::Stored ? "stored-dtype (" + dtype + ")" : resident) +
+           " weights on " + device();
+}
 
 ForwardOutput Model::forward(const std::vector<std::vector<int>>& batch, const CaptureRequest& request) const {
     c10::InferenceMode inference;
@@ -210,7 +300,8 @@ ForwardOutput Model::forward(const std::vector<std::vector<int>>& batch, const C
     output.lengths = tokens.lengths;
     if (request.logits) {
         if (request.lastPositionLogitsOnly) {
-            torch::Tensor last = torch::tensor(std::vector<int64_t>(tokens.lengths.begin(), tokens.lengths.end())) - 1;
+            torch::Tensor last =
+                torch::tensor(std::vector<int64_t>(tokens.lengths.begin(), tokens.lengths.end())).to(hidden.device()) - 1;
             hidden = hidden.gather(1, last.view({-1, 1, 1}).expand({hidden.size(0), 1, hidden.size(2)}));
         }
         output.logits = toFloatTensor(impl_->logitLens(hidden));
@@ -228,7 +319,7 @@ FloatTensor Model::logitLens(const FloatTensor& residual) const {
     if (residual.shape.empty() || residual.shape.back() != impl_->config.hiddenSize)
         throw Error("", "residual", "last dimension must be the hidden size " + std::to_string(impl_->config.hiddenSize));
     c10::InferenceMode inference;
-    return toFloatTensor(impl_->logitLens(fromFloatTensor(residual, "residual")));
+    return toFloatTensor(impl_->logitLens(fromFloatTensor(residual, "residual").to(impl_->device, impl_->computeDtype)));
 }
 
 std::vector<std::string> Model::parameterNames() const { return impl_->parameterNames(); }
@@ -260,7 +351,9 @@ std::string Model::contentHash() const {
     }
     for (const auto& [name, slot] : impl_->parameters) {
         if (!slot.edited && !impl_->directory.empty()) continue;
-        torch::Tensor bytes = impl_->storedLayout(name).detach().contiguous();
+        // Edited tensors are computeDtype overrides; hashed as float32 so that the hash does not depend on
+        // the weight mode or device.
+        torch::Tensor bytes = impl_->storedLayout(name).detach().to(torch::kCPU, torch::kFloat32).contiguous();
         material += name + "=" +
                     sha256Hex(std::string_view(static_cast<const char*>(bytes.data_ptr()),
                                                static_cast<size_t>(bytes.numel()) * sizeof(float))) +
@@ -346,9 +439,18 @@ void Model::save(const std::string& newDirectory, JobControl& job) const {
         bool weights = endsWith(name, ".safetensors") || name == "model.safetensors.index.json";
         if (weights && !written.count(name)) fs::remove(item.path());
     }
+    // Edited tensors of a BF16/F16 checkpoint were held as F32 overrides and written rounded to nearest even.
+    nlohmann::json rounded = nlohmann::json::array();
+    for (const auto& [storedName, slot] : byStoredName)
+        if (slot.rounded()) rounded.push_back(storedName);
     nlohmann::json marker = {{"saved_by", "detox workbench " + appVersion()},
                              {"source", model.directory},
-                             {"content_hash", contentHash()}};
+                             {"content_hash", contentHash()},
+                             {"weights", weightsDescription()},
+                             {"rounded_tensors", rounded}};
+    if (!rounded.empty())
+        marker["rounding"] = "edited tensors were computed in float32 and written in their stored dtype, rounded to "
+                             "nearest even";
     writeFileAtomically((target / kSaveMarker).string(), marker.dump(2) + "\n");
     job.report({static_cast<int>(shards.size()), static_cast<int>(shards.size()), "saved " + newDirectory, {}});
 }

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "detox/error.h"
+#include "runtime/weights.h"
 
 namespace detox::nn {
 
@@ -126,8 +127,9 @@ void Model::Impl::addSlot(const std::string& name, torch::Tensor* value, std::ve
 
 // ---- forward pieces ----
 
-AttentionInputs Model::Impl::attentionInputs(const torch::Tensor& keyMask, int64_t queryLength) const {
+AttentionInputs Model::Impl::attentionInputs(const torch::Tensor& hostKeyMask, int64_t queryLength) const {
     AttentionInputs inputs;
+    const torch::Tensor keyMask = hostKeyMask.to(device);  // everything below is made on the model's device
     const int64_t keys = keyMask.size(1);
     inputs.pastLength = keys - queryLength;
     torch::Tensor allPositions = (keyMask.cumsum(1) - 1).clamp_min(0);
@@ -136,32 +138,35 @@ AttentionInputs Model::Impl::attentionInputs(const torch::Tensor& keyMask, int64
     bool windowed = config.slidingWindow > 0 && keys > config.slidingWindow;
     if (queryLength > 1 || padded || windowed) {
         // Query i sits at key index past + i; it sees real keys at or before it (and inside the window).
-        torch::Tensor queryIndex = torch::arange(inputs.pastLength, keys, torch::kInt64).unsqueeze(1);
-        torch::Tensor keyIndex = torch::arange(0, keys, torch::kInt64).unsqueeze(0);
+        torch::Tensor queryIndex = torch::arange(inputs.pastLength, keys, keyMask.options().dtype(torch::kInt64)).unsqueeze(1);
+        torch::Tensor keyIndex = torch::arange(0, keys, keyMask.options().dtype(torch::kInt64)).unsqueeze(0);
         torch::Tensor allowed = keyIndex <= queryIndex;
         if (windowed) allowed = allowed.logical_and(queryIndex - keyIndex < config.slidingWindow);
         allowed = allowed.unsqueeze(0).logical_and(keyMask.unsqueeze(1).to(torch::kBool));  // [batch, seq, keys]
-        // A large finite negative (as HF) keeps fully masked padding rows finite.
-        inputs.bias = torch::zeros(allowed.sizes(), torch::kFloat32)
-                          .masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest())
+        // A large finite negative (as HF: the compute dtype's lowest) keeps fully masked padding rows finite.
+        const double lowest = computeDtype == torch::kBFloat16 ? double(std::numeric_limits<c10::BFloat16>::lowest())
+                              : computeDtype == torch::kHalf   ? double(std::numeric_limits<c10::Half>::lowest())
+                                                               : double(std::numeric_limits<float>::lowest());
+        inputs.bias = torch::zeros(allowed.sizes(), keyMask.options().dtype(computeDtype))
+                          .masked_fill_(allowed.logical_not(), lowest)
                           .unsqueeze(1);
     }
     if (spec->positions == PositionKind::Rotary) {
         torch::Tensor frequencies = inputs.positions.to(torch::kFloat32).unsqueeze(-1) * ropeInverseFrequencies;
         torch::Tensor angles = torch::cat({frequencies, frequencies}, -1).unsqueeze(2);  // [batch, seq, 1, headDim]
-        inputs.cos = angles.cos();
-        inputs.sin = angles.sin();
+        inputs.cos = angles.cos().to(computeDtype);  // computed in float32 (as HF), used in the compute dtype
+        inputs.sin = angles.sin().to(computeDtype);
     }
     return inputs;
 }
 
 torch::Tensor Model::Impl::embed(const torch::Tensor& ids, const torch::Tensor& positions) const {
-    torch::Tensor hidden = torch::embedding(embedWeight, ids);
+    torch::Tensor hidden = embeddingRows(embedWeight, ids.to(device), computeDtype);
     if (spec->positions == PositionKind::Learned) {
         if (positions.numel() > 0 && positions.max().item<int64_t>() >= config.maxPositions)
             throw Error(directory, "n_positions",
                         "the sequence is longer than the model's " + std::to_string(config.maxPositions) + " positions");
-        hidden = hidden + torch::embedding(positionWeight, positions);
+        hidden = hidden + embeddingRows(positionWeight, positions, computeDtype);
     }
     return hidden;
 }
@@ -175,13 +180,13 @@ torch::Tensor Model::Impl::attentionBlock(int layer, const torch::Tensor& residu
     torch::Tensor x = applyNorm(spec->norm, residualBefore, w.attnNormWeight, w.attnNormBias, config.normEps);
     torch::Tensor q, k, v;
     if (w.qkvWeight.defined()) {
-        auto parts = torch::linear(x, w.qkvWeight, w.qkvBias).split_with_sizes(
+        auto parts = storedLinear(x, w.qkvWeight, w.qkvBias).split_with_sizes(
             {heads * headDim, kvHeads * headDim, kvHeads * headDim}, -1);
         q = parts[0], k = parts[1], v = parts[2];
     } else {
-        q = torch::linear(x, w.qWeight, w.qBias);
-        k = torch::linear(x, w.kWeight, w.kBias);
-        v = torch::linear(x, w.vWeight, w.vBias);
+        q = storedLinear(x, w.qWeight, w.qBias);
+        k = storedLinear(x, w.kWeight, w.kBias);
+        v = storedLinear(x, w.vWeight, w.vBias);
     }
     q = q.view({batch, length, heads, headDim});
     k = k.view({batch, length, kvHeads, headDim});
@@ -212,21 +217,21 @@ torch::Tensor Model::Impl::attentionBlock(int layer, const torch::Tensor& residu
         captures->record(Capture::AttnPattern, layer, probabilities);
     torch::Tensor mixed = torch::matmul(probabilities.view({batch, kvHeads, groups * length, keys}), v);
     mixed = mixed.view({batch, heads, length, headDim}).transpose(1, 2).reshape({batch, length, heads * headDim});
-    return torch::linear(mixed, w.oWeight, w.oBias);
+    return storedLinear(mixed, w.oWeight, w.oBias);
 }
 
 torch::Tensor Model::Impl::mlpActivation(int layer, const torch::Tensor& residualMid) const {
     const LayerWeights& w = layers[static_cast<size_t>(layer)];
     torch::Tensor x = applyNorm(spec->norm, residualMid, w.mlpNormWeight, w.mlpNormBias, config.normEps);
     if (spec->mlp == MlpKind::Gated)
-        return applyActivation(config.activation, torch::linear(x, w.gateWeight, w.gateBias)) *
-               torch::linear(x, w.upWeight, w.upBias);
-    return applyActivation(config.activation, torch::linear(x, w.upWeight, w.upBias));
+        return applyActivation(config.activation, storedLinear(x, w.gateWeight, w.gateBias)) *
+               storedLinear(x, w.upWeight, w.upBias);
+    return applyActivation(config.activation, storedLinear(x, w.upWeight, w.upBias));
 }
 
 torch::Tensor Model::Impl::mlpDown(int layer, const torch::Tensor& activation) const {
     const LayerWeights& w = layers[static_cast<size_t>(layer)];
-    return torch::linear(activation, w.downWeight, w.downBias);
+    return storedLinear(activation, w.downWeight, w.downBias);
 }
 
 torch::Tensor Model::Impl::runLayer(int layer, const torch::Tensor& residualBefore, const AttentionInputs& attention,
@@ -263,7 +268,7 @@ torch::Tensor Model::Impl::finalNorm(const torch::Tensor& hidden) const {
     return applyNorm(spec->norm, hidden, finalNormWeight, finalNormBias, config.normEps);
 }
 
-torch::Tensor Model::Impl::unembed(const torch::Tensor& normalized) const { return torch::linear(normalized, lmHead()); }
+torch::Tensor Model::Impl::unembed(const torch::Tensor& normalized) const { return storedLinear(normalized, lmHead()); }
 
 torch::Tensor Model::Impl::forwardLogits(const TokenBatch& batch, CaptureSet* captures) const {
     AttentionInputs attention = attentionInputs(batch.mask, batch.ids.size(1));
@@ -275,8 +280,9 @@ KVCache Model::Impl::allocateCache(int64_t batch, int64_t capacity) const {
     KVCache cache;
     cache.capacity = capacity;
     for (int l = 0; l < config.numLayers; ++l) {
-        cache.keys.push_back(torch::empty({batch, config.numKvHeads, capacity, config.headDim}));
-        cache.values.push_back(torch::empty({batch, config.numKvHeads, capacity, config.headDim}));
+        const auto options = torch::TensorOptions().dtype(computeDtype).device(device);
+        cache.keys.push_back(torch::empty({batch, config.numKvHeads, capacity, config.headDim}, options));
+        cache.values.push_back(torch::empty({batch, config.numKvHeads, capacity, config.headDim}, options));
     }
     return cache;
 }
@@ -308,13 +314,19 @@ const ParameterSlot& Model::Impl::slot(const std::string& name) const {
 
 ParameterSlot& Model::Impl::mutableSlot(const std::string& name) { return const_cast<ParameterSlot&>(slot(name)); }
 
-const torch::Tensor& Model::Impl::parameter(const std::string& name) const { return *slot(name).value; }
+torch::Tensor Model::Impl::parameter(const std::string& name) const {
+    const torch::Tensor& value = *slot(name).value;
+    if (!value.defined() || value.scalar_type() == computeDtype) return value;
+    torch::NoGradGuard noGrad;
+    return value.to(computeDtype);
+}
 
 torch::Tensor& Model::Impl::editableParameter(const std::string& name) {
     ParameterSlot& s = mutableSlot(name);
-    if (!s.ownsMemory) {
+    if (!s.ownsMemory || s.value->scalar_type() != computeDtype) {
         torch::NoGradGuard noGrad;
-        *s.value = s.value->clone();  // keeps the (transposed) strides; the mapping stays untouched
+        // A copy in computeDtype that keeps the (transposed) strides; the mapping stays untouched.
+        *s.value = s.value->to(computeDtype, /*non_blocking=*/false, /*copy=*/true);
         s.ownsMemory = true;
     }
     s.edited = true;
@@ -327,7 +339,7 @@ void Model::Impl::replaceParameter(const std::string& name, const torch::Tensor&
         throw Error(directory, "parameter '" + name + "'",
                     "shape " + c10::str(value.sizes()) + " does not match the model's " + c10::str(s.value->sizes()));
     torch::NoGradGuard noGrad;
-    *s.value = value.detach().to(torch::kFloat32).clone(torch::MemoryFormat::Contiguous);
+    *s.value = value.detach().to(device, computeDtype).clone(torch::MemoryFormat::Contiguous);
     s.ownsMemory = true;
     s.edited = true;
 }
@@ -364,6 +376,13 @@ void Model::Impl::setRequiresGrad(const std::vector<std::string>& names, bool en
         else
             mutableSlot(name).value->requires_grad_(false);
     }
+}
+
+long long Model::Impl::weightBytes() const {
+    long long bytes = 0;
+    for (const auto& [name, s] : parameters)
+        if (s.value->defined()) bytes += s.value->numel() * static_cast<long long>(s.value->element_size());
+    return bytes;
 }
 
 long long Model::Impl::parameterCount() const {

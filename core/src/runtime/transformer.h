@@ -4,7 +4,9 @@
 //
 // Layouts: hidden states [batch, seq, hidden]; every linear weight in the compute layout [out, in]
 // (torch::linear), GPT-2's Conv1D weights included (a transposed view, stored [in, out] in the file).
-// All compute is float32.
+// Compute is in Impl::computeDtype (float32 on the CPU). In stored-dtype mode (WeightMode::Stored) the
+// matrices stay BF16/F16 views of the file mapping and every use goes through runtime/weights.h
+// (storedLinear, embeddingRows); parameter() converts. Edited parameters are computeDtype overrides.
 #pragma once
 #include <map>
 #include <optional>
@@ -31,11 +33,13 @@ struct LayerWeights {
 struct ParameterSlot {
     std::string name;                 // canonical HF name (e.g. "transformer.h.0.mlp.c_proj.weight")
     std::string storedName;           // as in the source file (GPT-2 files may lack "transformer.")
-    torch::Tensor* value = nullptr;   // points into Impl's weights; compute layout, float32
+    torch::Tensor* value = nullptr;   // points into Impl's weights; compute layout; computeDtype, or the
+                                      // stored dtype in stored mode (never written in place then)
     std::vector<int64_t> storedShape; // HF layout
     bool transposed = false;          // Conv1D: stored = value.t()
     std::string storedDtype = "F32";  // written back in this dtype
     bool ownsMemory = false;          // false while the tensor views the read-only file mapping
+    bool rounded() const { return edited && storedDtype != "F32"; }  // save rounds the F32 edit (RNE)
     bool edited = false;              // changed since load (content hash, provenance)
 };
 
@@ -101,6 +105,9 @@ struct Model::Impl {
     std::string directory;                    // loaded from ("" for models built in memory)
     std::optional<Tokenizer> tokenizer;
     std::vector<std::string> weightFiles;     // for the content hash
+    WeightMode weightMode = WeightMode::F32;  // as resolved at load (F32 or Stored)
+    torch::Device device = torch::kCPU;       // where every tensor of the model lives
+    torch::ScalarType computeDtype = torch::kFloat32;  // activations and edited parameters
 
     torch::Tensor embedWeight;                // [vocab, hidden]
     torch::Tensor positionWeight;             // [maxPositions, hidden] (learned positions only)
@@ -145,9 +152,13 @@ struct Model::Impl {
     std::vector<std::string> parameterNames() const;
     bool hasParameter(const std::string& name) const;
     const nn::ParameterSlot& slot(const std::string& name) const;  // throws detox::Error for unknown names
-    // Compute layout; may view the read-only mapping: never write into it.
-    const torch::Tensor& parameter(const std::string& name) const;
-    // An owned, writable tensor (cloned from the mapping on first use), marked edited. Write in place,
+    // Compute layout, in computeDtype (converted when held in a stored dtype: a fresh tensor then). May
+    // view the read-only mapping: never write into it.
+    torch::Tensor parameter(const std::string& name) const;
+    // The tensor as held (stored dtype in stored mode), compute layout, no copy.
+    const torch::Tensor& heldParameter(const std::string& name) const { return *slot(name).value; }
+    // An owned, writable computeDtype tensor (converted / cloned from the mapping on first use: the
+    // edit's override on top of the mapped file), marked edited. Write in place,
     // or set requires_grad on it; the model sees the change at once.
     torch::Tensor& editableParameter(const std::string& name);
     // Replaces a parameter's value (compute layout, same shape); copies the data.
@@ -158,6 +169,7 @@ struct Model::Impl {
     // requires_grad on the named parameters (made editable first when enabling).
     void setRequiresGrad(const std::vector<std::string>& names, bool enabled);
     long long parameterCount() const;
+    long long weightBytes() const;  // as held (see Model::weightBytes)
 
     // Canonical names of the layer's modules (for methods): e.g. mlpDownWeightName(5).
     std::string layerParameterName(int layer, const std::string& module, const std::string& kind = "weight") const;
@@ -169,7 +181,9 @@ private:
 };
 
 // Builds the in-memory model from a checkpoint directory (model.cpp).
-std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, JobControl& job);
+std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const LoadOptions& options, JobControl& job);
+// The torch device of LoadOptions::device; throws detox::Error (what to rebuild with) when unavailable.
+torch::Device deviceFromName(const std::string& name);
 // Random-weight model of the given shape (benchmarks, tests): normal(0, 0.02) weights, norms at 1.
 std::shared_ptr<Model::Impl> randomModelImpl(const ModelConfig& config, uint64_t seed);
 // Wraps an Impl as a public Model (e.g. one built by randomModelImpl).

@@ -464,6 +464,7 @@ EvaluationResult evaluate(const Model& model, const SafeEditDataset& dataset, Sa
     result.provenance.appVersion = appVersion();
     result.provenance.modelDirectory = model.directory();
     result.provenance.modelHash = model.contentHash();
+    result.provenance.modelWeights = model.weightsDescription();
     result.provenance.datasetPath = dataset.path;
     result.provenance.datasetHash = dataset.sha256;
     result.provenance.method = "evaluate";

@@ -77,12 +77,19 @@ SafetensorsHeader readSafetensorsHeader(const std::string& path);
 // The safetensors files of a checkpoint: model.safetensors, or the shards of model.safetensors.index.json.
 std::vector<std::string> checkpointWeightFiles(const std::string& directory);
 
+// What loading needs in each weight mode (detox/runtime/model.h WeightMode).
 struct MemoryEstimate {
-    long long weightBytes = 0;        // parameters in the compute dtype (float32)
-    long long activationBytes = 0;    // working margin for activations and KV cache
-    long long totalBytes = 0;
+    long long weightBytes = 0;        // f32 mode: every parameter in float32
+    long long storedWeightBytes = 0;  // stored mode: the tensors as stored (mapped) + the scratch buffer
+    long long activationBytes = 0;    // working margin for activations and KV cache (both modes)
+    long long totalBytes = 0;         // f32 mode: weightBytes + activationBytes
+    long long storedTotalBytes = 0;   // stored mode: storedWeightBytes + activationBytes
     long long availableBytes = 0;     // MemAvailable from /proc/meminfo (0 when unknown)
-    bool fits() const { return availableBytes == 0 || totalBytes <= availableBytes; }
+    bool fitsF32() const { return availableBytes == 0 || totalBytes <= availableBytes; }
+    bool fitsStored() const { return availableBytes == 0 || storedTotalBytes <= availableBytes; }
+    bool fits() const { return fitsF32() || fitsStored(); }  // in some mode
+    // Auto's choice: f32 only with headroom left (a sixth of what is available) for everything else.
+    bool prefersF32() const { return availableBytes == 0 || totalBytes <= availableBytes - availableBytes / 6; }
 };
 
 // Everything `detox info` shows, without loading any weights.

@@ -68,11 +68,39 @@ struct Generation {
     std::optional<int> stopId;          // the stop token met
 };
 
+// How the weights are held in memory.
+//   F32     every weight converted to float32 at load (F32 files: zero-copy views of the mapping). Fastest.
+//   Stored  every weight stays in its stored dtype (BF16 / F16 / F32), a zero-copy view of the read-only
+//           file mapping; matrices are converted to the compute dtype just before use, one at a time
+//           into a reused scratch buffer. Small tensors (norms, biases) are kept in the compute dtype.
+//           A 7B BF16 model needs ~14 GB instead of ~28 GB.
+//   Auto    F32 when the float32 weights plus working memory fit in available memory with headroom,
+//           else Stored.
+enum class WeightMode { Auto, F32, Stored };
+std::string weightModeName(WeightMode mode);                       // "auto", "f32", "stored"
+std::optional<WeightMode> weightModeFromName(const std::string& name);
+
+struct LoadOptions {
+    WeightMode weights = WeightMode::Auto;
+    // "cpu", "cuda" or "cuda:N". Parameters, masks, rotary tables, KV cache and captures live there;
+    // compute is float32 on the CPU and bfloat16 on CUDA. Throws detox::Error when this LibTorch has no
+    // such device (Debian's LibTorch is CPU-only: the message says what to rebuild with).
+    std::string device = "cpu";
+};
+
+// The mode a load with `requested` would use for this checkpoint (Auto resolved by the memory estimate), or
+// a detox::Error refusal that says which mode would fit. onCuda: host memory is not the limit there.
+WeightMode resolveWeightMode(const CheckpointInfo& info, WeightMode requested, bool onCuda = false);
+// "cpu", "cuda:0", ... for a LoadOptions::device, or a detox::Error that says what to rebuild with.
+std::string checkDevice(const std::string& device);
+
 class Model {
 public:
     // Reads and validates DIR (config.json, safetensors, tokenizer.json when present). Refuses when the
-    // weights cannot fit in available memory. Reports progress per tensor; cancellable.
+    // weights cannot fit in available memory in the chosen mode (the message says which mode would fit).
+    // Reports progress per tensor; cancellable.
     static Model load(const std::string& directory, JobControl& job = noJobControl());
+    static Model load(const std::string& directory, const LoadOptions& options, JobControl& job = noJobControl());
 
     // Copies share the same weights (a shared implementation): an edit through one is seen by all.
     // Moving is cheap. Not safe to edit from one thread while another runs the model.
@@ -86,7 +114,13 @@ public:
     const Tokenizer& tokenizer() const;  // throws detox::Error when the checkpoint has none
     std::string directory() const;       // where it was loaded from
     long long parameterCount() const;    // tied weights counted once
-    long long weightBytes() const;       // in the compute dtype (float32)
+    // Bytes the weights occupy as held: 2 per BF16/F16 parameter in stored mode (views of the file
+    // mapping), 4 per F32 one (converted at load, an F32 file, or an edit's override).
+    long long weightBytes() const;
+    WeightMode weightMode() const;       // as resolved at load: F32 or Stored (never Auto)
+    std::string device() const;          // "cpu", "cuda:0", ...
+    // "f32 weights on cpu" / "stored-dtype (BF16) weights on cpu": for provenance and the ui.
+    std::string weightsDescription() const;
 
     // Runs a batch of token id sequences (right-padded internally). Logits of padded positions are
     // meaningless. No gradients.

@@ -1,0 +1,37 @@
+#include "cli_model_options.h"
+
+#include "detox/error.h"
+
+namespace detox::cli {
+
+std::vector<OptionSpec> modelLoadOptionSpecs() {
+    return {{"weights", "MODE",
+             "auto (default: f32 when it fits in memory with headroom, else stored), f32 (every weight converted "
+             "to float32 at load; fastest) or stored (weights stay BF16/F16 as mapped from the file, converted per "
+             "layer as used: about half the memory for BF16 checkpoints)"},
+            {"device", "DEV", "cpu (default), cuda or cuda:N (needs a CUDA build of LibTorch)"}};
+}
+
+std::vector<OptionSpec> withModelLoadOptions(std::vector<OptionSpec> specs) {
+    for (auto& spec : modelLoadOptionSpecs()) specs.push_back(std::move(spec));
+    return specs;
+}
+
+LoadOptions loadOptionsFrom(const Arguments& args) {
+    LoadOptions options;
+    if (args.has("weights")) {
+        auto mode = weightModeFromName(args.value("weights"));
+        if (!mode) throw BadArguments("--weights must be auto, f32 or stored, got '" + args.value("weights") + "'");
+        options.weights = *mode;
+    }
+    if (args.has("device")) {
+        try {
+            options.device = checkDevice(args.value("device"));
+        } catch (const Error& error) {
+            throw BadArguments("--device " + args.value("device") + ": " + error.what());
+        }
+    }
+    return options;
+}
+
+}  // namespace detox::cli
