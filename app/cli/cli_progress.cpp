@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 namespace detox::cli {
 namespace {
@@ -19,10 +20,16 @@ int percentOf(const Progress& progress) {
     return int(std::floor(100.0 * progress.step / progress.total));
 }
 
-std::string countText(const Progress& progress) {
+std::string countText(const Progress& progress, bool showValues) {
     std::string text = std::to_string(progress.step);
     if (progress.total > 0) text += "/" + std::to_string(progress.total);
     if (!progress.message.empty()) text += " " + progress.message;
+    if (!showValues) return text;
+    for (const auto& [key, value] : progress.values) {
+        std::ostringstream number;
+        number << value;
+        text += " " + key + "=" + number.str();
+    }
     return text;
 }
 
@@ -57,8 +64,9 @@ void ProgressReporter::finish() {
     }
 }
 
-std::string ProgressReporter::plainLine(const std::string& label, const Progress& progress, double etaSeconds) {
-    std::string line = label + ": " + countText(progress);
+std::string ProgressReporter::plainLine(const std::string& label, const Progress& progress, double etaSeconds,
+                                        bool showValues) {
+    std::string line = label + ": " + countText(progress, showValues);
     if (progress.total > 0) line += " (" + std::to_string(percentOf(progress)) + "%), ETA " + formatDuration(etaSeconds);
     return line;
 }
@@ -69,7 +77,7 @@ std::string ProgressReporter::barLine(const Progress& progress, double etaSecond
         int filled = std::clamp(kBarWidth * progress.step / progress.total, 0, kBarWidth);
         bar = " [" + std::string(size_t(filled), '#') + std::string(size_t(kBarWidth - filled), '-') + "]";
     }
-    std::string line = label_ + bar + "  " + countText(progress);
+    std::string line = label_ + bar + "  " + countText(progress, showValues_);
     if (progress.total > 0) line += "  " + std::to_string(percentOf(progress)) + "%  ETA " + formatDuration(etaSeconds);
     return line;
 }
@@ -106,8 +114,9 @@ void ProgressReporter::report(const Progress& progress) {
         lastBarLength_ = length;
         lineOpen_ = true;
     } else {
-        if (!complete && sinceLast < kPlainInterval) return;
-        out_ << plainLine(label_, progress, eta) << "\n" << std::flush;
+        const bool due = everySteps_ > 0 ? progress.step % everySteps_ == 0 : sinceLast >= kPlainInterval;
+        if (!complete && !due) return;
+        out_ << plainLine(label_, progress, eta, showValues_) << "\n" << std::flush;
     }
     lastPrint_ = now;
 }

@@ -2,8 +2,9 @@
 //  * On a terminal: one line redrawn with \r: "evaluate [#####-------]  12/90 cases  13%  ETA 0:41".
 //  * Otherwise (logs, pipes, Slurm): plain lines "evaluate: 12/90 cases (13%), ETA 0:41", at most one per
 //    second, plus the line that completes a phase.
-// The text after the count is the Progress message, so core jobs name their unit ("cases", ...).
-// A new total, or a step lower than the last, starts a new phase (the ETA starts over).
+// The text after the count is the Progress message, so core jobs name their unit ("cases", ...); with
+// showValues, then the Progress values as key=value ("loss=0.31"). A new total, or a step lower than the
+// last, starts a new phase (the ETA starts over). Every command's progress goes through this one reporter.
 #pragma once
 #include <chrono>
 #include <iosfwd>
@@ -32,9 +33,14 @@ public:
         return [this](const Progress& progress) { report(progress); };
     }
     void finish();  // ends a redrawn line (idempotent)
+    // Plain lines every `steps` steps (and the one that completes a phase) instead of at most one a second.
+    void setEverySteps(int steps) { everySteps_ = steps; }
+    // Each line also shows the Progress values ("loss=0.31"), for training loops.
+    void setShowValues(bool show) { showValues_ = show; }
 
     // The plain line for a state, without the trailing newline (for tests and logs).
-    static std::string plainLine(const std::string& label, const Progress& progress, double etaSeconds);
+    static std::string plainLine(const std::string& label, const Progress& progress, double etaSeconds,
+                                 bool showValues = false);
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -54,6 +60,8 @@ private:
     std::optional<Clock::time_point> lastPrint_;
     size_t lastBarLength_ = 0;
     bool lineOpen_ = false;
+    int everySteps_ = 0;   // 0: time-throttled
+    bool showValues_ = false;
 };
 
 }  // namespace detox::cli

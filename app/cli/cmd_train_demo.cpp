@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_commands.h"
+#include "cli_progress.h"
 #include "cli_model_options.h"
 #include "detox/demo/demo_model.h"
 #include "detox/runtime/model.h"
@@ -12,17 +13,6 @@
 
 namespace detox::cli {
 namespace {
-
-JobControl::ProgressSink everyFewSteps(int every) {
-    return [every](const Progress& progress) {
-        if (progress.step % every != 0 && progress.step != progress.total) return;
-        std::cerr << "train-demo " << progress.step;
-        if (progress.total > 0) std::cerr << "/" << progress.total;
-        std::cerr << " " << progress.message;
-        for (const auto& [key, value] : progress.values) std::cerr << " " << key << "=" << value;
-        std::cerr << std::endl;
-    };
-}
 
 int runTrainDemo(const Arguments& args) {
     DemoModelSettings settings;
@@ -45,8 +35,12 @@ int runTrainDemo(const Arguments& args) {
     settings.maxPositions = args.intValue("max-positions", settings.maxPositions);
     settings.heldOutFraction = args.doubleValue("held-out", settings.heldOutFraction);
     settings.dataDirectory = args.valueOr("data-dir", "");
-    JobControl job(everyFewSteps(args.intValue("progress-every", 25)));
+    ProgressReporter progress("train-demo");
+    progress.setEverySteps(args.intValue("progress-every", 25));
+    progress.setShowValues(true);
+    JobControl job(progress.sink());
     DemoTrainingReport report = trainDemoModel(args.value("out"), settings, job);
+    progress.finish();
     std::cout << demoTrainingReportJson(report).dump(2) << "\n";
     return kExitOk;
 }
@@ -79,7 +73,7 @@ const bool kTrainDemoRegistered = registerCommand({
      {"max-positions", "N", "max positions (default 256)"},
      {"held-out", "F", "fraction of train records held out and measured (default 0)"},
      {"data-dir", "DIR", "demo data folder (default: the project's datasets/demo)"},
-     {"progress-every", "N", "progress line every N steps (default 25)"}},
+     {"progress-every", "N", "a progress line every N steps (default 25; a terminal gets a redrawn bar)"}},
     runTrainDemo,
 });
 

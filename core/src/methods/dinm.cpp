@@ -132,7 +132,7 @@ EditResult runDinm(Model& model, const DinmInputs& inputs, int layer, const Dinm
     EditResult result;
     result.method = "dinm";
     result.settings = settingsJson;
-    result.provenance = methodProvenance(model, "dinm", settingsJson, settings.seed);
+    result.provenance = makeProvenance(model, "dinm", settingsJson, settings.seed);
     result.toxicLayer = layer;
     const std::string target = toxicRegionTensorName(model, layer);
 

@@ -66,7 +66,7 @@ EditResult trainDpo(Model& model, const std::vector<PreferencePair>& pairs, cons
     EditResult result;
     result.method = "dpo";
     result.settings = settingsJson;
-    result.provenance = methodProvenance(model, "dpo", settingsJson, settings.seed);
+    result.provenance = makeProvenance(model, "dpo", settingsJson, settings.seed);
     const std::vector<std::string> names = canonicalNames(selectParameters(model, settings.parameters), impl);
     const int padId = paddingId(impl);
     const int64_t batchSize = std::max(1, settings.batchSize);

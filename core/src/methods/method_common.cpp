@@ -5,7 +5,6 @@
 #include <regex>
 
 #include "detox/error.h"
-#include "detox/version.h"
 
 namespace detox::nn {
 
@@ -108,35 +107,6 @@ int layerOfParameter(const Model::Impl& model, const std::string& name) {
     while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
     if (end == position) return -1;
     return std::stoi(name.substr(position, end - position));
-}
-
-Provenance methodProvenance(const Model& model, const std::string& method, const nlohmann::json& settings,
-                            uint64_t seed) {
-    Provenance provenance;
-    provenance.appVersion = appVersion();
-    provenance.modelDirectory = model.directory();
-    provenance.modelHash = model.contentHash();
-    provenance.modelWeights = model.weightsDescription();
-    provenance.method = method;
-    provenance.settings = settings;
-    provenance.seed = seed;
-    provenance.startedAt = utcTimestamp();
-    return provenance;
-}
-
-FloatTensor toFloatTensor(const torch::Tensor& tensor) {
-    torch::Tensor values = tensor.detach().to(torch::kFloat32).contiguous();
-    FloatTensor result;
-    result.shape = values.sizes().vec();
-    result.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
-    return result;
-}
-
-torch::Tensor fromFloatTensor(const FloatTensor& tensor) {
-    if (static_cast<int64_t>(tensor.values.size()) != tensor.numel())
-        throw Error("", "tensor", "holds " + std::to_string(tensor.values.size()) + " values but its shape needs " +
-                                      std::to_string(tensor.numel()));
-    return torch::from_blob(const_cast<float*>(tensor.values.data()), tensor.shape, torch::kFloat32).clone();
 }
 
 std::vector<double> toDoubleVector(const torch::Tensor& tensor) {

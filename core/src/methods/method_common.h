@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "detox/methods/methods.h"
+#include "detox/provenance.h"
+#include "runtime/float_tensor.h"
 #include "runtime/transformer.h"
 
 namespace detox::nn {
@@ -68,12 +70,6 @@ std::vector<std::string> canonicalNames(const std::vector<std::string>& names, c
 // Layer index encoded in a parameter name ("model.layers.7.mlp..." -> 7), -1 outside layers.
 int layerOfParameter(const Model::Impl& model, const std::string& name);
 
-// Provenance of a method run on this model (dataset fields left to the caller).
-Provenance methodProvenance(const Model& model, const std::string& method, const nlohmann::json& settings,
-                            uint64_t seed);
-
-FloatTensor toFloatTensor(const torch::Tensor& tensor);
-torch::Tensor fromFloatTensor(const FloatTensor& tensor);
 std::vector<double> toDoubleVector(const torch::Tensor& tensor);
 
 // The id used to pad batches: the tokenizer's pad, else EOS, else 0.

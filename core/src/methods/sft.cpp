@@ -43,7 +43,7 @@ EditResult trainSft(Model& model, const std::vector<TrainingPair>& pairs, const 
     EditResult result;
     result.method = "sft";
     result.settings = settingsJson;
-    result.provenance = methodProvenance(model, "sft", settingsJson, settings.seed);
+    result.provenance = makeProvenance(model, "sft", settingsJson, settings.seed);
     const std::vector<std::string> names = canonicalNames(selectParameters(model, settings.parameters), impl);
     const int padId = paddingId(impl);
 

@@ -8,6 +8,7 @@
 #include "detox/fileio.h"
 #include "detox/hash.h"
 #include "detox/version.h"
+#include "runtime/float_tensor.h"
 #include "runtime/transformer.h"
 
 namespace detox {
@@ -54,21 +55,6 @@ std::vector<Capture> allCaptures() {
 std::string captureKey(Capture point, int layer) { return captureName(point) + "." + std::to_string(layer); }
 
 namespace {
-
-FloatTensor toFloatTensor(const torch::Tensor& tensor) {
-    torch::Tensor values = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();  // host data
-    FloatTensor result;
-    result.shape = values.sizes().vec();
-    result.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
-    return result;
-}
-
-torch::Tensor fromFloatTensor(const FloatTensor& tensor, const std::string& what) {
-    if (static_cast<int64_t>(tensor.values.size()) != tensor.numel())
-        throw Error("", what, "holds " + std::to_string(tensor.values.size()) + " values but its shape needs " +
-                                  std::to_string(tensor.numel()));
-    return torch::from_blob(const_cast<float*>(tensor.values.data()), tensor.shape, torch::kFloat32).clone();
-}
 
 bool endsWith(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;

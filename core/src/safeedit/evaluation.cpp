@@ -8,7 +8,7 @@
 #include "detox/error.h"
 #include "detox/safeedit/evaluation.h"
 #include "detox/fileio.h"
-#include "detox/version.h"
+#include "detox/provenance.h"
 
 namespace detox {
 namespace {
@@ -461,16 +461,8 @@ EvaluationResult evaluate(const Model& model, const SafeEditDataset& dataset, Sa
 
     EvaluationResult result;
     Evaluator evaluator(model, judge, settings, job, reference);
-    result.provenance.appVersion = appVersion();
-    result.provenance.modelDirectory = model.directory();
-    result.provenance.modelHash = model.contentHash();
-    result.provenance.modelWeights = model.weightsDescription();
-    result.provenance.datasetPath = dataset.path;
-    result.provenance.datasetHash = dataset.sha256;
-    result.provenance.method = "evaluate";
-    result.provenance.settings = evaluationSettingsJson(settings, evaluator.format());
-    result.provenance.seed = settings.seed;
-    result.provenance.startedAt = utcTimestamp();
+    result.provenance =
+        makeProvenance(model, dataset, "evaluate", evaluationSettingsJson(settings, evaluator.format()), settings.seed);
     result.judgeName = judge.name();
     result.heuristicJudge = judge.heuristic();
     if (reference) {
