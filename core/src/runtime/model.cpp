@@ -168,7 +168,8 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const L
     impl->directory = directory;
     impl->weightMode = mode;
     impl->device = device;
-    impl->computeDtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    // CPU: float32 compute (no fast half-precision GEMM here). CUDA: bfloat16 compute, unless f32 was asked for.
+    impl->computeDtype = device.is_cuda() && mode == WeightMode::Stored ? torch::kBFloat16 : torch::kFloat32;
     if (impl->ropeInverseFrequencies.defined()) impl->ropeInverseFrequencies = impl->ropeInverseFrequencies.to(device);
 
     std::vector<SafetensorsFile> files;

@@ -83,8 +83,9 @@ std::optional<WeightMode> weightModeFromName(const std::string& name);
 struct LoadOptions {
     WeightMode weights = WeightMode::Auto;
     // "cpu", "cuda" or "cuda:N". Parameters, masks, rotary tables, KV cache and captures live there;
-    // compute is float32 on the CPU and bfloat16 on CUDA. Throws detox::Error when this LibTorch has no
-    // such device (Debian's LibTorch is CPU-only: the message says what to rebuild with).
+    // compute is float32 on the CPU; on CUDA bfloat16 (weights auto/stored: kept in their stored dtype,
+    // host memory is not the limit there) or float32 (weights f32). Throws detox::Error when this LibTorch
+    // has no such device (Debian's LibTorch is CPU-only: the message says what to rebuild with).
     std::string device = "cpu";
 };
 
