@@ -13,6 +13,7 @@
 #include <QTextBrowser>
 #include <QtTest>
 
+#include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
 #include "detox_ui/views/dataset_browser.h"
 #include "detox_ui/workbench/main_window.h"
@@ -149,7 +150,7 @@ private slots:
         QAbstractItemModel* model = browser->table()->model();
         int row = -1;
         for (int r = 0; r < model->rowCount(); ++r)
-            if (model->index(r, 0).data().toInt() == record["id"].toInt()) row = r;
+            if (model->index(r, 0).data(SafeEditTableModel::RecordIdRole).toInt() == record["id"].toInt()) row = r;
         QVERIFY(row >= 0);
         browser->table()->selectionModel()->setCurrentIndex(model->index(row, 1),
                                                             QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
@@ -241,6 +242,45 @@ private slots:
         const int physical = countWhere(records, [](const QJsonObject& r) { return r["unsafety category"] == "physical harm"; });
         browser.categoryFilter()->setCurrentIndex(comboIndexOf(browser.categoryFilter(), "physical harm"));
         QCOMPARE(browser.visibleRecordCount(), physical);
+    }
+
+    // Real records in a file whose ids are not its positions (ids 6, 5, ..., 0): the table lists them in
+    // file order by default, as the CLI's --limit takes them, and shows both; with the 256-position demo
+    // model the detail names the texts longer than its context.
+    void fileOrderPositionsAndTheContextLine() {
+        DETOX_REQUIRE_FIXTURE("safeedit-sample/safeedit_test_sample.json");
+        auto loaded = detox::loadSafeEdit(detox::test::fixturePath("safeedit-sample/safeedit_test_sample.json").toStdString());
+        std::reverse(loaded.records.begin(), loaded.records.end());
+        auto dataset = std::make_shared<const detox::SafeEditDataset>(loaded);
+        JobRunner runner;
+        DatasetBrowser browser(&runner);
+        browser.setDataset(dataset);
+        std::vector<int> fileOrder;
+        for (const auto& record : dataset->records) fileOrder.push_back(record.id);
+        QCOMPARE(browser.visibleRecordIds(), fileOrder);
+        QAbstractItemModel* model = browser.table()->model();
+        QCOMPARE(model->headerData(SafeEditTableModel::Position, Qt::Horizontal).toString(), QString("#"));
+        for (int row = 0; row < model->rowCount(); ++row) {
+            QCOMPARE(model->index(row, SafeEditTableModel::Position).data().toInt(), row);
+            QCOMPARE(model->index(row, SafeEditTableModel::Id).data().toInt(), fileOrder[size_t(row)]);
+        }
+        // The first row is selected: record 6 at position 0.
+        QCOMPARE(browser.selectedRecordId(), fileOrder.front());
+        QVERIFY2(browser.detailText().contains(QString("Record %1").arg(fileOrder.front())) &&
+                     browser.detailText().contains("position 0 of 7"),
+                 qPrintable(browser.detailText().left(200)));
+        QVERIFY(!browser.detailText().contains("context of"));
+        // With the demo model: the texts over 256 tokens, counted with its tokenizer.
+        auto demo = std::make_shared<const detox::Model>(
+            detox::Model::load(detox::test::sourcePath("resources/demo-model").toStdString()));
+        browser.setContextModel(demo);
+        const detox::SafeEditRecord& shown = dataset->records.front();
+        const int promptTokens = int(demo->tokenizer().encode(shown.adversarialPrompt, true).size());
+        QVERIFY(promptTokens > 256);
+        const QString detail = browser.detailText();
+        QVERIFY2(detail.contains("Longer than the model's context of 256 positions") &&
+                     detail.contains(QString("adversarial prompt %1 tokens").arg(promptTokens)) && detail.contains("keep-last"),
+                 qPrintable(detail.left(400)));
     }
 };
 

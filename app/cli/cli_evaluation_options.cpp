@@ -77,7 +77,7 @@ std::vector<OptionSpec> caseEvaluationOptions() {
         {"shard", "i/N", "shard i of N (positions p with p % N == i-1); merge with detox merge"},
         {"judge", "rules|DIR", "safety judge: rules (default, heuristic) or a SafeEdit classifier directory"},
         {"max-new-tokens", "N", "tokens generated per response (default 600, as EasyEdit)"},
-        {"max-input-tokens", "N", "longer prompts keep their last N tokens (default 1024; 0 = all)"},
+        {"max-input-tokens", "N", "longer prompts keep their last N tokens (default and most: the model's context - max new tokens)"},
         {"batch-size", "N", "cases per batch and prompts per generation call (default 8)"},
         {"seed", "S", "seed (default 0)"},
         {"temperature", "T", "0 = greedy (default), otherwise sampling"},

@@ -12,6 +12,9 @@ namespace detox::cli {
 void printEvaluationSummary(const EvaluationResult& result, const std::string& outPath);
 void printComparisonSummary(const ComparisonResult& result, const std::string& outPath);
 
+// One "warning: ..." line on stderr per kind of input the context policy cut (context_policy.h).
+void printContextWarnings(const std::vector<ContextFit>& fits);
+
 // What `detox data` prints: records, categories, attacks, hash (also part of `detox info --data`).
 nlohmann::json datasetSummaryJson(const SafeEditDataset& dataset);
 

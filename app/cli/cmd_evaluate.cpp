@@ -45,6 +45,10 @@ std::string number(double value, int decimals) {
 
 }  // namespace
 
+void printContextWarnings(const std::vector<ContextFit>& fits) {
+    for (const std::string& line : contextWarnings(fits)) std::cerr << "warning: " << line << "\n";
+}
+
 void printEvaluationSummary(const EvaluationResult& result, const std::string& outPath) {
     const EvaluationMetrics& m = result.metrics;
     std::cout << "model    " << result.provenance.modelDirectory << "  (hash " << result.provenance.modelHash.substr(0, 12)
@@ -95,6 +99,7 @@ int runEvaluate(const Arguments& args) {
     const EvaluationResult result = evaluate(model, dataset, *judge, settings, job, reference ? &*reference : nullptr);
     progress.finish();
     saveEvaluation(outPath, result);
+    printContextWarnings(result.provenance.context);
     printEvaluationSummary(result, outPath);
     return kExitOk;
 }
@@ -108,6 +113,7 @@ int runMerge(const Arguments& args) {
         for (const auto& path : args.positional()) shards.push_back(loadComparison(path));
         const ComparisonResult merged = mergeComparisons(shards);
         saveComparison(outPath, merged);
+        printContextWarnings(merged.provenance.context);
         printComparisonSummary(merged, outPath);
         return kExitOk;
     }
@@ -115,6 +121,7 @@ int runMerge(const Arguments& args) {
     for (const auto& path : args.positional()) shards.push_back(loadEvaluation(path));
     const EvaluationResult merged = mergeEvaluations(shards);
     saveEvaluation(outPath, merged);
+    printContextWarnings(merged.provenance.context);
     printEvaluationSummary(merged, outPath);
     return kExitOk;
 }

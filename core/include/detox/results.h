@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "detox/runtime/context_policy.h"
+
 namespace detox {
 
 // Where a result came from: enough to reproduce it.
@@ -20,6 +22,7 @@ struct Provenance {
     nlohmann::json settings = nlohmann::json::object();
     uint64_t seed = 0;
     std::string startedAt;       // ISO 8601, UTC
+    std::vector<ContextFit> context;  // what the context policy did to the inputs (JSON "context")
 };
 void to_json(nlohmann::json& json, const Provenance& provenance);
 void from_json(const nlohmann::json& json, Provenance& provenance);

@@ -86,8 +86,12 @@ LocateResult locateToxicLayer(const Model& model, const SafeEditRecord& record, 
     LocateResult result;
     result.recordId = record.id;
     result.variant = locateVariantName(variant);
-    result.distances = layerDistances(model, tokenizer.encode(record.safeGeneration),
-                                      tokenizer.encode(record.unsafeGeneration), variant, padId);
+    result.context = ContextFit("locate texts", ContextPolicy::KeepLast, contextLimit(model.config(), 0, model.directory()));
+    std::vector<int> safeIds = tokenizer.encode(record.safeGeneration), unsafeIds = tokenizer.encode(record.unsafeGeneration);
+    const std::string label = "record " + std::to_string(record.id);
+    fitToContext(safeIds, result.context, label + " safe generation");
+    fitToContext(unsafeIds, result.context, label + " unsafe generation");
+    result.distances = layerDistances(model, safeIds, unsafeIds, variant, padId);
     result.toxicLayer = argmaxLayer(result.distances);
     return result;
 }

@@ -110,9 +110,12 @@ ActivationMeans toxicRegionActivations(const Model& model, int layer, const std:
     if (inputs.empty()) throw Error("", "activation inputs", "there are no inputs");
     c10::InferenceMode inference;
     torch::Tensor sum = torch::zeros({impl.config.intermediateSize}, torch::kFloat64);
+    ContextFit fit("toxic-region activation inputs", ContextPolicy::KeepLast, contextLimit(impl.config, 0, impl.directory));
     for (size_t i = 0; i < inputs.size(); ++i) {
         job.checkpoint();
-        TokenBatch batch = padTokens({inputs[i]}, false, 0, impl.config.vocabSize);
+        std::vector<int> ids = inputs[i];
+        fitToContext(ids, fit, "input " + std::to_string(i + 1));
+        TokenBatch batch = padTokens({ids}, false, 0, impl.config.vocabSize);
         AttentionInputs attention = impl.attentionInputs(batch.mask, batch.ids.size(1));
         torch::Tensor hidden = impl.runLayers(impl.embed(batch.ids, attention.positions), 0, layer, attention);
         torch::Tensor mid = hidden + impl.attentionBlock(layer, hidden, attention);
@@ -123,11 +126,12 @@ ActivationMeans toxicRegionActivations(const Model& model, int layer, const std:
     result.layer = layer;
     result.inputs = static_cast<int>(inputs.size());
     result.mean = toDoubleVector(sum / static_cast<double>(inputs.size()));
+    result.context = std::move(fit);
     return result;
 }
 
 void to_json(nlohmann::json& json, const ActivationMeans& m) {
-    json = {{"layer", m.layer}, {"inputs", m.inputs}, {"mean", m.mean}};
+    json = {{"layer", m.layer}, {"inputs", m.inputs}, {"mean", m.mean}, {"context", m.context}};
 }
 
 ActivationShift activationShift(const ActivationMeans& before, const ActivationMeans& after, int topK) {
@@ -230,8 +234,10 @@ std::vector<std::vector<double>> meanLastHiddenStates(const Model& model, const 
     const Model::Impl& impl = model.impl();
     c10::InferenceMode inference;
     std::vector<std::vector<double>> result;
-    for (const auto& ids : sequences) {
+    ContextFit fit("probe texts", ContextPolicy::KeepLast, contextLimit(impl.config, 0, impl.directory));
+    for (auto ids : sequences) {
         job.checkpoint();
+        fitToContext(ids, fit, "probe text");  // the same cut as locate's (recorded there)
         TokenBatch batch = padTokens({ids}, false, 0, impl.config.vocabSize);
         AttentionInputs attention = impl.attentionInputs(batch.mask, batch.ids.size(1));
         torch::Tensor hidden =

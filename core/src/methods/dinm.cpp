@@ -124,8 +124,15 @@ DinmInputs dinmInputs(const Tokenizer& tokenizer, const SafeEditRecord& record, 
     return inputs;
 }
 
-EditResult runDinm(Model& model, const DinmInputs& inputs, int layer, const DinmSettings& settings, JobControl& job) {
+EditResult runDinm(Model& model, const DinmInputs& given, int layer, const DinmSettings& settings, JobControl& job) {
     const auto start = std::chrono::steady_clock::now();
+    // Both teacher-forced pairs fit in the context: the prompt loses its first tokens first (keep-last).
+    DinmInputs inputs = given;
+    ContextFit fit("DINM prompt+target pairs", ContextPolicy::KeepLast, contextLimit(model.config(), 0, model.directory()));
+    fitPairToContext(inputs.editPromptIds, inputs.editTargetIds, fit, "adversarial prompt+safe generation");
+    fitPairToContext(inputs.constraintPromptIds, inputs.constraintAnswerIds, fit, "knowledge prompt+answer");
+    if (inputs.editTargetIds.empty() || inputs.constraintAnswerIds.empty())
+        throw Error(model.directory(), "context", "a DINM target does not fit in the model's context");
     Model::Impl& impl = model.impl();
     nlohmann::json settingsJson = settings;
     settingsJson["layer"] = layer;
@@ -133,6 +140,7 @@ EditResult runDinm(Model& model, const DinmInputs& inputs, int layer, const Dinm
     result.method = "dinm";
     result.settings = settingsJson;
     result.provenance = makeProvenance(model, "dinm", settingsJson, settings.seed);
+    result.provenance.context = {fit};
     result.toxicLayer = layer;
     const std::string target = toxicRegionTensorName(model, layer);
 

@@ -54,10 +54,16 @@ EditResult trainDpo(Model& model, const std::vector<PreferencePair>& pairs, cons
     Model::Impl& impl = model.impl();
     // Trim both responses against the same prompt.
     std::vector<PreferencePair> examples;
-    for (auto pair : pairs) {
+    ContextFit fit("DPO prompt+response pairs", ContextPolicy::KeepLast, contextLimit(model.config(), 0, model.directory()));
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        PreferencePair pair = pairs[i];
         std::vector<int> promptForChosen = pair.promptIds, promptForRejected = pair.promptIds;
         bool keepChosen = trimToLength(promptForChosen, pair.chosenIds, settings.maxLength);
         bool keepRejected = trimToLength(promptForRejected, pair.rejectedIds, settings.maxLength);
+        fitPairToContext(promptForChosen, pair.chosenIds, fit, "pair " + std::to_string(i + 1) + " chosen");
+        fitPairToContext(promptForRejected, pair.rejectedIds, fit, "pair " + std::to_string(i + 1) + " rejected");
+        keepChosen = keepChosen && !pair.chosenIds.empty();
+        keepRejected = keepRejected && !pair.rejectedIds.empty();
         pair.promptIds = promptForChosen.size() < promptForRejected.size() ? promptForChosen : promptForRejected;
         if (keepChosen && keepRejected) examples.push_back(std::move(pair));
     }
@@ -67,6 +73,7 @@ EditResult trainDpo(Model& model, const std::vector<PreferencePair>& pairs, cons
     result.method = "dpo";
     result.settings = settingsJson;
     result.provenance = makeProvenance(model, "dpo", settingsJson, settings.seed);
+    result.provenance.context = {fit};
     const std::vector<std::string> names = canonicalNames(selectParameters(model, settings.parameters), impl);
     const int padId = paddingId(impl);
     const int64_t batchSize = std::max(1, settings.batchSize);

@@ -29,6 +29,7 @@ void to_json(nlohmann::json& json, const Provenance& p) {
             {"model_weights", p.modelWeights},
             {"dataset_path", p.datasetPath}, {"dataset_hash", p.datasetHash},     {"method", p.method},
             {"settings", p.settings},        {"seed", p.seed},                    {"started_at", p.startedAt}};
+    json["context"] = p.context;
 }
 
 void from_json(const nlohmann::json& json, Provenance& p) {
@@ -42,6 +43,7 @@ void from_json(const nlohmann::json& json, Provenance& p) {
     if (json.contains("settings")) p.settings = json.at("settings");
     readOptional(json, "seed", p.seed);
     readOptional(json, "started_at", p.startedAt);
+    readOptional(json, "context", p.context);
 }
 
 void to_json(nlohmann::json& json, const LossRecord& r) {
@@ -79,6 +81,7 @@ void from_json(const nlohmann::json& json, EditResult& r) {
 
 void to_json(nlohmann::json& json, const LocateResult& r) {
     json = {{"id", r.recordId}, {"variant", r.variant}, {"distances", r.distances}, {"toxic_layer", r.toxicLayer}};
+    json["context"] = r.context;
 }
 
 void from_json(const nlohmann::json& json, LocateResult& r) {
@@ -86,6 +89,7 @@ void from_json(const nlohmann::json& json, LocateResult& r) {
     r.variant = json.at("variant").get<std::string>();
     r.distances = json.at("distances").get<std::vector<double>>();
     r.toxicLayer = json.at("toxic_layer").get<int>();
+    readOptional(json, "context", r.context);
 }
 
 void to_json(nlohmann::json& json, const DinmSettings& s) {

@@ -36,14 +36,20 @@ EditResult trainSft(Model& model, const std::vector<TrainingPair>& pairs, const 
     const auto start = std::chrono::steady_clock::now();
     Model::Impl& impl = model.impl();
     std::vector<TrainingPair> examples;
-    for (auto pair : pairs)
-        if (trimToLength(pair.promptIds, pair.responseIds, settings.maxLength)) examples.push_back(std::move(pair));
+    ContextFit fit("SFT prompt+response pairs", ContextPolicy::KeepLast, contextLimit(model.config(), 0, model.directory()));
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        TrainingPair pair = pairs[i];
+        if (!trimToLength(pair.promptIds, pair.responseIds, settings.maxLength)) continue;
+        fitPairToContext(pair.promptIds, pair.responseIds, fit, "pair " + std::to_string(i + 1));
+        if (!pair.responseIds.empty()) examples.push_back(std::move(pair));
+    }
     nlohmann::json settingsJson = settings;
     settingsJson["examples"] = examples.size();
     EditResult result;
     result.method = "sft";
     result.settings = settingsJson;
     result.provenance = makeProvenance(model, "sft", settingsJson, settings.seed);
+    result.provenance.context = {fit};
     const std::vector<std::string> names = canonicalNames(selectParameters(model, settings.parameters), impl);
     const int padId = paddingId(impl);
 

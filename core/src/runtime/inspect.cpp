@@ -24,9 +24,12 @@ std::string readableToken(std::string text) {
 
 void requireIds(const Model& model, const std::vector<int>& ids, const char* what) {
     if (ids.empty()) throw Error("", what, "the text has no tokens");
-    if (int(ids.size()) > model.config().maxPositions && model.config().architecture == "gpt2")
-        throw Error(model.directory(), what, "longer than the model's " + std::to_string(model.config().maxPositions) +
-                                                 " positions");
+    // Policy refuse (context_policy.h): callers that cut a long text do it before, and say so.
+    if (int(ids.size()) > model.config().maxPositions)
+        throw Error(model.directory(), what,
+                    std::to_string(ids.size()) + " tokens are longer than the model's context of " +
+                        std::to_string(model.config().maxPositions) + " positions (policy refuse); keep the last " +
+                        std::to_string(model.config().maxPositions) + " tokens or shorten the text");
 }
 
 // resid_post of every layer for one sequence: [layer] -> FloatTensor [1, seq, hidden].

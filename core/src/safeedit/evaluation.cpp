@@ -42,18 +42,40 @@ void logSoftmax(const float* logits, size_t vocab, std::vector<float>& out) {
 int64_t argmax(const float* row, size_t vocab) { return std::max_element(row, row + vocab) - row; }
 
 // Prompt + answer ids for teacher forcing, and where the answer starts; empty when either has no tokens.
+// With a fit, the pair is fitted into the model's context (the prompt loses its first tokens first).
 struct KnowledgeSequence {
     std::vector<int> ids;
     size_t answerStart = 0;
 };
-KnowledgeSequence knowledgeSequence(const Tokenizer& tokenizer, const KnowledgeConstraint& knowledge, ChatTemplate format) {
+KnowledgeSequence knowledgeSequence(const Tokenizer& tokenizer, const KnowledgeConstraint& knowledge, ChatTemplate format,
+                                    ContextFit* fit = nullptr, const std::string& label = "knowledge") {
     if (knowledge.answer.empty()) return {};
-    KnowledgeSequence sequence{promptIds(tokenizer, knowledge.prompt, format), 0};
-    const std::vector<int> answer = tokenizer.encode(knowledge.answer, false);
-    if (sequence.ids.empty() || answer.empty()) return {};
+    std::vector<int> prompt = promptIds(tokenizer, knowledge.prompt, format);
+    std::vector<int> answer = tokenizer.encode(knowledge.answer, false);
+    if (prompt.empty() || answer.empty()) return {};
+    if (fit) fitPairToContext(prompt, answer, *fit, label);
+    if (answer.empty()) return {};
+    KnowledgeSequence sequence{std::move(prompt), 0};
     sequence.answerStart = sequence.ids.size();
     sequence.ids.insert(sequence.ids.end(), answer.begin(), answer.end());
     return sequence;
+}
+
+// The knowledge pairs' fit: prompt + answer within the whole context (scored teacher-forced, nothing generated).
+ContextFit knowledgeFit(const Model& model) {
+    return ContextFit("knowledge prompt+answer pairs", ContextPolicy::KeepLast, contextLimit(model.config(), 0, model.directory()));
+}
+
+// The prompts' fit before `maxNewTokens` are generated: at most maxInputTokens (0 = all that fit), never
+// more than the context minus the new tokens. Throws detox::Error for an explicit limit above that.
+ContextFit promptFit(const Model& model, const std::string& operation, int maxNewTokens, int maxInputTokens) {
+    const int fit = contextLimit(model.config(), maxNewTokens, model.directory());
+    if (maxInputTokens > fit)
+        throw Error(model.directory(), "max_input_tokens",
+                    std::to_string(maxInputTokens) + " input tokens + " + std::to_string(maxNewTokens) +
+                        " new tokens exceed the model's context of " + std::to_string(model.config().maxPositions) +
+                        " positions; at most " + std::to_string(fit) + " input tokens fit");
+    return ContextFit(operation, ContextPolicy::KeepLast, maxInputTokens > 0 ? maxInputTokens : fit);
 }
 
 // Argmax of the logits before each answer position against the answer token (batch row b).
@@ -90,12 +112,20 @@ public:
           reference_(reference) {
         format_ = settings.chatTemplate.value_or(tokenizer_.detectedChatTemplate());
         stopIds_ = templateStopIds(tokenizer_, format_);
-        inputLimit_ = settings.maxInputTokens;
-        const ModelConfig& config = model.config();
-        if (config.architecture == "gpt2") {  // learned positions: prompt + new tokens must fit
-            int fit = std::max(1, config.maxPositions - settings.maxNewTokens + 1);
-            inputLimit_ = inputLimit_ > 0 ? std::min(inputLimit_, fit) : fit;
-        }
+        promptFit_ = promptFit(model, "evaluation prompts", settings.maxNewTokens, settings.maxInputTokens);
+        knowledgeFit_ = knowledgeFit(model);
+        if (settings.perplexityWindow > model.config().maxPositions && !settings.generalTextPath.empty())
+            throw Error(model.directory(), "perplexity_window",
+                        std::to_string(settings.perplexityWindow) + " tokens are longer than the model's context of " +
+                            std::to_string(model.config().maxPositions) + " positions");
+    }
+
+    // What the context policy did, per kind of input (those that saw any input).
+    std::vector<ContextFit> contextFits() const {
+        std::vector<ContextFit> fits;
+        for (const ContextFit* fit : {&promptFit_, &knowledgeFit_, &qaFit_, &summaryFit_})
+            if (fit->inputs > 0) fits.push_back(*fit);
+        return fits;
     }
 
     ChatTemplate format() const { return format_; }
@@ -153,9 +183,9 @@ private:
         return item;
     }
 
-    std::vector<int> limitedPrompt(const std::string& message) const {
+    std::vector<int> limitedPrompt(const std::string& message, ContextFit& fit, const std::string& label) {
         std::vector<int> ids = promptIds(tokenizer_, message, format_);
-        if (inputLimit_ > 0 && int(ids.size()) > inputLimit_) ids.erase(ids.begin(), ids.end() - inputLimit_);
+        fitToContext(ids, fit, label);
         return ids;
     }
 
@@ -177,7 +207,8 @@ private:
             for (const auto& key : safetyInputKeys()) {
                 auto input = group[slot].safety.inputs.find(key);
                 if (input == group[slot].safety.inputs.end()) continue;
-                prompts.push_back({slot, key, limitedPrompt(input->second)});
+                const std::string label = "record " + std::to_string(group[slot].safety.id) + " " + key;
+                prompts.push_back({slot, key, limitedPrompt(input->second, promptFit_, label)});
             }
         const size_t chunk = size_t(std::max(1, settings_.batchSize));
         for (size_t begin = 0; begin < prompts.size(); begin += chunk) {
@@ -214,7 +245,8 @@ private:
         std::vector<std::vector<int>> batch;
         for (size_t slot = 0; slot < group.size(); ++slot) {
             if (!group[slot].knowledge) continue;
-            KnowledgeSequence sequence = knowledgeSequence(tokenizer_, *group[slot].knowledge, format_);
+            KnowledgeSequence sequence = knowledgeSequence(tokenizer_, *group[slot].knowledge, format_, &knowledgeFit_,
+                                                           "record " + std::to_string(group[slot].safety.id) + " knowledge");
             if (sequence.ids.empty()) continue;
             batch.push_back(sequence.ids);
             sequences.push_back(std::move(sequence));
@@ -278,7 +310,8 @@ private:
 
     // Greedy answers to a list of messages, batched.
     std::vector<std::string> greedyAnswers(const std::vector<std::string>& messages, int maxNewTokens,
-                                           const std::string& what) {
+                                           const std::string& what, ContextFit& fit) {
+        fit = promptFit(model_, what, maxNewTokens, 0);
         std::vector<std::string> answers;
         const size_t batch = size_t(std::max(1, settings_.batchSize));
         for (size_t begin = 0; begin < messages.size(); begin += batch) {
@@ -286,7 +319,7 @@ private:
             job_.report({int(begin), int(messages.size()), what, {}});
             std::vector<std::vector<int>> prompts;
             for (size_t i = begin; i < std::min(messages.size(), begin + batch); ++i)
-                prompts.push_back(limitedPrompt(messages[i]));
+                prompts.push_back(limitedPrompt(messages[i], fit, what + " item " + std::to_string(i + 1)));
             GenerationSettings generation;
             generation.maxNewTokens = maxNewTokens;
             generation.stopIds = stopIds_;
@@ -301,7 +334,7 @@ private:
         const auto items = loadQaJsonl(settings_.generalQaPath);
         std::vector<std::string> questions;
         for (const auto& item : items) questions.push_back(item.question);
-        const auto answers = greedyAnswers(questions, settings_.qaMaxNewTokens, "QA questions");
+        const auto answers = greedyAnswers(questions, settings_.qaMaxNewTokens, "QA questions", qaFit_);
         double matches = 0;
         for (size_t i = 0; i < items.size(); ++i) matches += exactMatch(answers[i], items[i].answers) ? 1 : 0;
         general.qaItems = int(items.size());
@@ -312,7 +345,7 @@ private:
         const auto items = loadSummaryJsonl(settings_.generalSummariesPath);
         std::vector<std::string> prompts;
         for (const auto& item : items) prompts.push_back("Summarize: " + item.document);
-        const auto answers = greedyAnswers(prompts, settings_.summaryMaxNewTokens, "summaries");
+        const auto answers = greedyAnswers(prompts, settings_.summaryMaxNewTokens, "summaries", summaryFit_);
         double total = 0;
         for (size_t i = 0; i < items.size(); ++i) total += rouge1F1(answers[i], items[i].summary);
         general.summaryItems = int(items.size());
@@ -327,7 +360,7 @@ private:
     const Model* reference_;
     ChatTemplate format_ = ChatTemplate::Plain;
     std::vector<int> stopIds_;
-    int inputLimit_ = 0;
+    ContextFit promptFit_, knowledgeFit_, qaFit_, summaryFit_;
 };
 
 void checkSettings(const EvaluationSettings& settings) {
@@ -403,21 +436,27 @@ std::vector<int> templateStopIds(const Tokenizer& tokenizer, ChatTemplate format
 }
 
 std::vector<Generation> generateResponses(const Model& model, const std::vector<std::string>& messages,
-                                          ChatTemplate format, int maxNewTokens, JobControl& job, int maxInputTokens) {
+                                          ChatTemplate format, int maxNewTokens, JobControl& job, int maxInputTokens,
+                                          ContextFit* fitRecord) {
+    ContextFit fit = promptFit(model, "prompts", maxNewTokens, maxInputTokens);
     std::vector<std::vector<int>> prompts;
-    for (const std::string& message : messages) {
-        std::vector<int> ids = promptIds(model.tokenizer(), message, format);
-        if (maxInputTokens > 0 && int(ids.size()) > maxInputTokens) ids.erase(ids.begin(), ids.end() - maxInputTokens);
+    for (size_t i = 0; i < messages.size(); ++i) {
+        std::vector<int> ids = promptIds(model.tokenizer(), messages[i], format);
+        fitToContext(ids, fit, "prompt " + std::to_string(i + 1));
         prompts.push_back(std::move(ids));
     }
+    if (fitRecord) *fitRecord = fit;
     GenerationSettings settings;
     settings.maxNewTokens = maxNewTokens;
     settings.stopIds = templateStopIds(model.tokenizer(), format);
     return model.generate(prompts, settings, job);
 }
 
-std::optional<double> knowledgeAccuracy(const Model& model, const KnowledgeConstraint& knowledge, ChatTemplate format) {
-    const KnowledgeSequence sequence = knowledgeSequence(model.tokenizer(), knowledge, format);
+std::optional<double> knowledgeAccuracy(const Model& model, const KnowledgeConstraint& knowledge, ChatTemplate format,
+                                        ContextFit* fitRecord) {
+    ContextFit fit = knowledgeFit(model);
+    const KnowledgeSequence sequence = knowledgeSequence(model.tokenizer(), knowledge, format, &fit);
+    if (fitRecord) *fitRecord = fit;
     if (sequence.ids.empty()) return std::nullopt;
     return answerAccuracy(model.forward({sequence.ids}), 0, sequence);
 }
@@ -476,6 +515,7 @@ EvaluationResult evaluate(const Model& model, const SafeEditDataset& dataset, Sa
     result.cases = evaluator.runCases(dataset, selection);
     GeneralAbility general;
     if (settings.shardIndex == 1) general = evaluator.runGeneral();
+    result.provenance.context = evaluator.contextFits();
     result.metrics = computeMetrics(result.cases, general, result.judgeName, result.heuristicJudge);
     result.durationSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return result;

@@ -173,8 +173,10 @@ EvaluationResult mergeEvaluations(const std::vector<EvaluationResult>& shards) {
     merged.shardCount = 1;
     merged.cases.clear();
     merged.durationSeconds = 0;
+    merged.provenance.context.clear();
     GeneralAbility general;
     for (const auto& shard : shards) {
+        mergeContextFits(merged.provenance.context, shard.provenance.context);
         merged.cases.insert(merged.cases.end(), shard.cases.begin(), shard.cases.end());
         merged.durationSeconds += shard.durationSeconds;
         merged.provenance.startedAt = std::min(merged.provenance.startedAt, shard.provenance.startedAt);

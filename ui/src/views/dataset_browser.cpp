@@ -60,6 +60,7 @@ QVariant SafeEditTableModel::data(const QModelIndex& index, int role) const {
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
+        case Position: return index.row();
         case Id: return record->id;
         case Category: return qs(record->category);
         case AttackCategory: return qs(record->attackCategory);
@@ -68,9 +69,11 @@ QVariant SafeEditTableModel::data(const QModelIndex& index, int role) const {
         }
         return {};
     case Qt::ToolTipRole:
+        if (index.column() == Position) return tr("Position %1 in the file (0-based)").arg(index.row());
         return index.column() == Question ? qs(record->question) : QVariant();
     case Qt::TextAlignmentRole:
-        return index.column() == Id ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter)) : QVariant();
+        return index.column() == Id || index.column() == Position ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter))
+                                                                  : QVariant();
     case RecordIdRole: return record->id;
     case SearchTextRole:
         return QString("%1\n%2\n%3\n%4").arg(record->id).arg(qs(record->question), qs(record->adversarialPrompt),
@@ -82,6 +85,7 @@ QVariant SafeEditTableModel::data(const QModelIndex& index, int role) const {
 QVariant SafeEditTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
     switch (section) {
+    case Position: return tr("#");
     case Id: return tr("ID");
     case Category: return tr("Category");
     case AttackCategory: return tr("Attack category");
@@ -130,7 +134,8 @@ bool SafeEditFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex&) co
 }
 
 bool SafeEditFilterModel::lessThan(const QModelIndex& left, const QModelIndex& right) const {
-    if (left.column() == SafeEditTableModel::Id) return left.data().toInt() < right.data().toInt();
+    if (left.column() == SafeEditTableModel::Id || left.column() == SafeEditTableModel::Position)
+        return left.data().toInt() < right.data().toInt();
     return QString::localeAwareCompare(left.data().toString(), right.data().toString()) < 0;
 }
 
@@ -169,7 +174,7 @@ DatasetBrowser::DatasetBrowser(JobRunner* runner, QWidget* parent) : QWidget(par
     table_->setObjectName("datasetTable");
     table_->setModel(filter_);
     table_->setSortingEnabled(true);
-    table_->sortByColumn(SafeEditTableModel::Id, Qt::AscendingOrder);
+    table_->sortByColumn(SafeEditTableModel::Position, Qt::AscendingOrder);  // file order, as the CLI's --limit
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -179,7 +184,8 @@ DatasetBrowser::DatasetBrowser(JobRunner* runner, QWidget* parent) : QWidget(par
     table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 8);
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->horizontalHeader()->setHighlightSections(false);
-    table_->setColumnWidth(SafeEditTableModel::Id, 48);
+    table_->setColumnWidth(SafeEditTableModel::Position, 40);
+    table_->setColumnWidth(SafeEditTableModel::Id, 52);
     table_->setColumnWidth(SafeEditTableModel::Category, 130);
     table_->setColumnWidth(SafeEditTableModel::AttackCategory, 130);
     table_->setColumnWidth(SafeEditTableModel::AttackName, 110);
@@ -237,21 +243,21 @@ JobId DatasetBrowser::loadDataset(const QString& path, int selectId) {
     const QString name = QFileInfo(path).fileName();
     // The runner may outlive this widget; results for a destroyed browser are dropped.
     QPointer<DatasetBrowser> self(this);
-    return runner_->submit(
-        {tr("Load dataset %1").arg(name), QJsonObject{{"path", path}}, QStringLiteral("dataset")},
-        [path](detox::JobControl& control) {
+    return runner_->submit(JobSpec<std::shared_ptr<const detox::SafeEditDataset>>{
+        .options = {tr("Load dataset %1").arg(name), QJsonObject{{"path", path}}, QStringLiteral("dataset")},
+        .work = [path](detox::JobControl& control) {
             control.report({0, 1, "reading " + path.toStdString(), {}});
             auto dataset = std::make_shared<const detox::SafeEditDataset>(detox::loadSafeEdit(path.toStdString()));
             control.report({1, 1, "loaded", {}});
             return dataset;
         },
-        [self, path, selectId](std::shared_ptr<const detox::SafeEditDataset>& dataset) {
+        .onSuccess = [self, path, selectId](std::shared_ptr<const detox::SafeEditDataset>& dataset) {
             if (!self) return;
             self->setDataset(dataset, selectId);
             addRecentFile(path);
             emit self->datasetLoaded(path, int(dataset->records.size()));
         },
-        [](const std::shared_ptr<const detox::SafeEditDataset>& dataset) {
+        .describe = [](const std::shared_ptr<const detox::SafeEditDataset>& dataset) {
             const detox::SafeEditSummary summary = detox::summarize(*dataset);
             QJsonObject categories;
             for (const auto& [category, count] : summary.categories) categories[qs(category)] = count;
@@ -264,7 +270,7 @@ JobId DatasetBrowser::loadDataset(const QString& path, int selectId) {
                             {"with_knowledge", summary.withKnowledge},
                             {"categories", categories}}};
         },
-        [self, path](const RunLogEntry& entry) {
+        .onFailure = [self, path](const RunLogEntry& entry) {
             if (!self || entry.status != JobStatus::Failed) return;
             emit self->datasetLoadFailed(path, entry.message);
             auto* box = new QMessageBox(QMessageBox::Warning, tr("Cannot open dataset"),
@@ -274,7 +280,8 @@ JobId DatasetBrowser::loadDataset(const QString& path, int selectId) {
             box->setInformativeText(entry.message);
             box->setAttribute(Qt::WA_DeleteOnClose);
             box->open();
-        });
+        },
+        .receiver = this});
 }
 
 void DatasetBrowser::setDataset(std::shared_ptr<const detox::SafeEditDataset> dataset, int selectId) {
@@ -386,6 +393,38 @@ QString DatasetBrowser::detailText() const { return detail_->toPlainText(); }
 
 void DatasetBrowser::refreshDetail() { showRecord(selectedRecord()); }
 
+void DatasetBrowser::setContextModel(std::shared_ptr<const detox::Model> model) {
+    contextModel_ = std::move(model);
+    refreshDetail();
+}
+
+QString DatasetBrowser::contextLine(const detox::SafeEditRecord& record) const {
+    if (!contextModel_ || !contextModel_->hasTokenizer()) return {};
+    const detox::Tokenizer& tokenizer = contextModel_->tokenizer();
+    const int context = contextModel_->config().maxPositions;
+    std::vector<std::pair<QString, std::string>> texts{{tr("adversarial prompt"), record.adversarialPrompt},
+                                                       {tr("unsafe generation"), record.unsafeGeneration},
+                                                       {tr("safe generation"), record.safeGeneration}};
+    if (record.generalization) {
+        texts.push_back({QStringLiteral("DG_onlyQ"), record.generalization->onlyHarmfulQuestion});
+        texts.push_back({QStringLiteral("DG_otherA"), record.generalization->otherAttackPrompt});
+        texts.push_back({QStringLiteral("DG_otherQ"), record.generalization->otherQuestion});
+        texts.push_back({QStringLiteral("DG_otherAQ"), record.generalization->otherQuestionsAndAttack});
+    }
+    if (record.knowledge)
+        texts.push_back({tr("knowledge prompt + answer"), record.knowledge->prompt + " " + record.knowledge->answer});
+    QStringList longer;
+    for (const auto& [name, text] : texts) {
+        const int tokens = int(tokenizer.encode(text, true).size());
+        if (tokens > context) longer << tr("%1 %2 tokens").arg(name).arg(tokens);
+    }
+    if (longer.isEmpty()) return {};
+    return tr("Longer than the model's context of %1 positions: %2. Runs keep their last tokens (policy keep-last; "
+              "generations keep %1 minus the new tokens) and say so in their results.")
+        .arg(context)
+        .arg(longer.join(", "));
+}
+
 void DatasetBrowser::showRecord(const detox::SafeEditRecord* record) {
     if (!record) {
         detail_->clear();
@@ -405,11 +444,17 @@ void DatasetBrowser::showRecord(const detox::SafeEditRecord* record) {
             .arg(colour.isEmpty() ? headingColour : colour, label.toHtmlEscaped(), text(value));
     };
     QString html;
+    const long position = long(record - dataset_->records.data());
     html += QString("<p style='margin-bottom:4px;'><span style='font-size:large; font-weight:600;'>Record %1</span>"
-                    "&nbsp;&nbsp;<span style='color:%2'>%3 &middot; %4 / %5</span></p>")
+                    "&nbsp;&nbsp;<span style='color:%2'>position %6 of %7 &middot; %3 &middot; %4 / %5</span></p>")
                 .arg(record->id)
                 .arg(mutedColour, qs(record->category).toHtmlEscaped(), qs(record->attackCategory).toHtmlEscaped(),
-                     qs(record->attackName).toHtmlEscaped());
+                     qs(record->attackName).toHtmlEscaped())
+                .arg(position)
+                .arg(dataset_->records.size());
+    const QString context = contextLine(*record);
+    if (!context.isEmpty())
+        html += QString("<p style='color:%1; margin-top:2px;'>%2</p>").arg(unsafeColour, context.toHtmlEscaped());
     html += section(tr("Adversarial prompt"), record->adversarialPrompt);
     html += section(tr("Question"), record->question);
     html += section(tr("Unsafe generation"), record->unsafeGeneration, unsafeColour);

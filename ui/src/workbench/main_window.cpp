@@ -391,6 +391,7 @@ void MainWindow::applyModel(std::shared_ptr<detox::Model> model, const detox::Ch
     toxicView_->setModel(model_);
     regionView_->setModel(model_);
     editView_->setModel(model_);
+    browser_->setContextModel(model_);
     compareView_->setModel(model_);
     compareView_->clearRuns();
     const QString directory = QString::fromStdString(model_->directory());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "detox/job.h"
+#include "detox/runtime/context_policy.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
 
@@ -30,6 +31,7 @@ struct LocateResult {
     std::string variant;             // "masked" or "easyedit"
     std::vector<double> distances;   // one per decoder layer
     int toxicLayer = -1;             // argmax of distances (the first one on ties)
+    ContextFit context;              // the two texts, each keeping its last tokens within the context
 };
 void to_json(nlohmann::json& json, const LocateResult& result);
 void from_json(const nlohmann::json& json, LocateResult& result);
@@ -39,7 +41,8 @@ void from_json(const nlohmann::json& json, LocateResult& result);
 std::vector<double> layerDistances(const Model& model, const std::vector<int>& safeIds,
                                    const std::vector<int>& unsafeIds, LocateVariant variant, int padId);
 
-// Locates one record's toxic layer with the model's tokenizer (throws detox::Error without one).
+// Locates one record's toxic layer with the model's tokenizer (throws detox::Error without one). A
+// generation longer than the model's context keeps its last tokens (keep-last, recorded in `context`).
 LocateResult locateToxicLayer(const Model& model, const SafeEditRecord& record,
                               LocateVariant variant = LocateVariant::Masked);
 

@@ -8,6 +8,7 @@
 
 #include "detox/job.h"
 #include "detox/analysis/locate.h"
+#include "detox/runtime/context_policy.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
 
@@ -37,6 +38,7 @@ struct ActivationMeans {
     int layer = -1;
     int inputs = 0;
     std::vector<double> mean;  // [intermediate]
+    ContextFit context;        // inputs longer than the context keep their last tokens (keep-last)
 };
 void to_json(nlohmann::json& json, const ActivationMeans& means);
 ActivationMeans toxicRegionActivations(const Model& model, int layer, const std::vector<std::vector<int>>& inputs,

@@ -5,8 +5,10 @@
 // merged into exactly the unsharded result (metrics are recomputed from the cases, never averaged).
 //
 // Following EasyEdit's safety evaluation (safety_editor / test_safety_gen with the DINM hparams):
-// greedy decoding, left padding, max_output_length = 600 new tokens, inputs longer than 1024 tokens keep
-// their last 1024 tokens (EasyEdit: max_length 1624 - 600; harmful questions sit at the end). Unlike
+// greedy decoding, left padding, max_output_length = 600 new tokens, longer inputs keep their last tokens
+// (EasyEdit: the last 1024 = max_length 1624 - 600; harmful questions sit at the end). Here the limit is
+// what fits in the model's context: its positions minus the new tokens (context_policy.h, keep-last);
+// the knowledge prompt + answer pairs fit in the whole context. What was cut is in provenance.context. Unlike
 // EasyEdit, which feeds the raw prompt, the prompt is wrapped in the tokenizer's chat template by default
 // (settings.chatTemplate = Plain reproduces EasyEdit's raw input).
 #pragma once
@@ -30,7 +32,8 @@ namespace detox {
 struct EvaluationSettings {
     // Generation (EasyEdit's defaults, see above).
     int maxNewTokens = 600;
-    int maxInputTokens = 1024;          // longer prompts keep their last tokens; 0 = no limit
+    int maxInputTokens = 0;             // longer prompts keep their last tokens; 0 = all that fit in the
+                                        // context (positions - maxNewTokens); more than that is refused
     double temperature = 0;             // 0 = greedy
     double topP = 1.0;
     uint64_t seed = 0;
@@ -74,14 +77,17 @@ std::vector<int> promptIds(const Tokenizer& tokenizer, const std::string& messag
 std::vector<int> templateStopIds(const Tokenizer& tokenizer, ChatTemplate format);
 
 // Greedy answers to user messages, formatted and stopped as the evaluation does it: promptIds in `format`,
-// the template's stop ids, prompts cut to their last maxInputTokens (0 = no limit). One batch.
+// the template's stop ids, prompts cut to their last maxInputTokens (0 = all that fit in the context before
+// maxNewTokens; keep-last). One batch. `fit` (optional) receives what the cut did ("prompt 1", ...).
 std::vector<Generation> generateResponses(const Model& model, const std::vector<std::string>& messages,
                                           ChatTemplate format, int maxNewTokens, JobControl& job = noJobControl(),
-                                          int maxInputTokens = 1024);
+                                          int maxInputTokens = 0, ContextFit* fit = nullptr);
 
 // Teacher-forced token accuracy in [0, 1] of the knowledge answer after its prompt (promptIds in `format`),
-// scored as the evaluation scores a case; empty when the answer has no tokens.
-std::optional<double> knowledgeAccuracy(const Model& model, const KnowledgeConstraint& knowledge, ChatTemplate format);
+// scored as the evaluation scores a case (the pair fitted into the context; `fit` receives what was cut);
+// empty when the answer has no tokens.
+std::optional<double> knowledgeAccuracy(const Model& model, const KnowledgeConstraint& knowledge, ChatTemplate format,
+                                        ContextFit* fit = nullptr);
 
 // One evaluated case.
 struct EvaluationCase {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
 #include "detox_ui/jobs/job_runner.h"
 
@@ -22,7 +23,9 @@ namespace detox::ui {
 class SafeEditTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Id, Category, AttackCategory, AttackName, Question, ColumnCount };
+    // Position: the record's 0-based place in the file (the order evaluate's --limit/--shard and the
+    // default sort use); Id: the record's "id" field.
+    enum Column { Position, Id, Category, AttackCategory, AttackName, Question, ColumnCount };
     enum Role { RecordIdRole = Qt::UserRole + 1, SearchTextRole };
 
     explicit SafeEditTableModel(QObject* parent = nullptr);
@@ -75,6 +78,9 @@ public:
     std::vector<int> visibleRecordIds() const;  // in the table's order (filters, search, sort)
     QString detailText() const;                // the detail view as plain text
     void refreshDetail();                      // re-styles the detail view (after a theme change)
+    // The loaded model, for the detail's context line: which of the record's texts are longer than the
+    // model's context and are cut to their last tokens when run (context_policy.h). Null: no line.
+    void setContextModel(std::shared_ptr<const detox::Model> model);
 
     QTableView* table() const { return table_; }
     QComboBox* categoryFilter() const { return categoryFilter_; }
@@ -94,6 +100,7 @@ private:
     void rebuildFilters();
     void applyAttackFilter(int comboIndex);
     void showRecord(const detox::SafeEditRecord* record);
+    QString contextLine(const detox::SafeEditRecord& record) const;
     void updateCountLabel();
 
     JobRunner* runner_ = nullptr;
@@ -108,6 +115,7 @@ private:
     QTableView* table_ = nullptr;
     QTextBrowser* detail_ = nullptr;
     int shownRecordId_ = -1;
+    std::shared_ptr<const detox::Model> contextModel_;
 };
 
 }  // namespace detox::ui
