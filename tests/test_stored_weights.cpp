@@ -250,6 +250,32 @@ private Q_SLOTS:
         QVERIFY(torch::equal(logitsOf(model, kBatch), before));
     }
 
+    // PinnedWeights (DINM's layers above the toxic one): F32 copies while it lives, same logits, the mapped
+    // views back afterwards; the budget bounds what is copied.
+    void pinnedWeightsAreTemporary() {
+        DETOX_REQUIRE_FIXTURE("tiny-hf/llama/config.json");
+        const std::string directory = halfCopy("llama", "BF16");
+        Model model = loadAs(directory, WeightMode::Stored);
+        auto& impl = model.impl();
+        const std::string up = impl.layerParameterName(1, impl.spec->up);
+        const torch::Tensor mapped = impl.heldParameter(up);
+        const torch::Tensor before = logitsOf(model, kBatch);
+        const long long storedBytes = model.weightBytes();
+        {
+            detox::PinnedWeights pinned(impl, {1}, true, 1ll << 40);
+            QCOMPARE(impl.heldParameter(up).scalar_type(), torch::kFloat32);
+            QVERIFY(!pinned.names().empty());
+            QCOMPARE(model.weightBytes(), storedBytes + pinned.bytes() / 2);  // each pinned BF16 matrix now 4 bytes
+            QVERIFY(torch::equal(logitsOf(model, kBatch), before));
+            QCOMPARE(model.contentHash(), loadAs(directory, WeightMode::Stored).contentHash());  // not an edit
+        }
+        QVERIFY(impl.heldParameter(up).is_same(mapped));
+        QCOMPARE(model.weightBytes(), storedBytes);
+        detox::PinnedWeights none(impl, {0, 1}, true, 16);
+        QVERIFY(none.names().empty());
+        QCOMPARE(impl.heldParameter(up).scalar_type(), torch::kBFloat16);
+    }
+
     // The estimate knows both modes; auto picks one that fits; a refusal names the mode that would fit.
     void memoryEstimateKnowsBothModes() {
         DETOX_REQUIRE_FIXTURE("tiny-hf/llama/config.json");

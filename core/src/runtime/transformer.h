@@ -180,6 +180,29 @@ private:
     void addSlot(const std::string& name, torch::Tensor* value, std::vector<int64_t> computeShape, bool linearWeight);
 };
 
+// Stored-dtype matrices held as computeDtype copies for a while: the layers an edit runs on every step
+// (DINM: the layers above the toxic one, and the LM head) are then converted once instead of twice a step
+// (forward and backward). The mapped views are put back on destruction. Only unedited, untrained matrices
+// held in another dtype than computeDtype are copied, layer by layer in the order given, while the copies
+// stay within budgetBytes (a matrix that would exceed it ends the pinning). Nothing to do in f32 mode.
+class PinnedWeights {
+public:
+    PinnedWeights(Model::Impl& model, const std::vector<int>& layers, bool lmHead, long long budgetBytes);
+    ~PinnedWeights();
+    PinnedWeights(const PinnedWeights&) = delete;
+    PinnedWeights& operator=(const PinnedWeights&) = delete;
+    long long bytes() const { return bytes_; }
+    const std::vector<std::string>& names() const { return names_; }
+
+private:
+    std::vector<std::pair<torch::Tensor*, torch::Tensor>> saved_;  // slot value -> the mapped view it had
+    std::vector<std::string> names_;
+    long long bytes_ = 0;
+};
+// The budget an edit may spend on PinnedWeights: available memory less the load estimate's working margin
+// for activations and a GiB for everything else (0 when nothing can be spared).
+long long pinningBudgetBytes(const Model::Impl& model);
+
 // Builds the in-memory model from a checkpoint directory (model.cpp).
 std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const LoadOptions& options, JobControl& job);
 // The torch device of LoadOptions::device; throws detox::Error (what to rebuild with) when unavailable.
