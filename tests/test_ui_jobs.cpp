@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <stdexcept>
 #include <thread>
 
 #include "detox/error.h"
@@ -56,13 +58,14 @@ private slots:
         QSignalSpy finished(&runner, &JobRunner::jobFinished);
         int delivered = 0;
         QThread* deliveryThread = nullptr;
-        const JobId id = runner.submit(
-            {"fake training", {{"steps", 20}}, "model-a"}, FakeLongJob{},
-            [&](int& sum) {
+        const JobId id = runner.submit(JobSpec<int>{
+            .options = {"fake training", {{"steps", 20}}, "model-a"},
+            .work = FakeLongJob{},
+            .onSuccess = [&](int& sum) {
                 delivered = sum;
                 deliveryThread = QThread::currentThread();
             },
-            [](const int& sum) { return ResultDescription{QString("sum %1").arg(sum), {{"sum", sum}}}; });
+            .describe = [](const int& sum) { return ResultDescription{QString("sum %1").arg(sum), {{"sum", sum}}}; }});
         QVERIFY(id > 0);
         QVERIFY(runner.isBusy());
         QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 10000);
@@ -92,6 +95,43 @@ private slots:
         QVERIFY(entry.finished >= entry.started);
     }
 
+    // The callbacks belong to the receiver: once it is destroyed they are not called (the Run log still
+    // gets each entry, with the description); a live receiver gets its callback. A spec without work is refused.
+    void destroyedReceiverGetsNoCallbacks() {
+        JobRunner runner;
+        QSignalSpy finished(&runner, &JobRunner::jobFinished);
+        bool succeeded = false, failed = false, kept = false;
+        auto receiver = std::make_unique<QObject>();
+        QObject stays;
+        FakeLongJob job;
+        job.steps = 10;
+        runner.submit(JobSpec<int>{
+            .options = {"gone"},
+            .work = job,
+            .onSuccess = [&](int&) { succeeded = true; },
+            .describe = [](const int& sum) { return ResultDescription{QString("sum %1").arg(sum), {}}; },
+            .receiver = receiver.get()});
+        runner.submit(JobSpec<int>{
+            .options = {"gone, failing"},
+            .work = [](detox::JobControl&) -> int { throw detox::Error("broken"); },
+            .onFailure = [&](const RunLogEntry&) { failed = true; },
+            .receiver = receiver.get()});
+        runner.submit(JobSpec<void>{
+            .options = {"kept"}, .work = [](detox::JobControl&) {}, .onSuccess = [&] { kept = true; }, .receiver = &stays});
+        receiver.reset();  // the results arrive through the event loop, so after this
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 3, 10000);
+        QVERIFY(!succeeded);
+        QVERIFY(!failed);
+        QVERIFY(kept);
+        for (const QList<QVariant>& signal : finished) {
+            const auto entry = signal.at(0).value<RunLogEntry>();
+            if (entry.name == "gone") QCOMPARE(entry.resultSummary, QString("sum 55"));
+            if (entry.name == "gone, failing") QCOMPARE(entry.status, JobStatus::Failed);
+        }
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, runner.submit(JobSpec<int>{.options = {"no work"}}));
+        QCOMPARE(runner.pendingCount(), 0);
+    }
+
     void cancellationStopsWithinOneStep() {
         JobRunner runner;
         FakeLongJob job;
@@ -101,7 +141,10 @@ private slots:
         QSignalSpy cancelled(&runner, &JobRunner::jobCancelled);
         QSignalSpy finished(&runner, &JobRunner::jobFinished);
         bool succeeded = false;
-        const JobId id = runner.submit({"long job"}, job, [&](int&) { succeeded = true; });
+        const JobId id = runner.submit(JobSpec<int>{
+            .options = {"long job"},
+            .work = job,
+            .onSuccess = [&](int&) { succeeded = true; }});
         QTRY_VERIFY_WITH_TIMEOUT(job.stepsDone->load() >= 5, 10000);
         const int stepsAtCancel = job.stepsDone->load();
         runner.cancel(id);
@@ -118,16 +161,22 @@ private slots:
         QSignalSpy failed(&runner, &JobRunner::jobFailed);
         QSignalSpy finished(&runner, &JobRunner::jobFinished);
         QString failureSeen;
-        runner.submit(
-            {"load"},
-            [](detox::JobControl&) -> int {
+        runner.submit(JobSpec<int>{
+            .options = {"load"},
+            .work = [](detox::JobControl&) -> int {
                 throw detox::Error("data.json", "record 3: question", "expected a string");
             },
-            nullptr, nullptr, [&](const RunLogEntry& entry) { failureSeen = entry.message; });
-        runner.submit({"std"}, [](detox::JobControl&) -> int { throw std::out_of_range("index 9 of 4"); });
-        runner.submit({"odd"}, [](detox::JobControl&) -> int { throw 42; });
-        runner.submit({"handler"}, [](detox::JobControl&) { return 1; },
-                      [](int&) { throw detox::Error("handler failed"); });
+            .onFailure = [&](const RunLogEntry& entry) { failureSeen = entry.message; }});
+        runner.submit(JobSpec<int>{
+            .options = {"std"},
+            .work = [](detox::JobControl&) -> int { throw std::out_of_range("index 9 of 4"); }});
+        runner.submit(JobSpec<int>{
+            .options = {"odd"},
+            .work = [](detox::JobControl&) -> int { throw 42; }});
+        runner.submit(JobSpec<int>{
+            .options = {"handler"},
+            .work = [](detox::JobControl&) { return 1; },
+            .onSuccess = [](int&) { throw detox::Error("handler failed"); }});
         QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 4, 10000);
         QCOMPARE(failed.at(0).at(1).toString(), QString("data.json: record 3: question: expected a string"));
         QCOMPARE(failureSeen, QString("data.json: record 3: question: expected a string"));
@@ -158,7 +207,9 @@ private slots:
         QSignalSpy finished(&runner, &JobRunner::jobFinished);
         clock.start();
         timer.start();
-        runner.submit({"flood"}, job);
+        runner.submit(JobSpec<int>{
+            .options = {"flood"},
+            .work = job});
         QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 20000);
         timer.stop();
         qInfo() << "timer ticks" << ticks << "worst gap" << worstGap << "ms over" << clock.elapsed() << "ms";
@@ -186,10 +237,18 @@ private slots:
         std::atomic<int> runningB{0}, maxB{0};
         QSignalSpy started(&runner, &JobRunner::jobStarted);
         QSignalSpy finished(&runner, &JobRunner::jobFinished);
-        const JobId a1 = runner.submit({"a1", {}, "model-a"}, tracked(&runningA, &maxA));
-        const JobId a2 = runner.submit({"a2", {}, "model-a"}, tracked(&runningA, &maxA));
-        const JobId a3 = runner.submit({"a3", {}, "model-a"}, tracked(&runningA, &maxA));
-        runner.submit({"b1", {}, "model-b"}, tracked(&runningB, &maxB));
+        const JobId a1 = runner.submit(JobSpec<int>{
+            .options = {"a1", {}, "model-a"},
+            .work = tracked(&runningA, &maxA)});
+        const JobId a2 = runner.submit(JobSpec<int>{
+            .options = {"a2", {}, "model-a"},
+            .work = tracked(&runningA, &maxA)});
+        const JobId a3 = runner.submit(JobSpec<int>{
+            .options = {"a3", {}, "model-a"},
+            .work = tracked(&runningA, &maxA)});
+        runner.submit(JobSpec<int>{
+            .options = {"b1", {}, "model-b"},
+            .work = tracked(&runningB, &maxB)});
         QCOMPARE(runner.pendingCount(), 4);
         runner.cancel(a3);  // still queued: removed at once, never runs
         QCOMPARE(runner.pendingCount(), 3);
@@ -213,7 +272,9 @@ private slots:
         QElapsedTimer clock;
         {
             JobRunner runner;
-            runner.submit({"endless"}, job);
+            runner.submit(JobSpec<int>{
+                .options = {"endless"},
+                .work = job});
             QTRY_VERIFY_WITH_TIMEOUT(job.stepsDone->load() >= 2, 5000);
             clock.start();
         }
@@ -227,9 +288,13 @@ private slots:
         JobRunner runner;
         RunLogModel model;
         connect(&runner, &JobRunner::jobFinished, &model, &RunLogModel::addEntry);
-        runner.submit({"evaluate", {{"judge", "rules"}}}, [](detox::JobControl&) { return 0.75; }, nullptr,
-                      [](const double& ds) { return ResultDescription{"DS 75%", {{"defense_success", ds}}}; });
-        runner.submit({"broken"}, [](detox::JobControl&) -> double { throw detox::Error("m.safetensors", "wte", "missing"); });
+        runner.submit(JobSpec<double>{
+            .options = {"evaluate", {{"judge", "rules"}}},
+            .work = [](detox::JobControl&) { return 0.75; },
+            .describe = [](const double& ds) { return ResultDescription{"DS 75%", {{"defense_success", ds}}}; }});
+        runner.submit(JobSpec<double>{
+            .options = {"broken"},
+            .work = [](detox::JobControl&) -> double { throw detox::Error("m.safetensors", "wte", "missing"); }});
         QVERIFY(runner.waitForIdle(5000));
         QCOMPARE(model.rowCount(), 2);
         QCOMPARE(model.data(model.index(0, RunLogModel::Status), Qt::DisplayRole).toString(), QString("succeeded"));
@@ -267,7 +332,9 @@ private slots:
         job.steps = 1000;
         job.stepTime = 10ms;
         QSignalSpy cancelled(&runner, &JobRunner::jobCancelled);
-        runner.submit({"Locate toxic layers"}, job);
+        runner.submit(JobSpec<int>{
+            .options = {"Locate toxic layers"},
+            .work = job});
         QTRY_VERIFY_WITH_TIMEOUT(widget.progressBar()->maximum() == 1000 && widget.progressBar()->value() >= 3, 5000);
         QVERIFY(widget.isVisible());
         QVERIFY(widget.label()->text().startsWith("Locate toxic layers: training"));

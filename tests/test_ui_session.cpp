@@ -61,8 +61,10 @@ private slots:
             window.openDataset(demoPath_);  // the data alone: the log then holds exactly the two jobs below
             QVERIFY(waitForDataset(window.datasetBrowser()));
             QVERIFY(window.datasetBrowser()->selectRecord(12));
-            window.jobs()->submit({"evaluate", {{"judge", "rules"}}}, [](detox::JobControl&) { return 0.5; }, nullptr,
-                                  [](const double& ds) { return ResultDescription{"DS 50%", {{"ds", ds}}}; });
+            window.jobs()->submit(JobSpec<double>{
+                .options = {"evaluate", {{"judge", "rules"}}},
+                .work = [](detox::JobControl&) { return 0.5; },
+                .describe = [](const double& ds) { return ResultDescription{"DS 50%", {{"ds", ds}}}; }});
             QVERIFY(window.jobs()->waitForIdle(5000));
             window.setTheme(Theme::Dark);
             QVERIFY(window.saveSession(sessionPath_));

@@ -208,7 +208,7 @@ void JobRunner::finishJob(JobId id, JobStatus status, const QString& message) {
     if (status == JobStatus::Succeeded) {
         // The caller's handler runs here, on the main thread; its failure is the job's failure.
         try {
-            const ResultDescription description = job->deliver();
+            const ResultDescription description = job->deliver(job->receiverAlive());
             entry.resultSummary = description.summary;
             entry.result = description.json;
         } catch (const std::exception& error) {
@@ -223,7 +223,7 @@ void JobRunner::finishJob(JobId id, JobStatus status, const QString& message) {
     case JobStatus::Cancelled: emit jobCancelled(id); break;
     default: emit jobFailed(id, entry.message); break;
     }
-    if (entry.status != JobStatus::Succeeded && job->onFailure) job->onFailure(entry);
+    if (entry.status != JobStatus::Succeeded && job->onFailure && job->receiverAlive()) job->onFailure(entry);
     const QString queue = job->options.queue;
     const RunLogEntry finished = entry;
     job.reset();
@@ -247,7 +247,7 @@ void JobRunner::cancel(JobId id) {
             entry.status = JobStatus::Cancelled;
             entry.message = tr("cancelled before it started");
             emit jobCancelled(id);
-            if (job->onFailure) job->onFailure(entry);
+            if (job->onFailure && job->receiverAlive()) job->onFailure(entry);
             emit jobFinished(entry);
             updateBusy();
             return;

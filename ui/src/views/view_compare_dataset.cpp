@@ -146,29 +146,30 @@ JobId CompareView::runDatasetComparison(std::shared_ptr<const detox::SafeEditDat
     options.settings = toQJson(detox::comparisonSettingsJson(settings));
     options.queue = modelQueue(*model_);
     auto model = model_;
-    comparisonJob_ = runner_->submit(
-        options,
-        [model, dataset, settings](detox::JobControl& job) {
+    comparisonJob_ = runner_->submit(JobSpec<detox::ComparisonResult>{
+        .options = options,
+        .work = [model, dataset, settings](detox::JobControl& job) {
             auto judge = detox::makeRuleJudge();
             return detox::compareMethods(*model, *dataset, *judge, settings, job);
         },
-        [this](detox::ComparisonResult& result) {
+        .onSuccess = [this](detox::ComparisonResult& result) {
             comparisonJob_ = 0;
             showDatasetComparison(result);
             updateCompareEnabled();
             emit datasetComparisonFinished();
         },
-        [](const detox::ComparisonResult& result) {
+        .describe = [](const detox::ComparisonResult& result) {
             return ResultDescription{comparisonSummary(result), toQJson(nlohmann::json(result))};
         },
-        [this](const RunLogEntry& entry) {
+        .onFailure = [this](const RunLogEntry& entry) {
             comparisonJob_ = 0;
             updateCompareEnabled();
             compareStatus_->setText(entry.status == JobStatus::Cancelled
                                         ? tr("Comparison cancelled; the model is unchanged.")
                                         : tr("Comparison failed: %1").arg(entry.message));
             emit datasetComparisonFailed(entry.message, entry.status == JobStatus::Cancelled);
-        });
+        },
+        .receiver = this});
     compareProgress_->setRange(0, 0);
     compareStatus_->setText(tr("Comparing on %1 records...").arg(settings.evaluation.ids.size()));
     updateCompareEnabled();

@@ -212,16 +212,14 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
 }
 
 EditView::~EditView() {
-    // A running job holds the editor by raw pointer: stop it before the editor goes.
-    if (runner_ && currentJob_) {
-        runner_->cancel(currentJob_);
-        runner_->waitForIdle(60000);
-    }
+    // A running job owns its share of the editor and the model: it stops at its next checkpoint and frees
+    // them on its worker; its callbacks are not called once this view is gone (JobSpec::receiver).
+    if (runner_ && currentJob_) runner_->cancel(currentJob_);
 }
 
 void EditView::setModel(std::shared_ptr<detox::Model> model) {
     model_ = std::move(model);
-    editor_ = model_ ? std::make_unique<detox::ModelEditor>(*model_, detox::EditMode::Reset) : nullptr;
+    editor_ = model_ ? std::make_shared<detox::ModelEditor>(*model_, detox::EditMode::Reset) : nullptr;
     lastRun_.reset();
     recommended_ = {};
     recommendedError_.clear();
@@ -418,12 +416,13 @@ void EditView::run() {
     progress_->setRange(0, 0);
     status_->setText(tr("Running %1...").arg(name.toUpper()));
 
-    detox::ModelEditor* editor = editor_.get();
+    auto editor = editor_;  // the job shares the editor and the model it edits: no raw pointer crosses
+    auto sharedModel = model_;
     const detox::SafeEditRecord record = *record_;
     const int maxNewTokens = maxNewTokens_;
-    currentJob_ = runner_->submit(
-        options,
-        [editor, record, chosen, dinm, sft, dpo, maxNewTokens, format, prepared](detox::JobControl& job) mutable {
+    currentJob_ = runner_->submit(JobSpec<MethodRun>{
+        .options = options,
+        .work = [editor, sharedModel, record, chosen, dinm, sft, dpo, maxNewTokens, format, prepared](detox::JobControl& job) mutable {
             detox::Model& model = editor->model();
             const auto inputs = recordInputs(record);
             // Reset mode: every run starts from the loaded weights, so "before" is the original model.
@@ -457,7 +456,7 @@ void EditView::run() {
             run.regionAfter = measureRegion(model, run.regionLayer, record, format);
             return run;
         },
-        [this](MethodRun& run) {
+        .onSuccess = [this](MethodRun& run) {
             currentJob_ = 0;
             lastRun_ = run;
             showRun(run);
@@ -465,7 +464,7 @@ void EditView::run() {
             emit runFinished(run);
             emit resultReady(run.id, run.toJson());
         },
-        [](const MethodRun& run) {
+        .describe = [](const MethodRun& run) {
             const double loss = run.edit.lossHistory.empty() ? 0.0 : run.edit.lossHistory.back().total;
             return ResultDescription{QStringLiteral("%1: %2 steps, final loss %3")
                                          .arg(run.method)
@@ -473,14 +472,15 @@ void EditView::run() {
                                          .arg(loss, 0, 'g', 4),
                                      run.toJson()};
         },
-        [this](const RunLogEntry& entry) {
+        .onFailure = [this](const RunLogEntry& entry) {
             currentJob_ = 0;
             progress_->setRange(0, 1);
             progress_->setValue(0);
             status_->setText(entry.status == JobStatus::Cancelled ? tr("Cancelled; the model is unchanged")
                                                                   : entry.message);
             updateEnabled();
-        });
+        },
+        .receiver = this});
     updateEnabled();
 }
 
@@ -547,21 +547,23 @@ void EditView::undo() {
     JobOptions options;
     options.name = tr("Undo all edits");
     options.queue = modelQueue(*model_);
-    detox::ModelEditor* editor = editor_.get();
-    currentJob_ = runner_->submit(
-        options, [editor](detox::JobControl&) { editor->undoAll(); },
-        [this] {
+    auto editor = editor_;
+    auto model = model_;
+    currentJob_ = runner_->submit(JobSpec<void>{
+        .options = options,
+        .work = [editor, model](detox::JobControl&) { editor->undoAll(); },
+        .onSuccess = [this] {
             currentJob_ = 0;
             status_->setText(tr("All edits undone: the model is as loaded"));
             updateEnabled();
             emit undone();
         },
-        nullptr,
-        [this](const RunLogEntry& entry) {
+        .onFailure = [this](const RunLogEntry& entry) {
             currentJob_ = 0;
             status_->setText(entry.message);
             updateEnabled();
-        });
+        },
+        .receiver = this});
     updateEnabled();
 }
 

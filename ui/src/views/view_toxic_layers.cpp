@@ -117,27 +117,28 @@ void ToxicLayersView::locate() {
     status_->setText(tr("Locating..."));
     auto model = model_;
     const detox::SafeEditRecord record = *record_;
-    runner_->submit(
-        options,
-        [model, record, variant](detox::JobControl& job) {
+    runner_->submit(JobSpec<detox::LocateResult>{
+        .options = options,
+        .work = [model, record, variant](detox::JobControl& job) {
             job.checkpoint();
             return detox::locateToxicLayer(*model, record, variant);
         },
-        [this](detox::LocateResult& result) {
+        .onSuccess = [this](detox::LocateResult& result) {
             running_ = false;
             showResult(result);
             updateEnabled();
             computeMap();
         },
-        [](const detox::LocateResult& result) {
+        .describe = [](const detox::LocateResult& result) {
             nlohmann::json json = result;
             return ResultDescription{QStringLiteral("toxic layer %1").arg(result.toxicLayer), toQJson(json)};
         },
-        [this](const RunLogEntry& entry) {
+        .onFailure = [this](const RunLogEntry& entry) {
             running_ = false;
             status_->setText(entry.message);
             updateEnabled();
-        });
+        },
+        .receiver = this});
 }
 
 void ToxicLayersView::showResult(const detox::LocateResult& result) {
@@ -203,9 +204,9 @@ void ToxicLayersView::computeMap() {
     mapPending_ = false;
     auto model = model_;
     const detox::SafeEditRecord record = *record_;
-    runner_->submit(
-        options,
-        [model, record, measure, text](detox::JobControl& job) {
+    runner_->submit(JobSpec<detox::LayerTokenMap>{
+        .options = options,
+        .work = [model, record, measure, text](detox::JobControl& job) {
             job.checkpoint();
             const auto ids = regionInputIds(*model, record, kMaxMapTokens);
             const auto& safe = ids[size_t(RegionInput::Safe)];
@@ -218,20 +219,21 @@ void ToxicLayersView::computeMap() {
             }
             return hiddenNormMap(*model, chosen);
         },
-        [this, textName](detox::LayerTokenMap& map) {
+        .onSuccess = [this, textName](detox::LayerTokenMap& map) {
             mapRunning_ = false;
             showMap(map, textName);
             if (mapPending_) computeMap();
         },
-        [](const detox::LayerTokenMap& map) {
+        .describe = [](const detox::LayerTokenMap& map) {
             return ResultDescription{QStringLiteral("%1 layers x %2 tokens").arg(map.values.size()).arg(map.tokens.size()),
                                      QJsonObject{{"measure", QString::fromStdString(map.measure)}}};
         },
-        [this](const RunLogEntry& entry) {
+        .onFailure = [this](const RunLogEntry& entry) {
             mapRunning_ = false;
             mapPending_ = false;
             mapPlot_->clearFigure(tr("Layer x token map failed: %1").arg(entry.message));
-        });
+        },
+        .receiver = this});
 }
 
 void ToxicLayersView::showMap(const detox::LayerTokenMap& map, const QString& textName) {

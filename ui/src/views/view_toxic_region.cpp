@@ -159,9 +159,9 @@ void ToxicRegionView::analyse(bool modelEdited) {
     prepared.label = modelEdited ? tr("current (edited) model") : tr("loaded model");
     prepared.recordId = record.id;
     prepared.edited = modelEdited;
-    runner_->submit(
-        options,
-        [model, record, chosenLayer, prepared](detox::JobControl& job) mutable {
+    runner_->submit(JobSpec<RegionSnapshot>{
+        .options = options,
+        .work = [model, record, chosenLayer, prepared](detox::JobControl& job) mutable {
             job.checkpoint();
             prepared.layer = chosenLayer >= 0 ? chosenLayer
                                               : detox::locateToxicLayer(*model, record, LocateVariant::Masked).toxicLayer;
@@ -169,7 +169,7 @@ void ToxicRegionView::analyse(bool modelEdited) {
             prepared.inputs = measureRegion(*model, prepared.layer, record);
             return prepared;
         },
-        [this](RegionSnapshot& snapshot) {
+        .onSuccess = [this](RegionSnapshot& snapshot) {
             running_ = false;
             // A fresh analysis replaces the measurements of the same state; method runs stay.
             for (int i = snapshots_.size() - 1; i >= 0; --i)
@@ -182,17 +182,18 @@ void ToxicRegionView::analyse(bool modelEdited) {
             emit resultReady(QStringLiteral("toxic-region-%1-layer-%2").arg(snapshot.recordId).arg(snapshot.layer),
                              snapshotJson(snapshot));
         },
-        [](const RegionSnapshot& snapshot) {
+        .describe = [](const RegionSnapshot& snapshot) {
             return ResultDescription{QStringLiteral("layer %1, %2 neurons")
                                          .arg(snapshot.layer)
                                          .arg(snapshot.inputs.empty() ? 0 : snapshot.inputs.front().neurons),
                                      snapshotJson(snapshot)};
         },
-        [this](const RunLogEntry& entry) {
+        .onFailure = [this](const RunLogEntry& entry) {
             running_ = false;
             status_->setText(entry.message);
             updateEnabled();
-        });
+        },
+        .receiver = this});
 }
 
 void ToxicRegionView::addMethodRun(const MethodRun& run) {

@@ -347,16 +347,16 @@ void MainWindow::loadModelInBackground(const QString& directory) {
     options.settings = QJsonObject{{"directory", directory}};
     options.queue = QStringLiteral("model-load");
     const std::string path = directory.toStdString();
-    jobs_->submit(
-        options,
-        [path](detox::JobControl& job) {
+    jobs_->submit(JobSpec<LoadedModel>{
+        .options = options,
+        .work = [path](detox::JobControl& job) {
             LoadedModel loaded;
             loaded.info = detox::inspectCheckpoint(path);  // headers only: fails fast on a bad directory
             loaded.model = std::make_shared<detox::Model>(detox::Model::load(path, job));
             return loaded;
         },
-        [this](LoadedModel& loaded) { applyModel(loaded.model, loaded.info); },
-        [](const LoadedModel& loaded) {
+        .onSuccess = [this](LoadedModel& loaded) { applyModel(loaded.model, loaded.info); },
+        .describe = [](const LoadedModel& loaded) {
             const detox::ModelConfig& config = loaded.info.config;
             return ResultDescription{
                 QStringLiteral("%1, %2 layers, %3 parameters")
@@ -369,14 +369,15 @@ void MainWindow::loadModelInBackground(const QString& directory) {
                             {"parameters", double(loaded.model->parameterCount())},
                             {"dtype", QString::fromStdString(config.storedDtype)}}};
         },
-        [this, directory](const RunLogEntry& entry) {
+        .onFailure = [this, directory](const RunLogEntry& entry) {
             if (model_) modelPanel_->showModel(*modelInfo_, model_->parameterCount(), model_->weightBytes());
             else modelPanel_->showFailure(directory, entry.message);
             statusModel_->setText(model_ ? QFileInfo(modelPath_).fileName() : tr("No model"));
             if (entry.status != JobStatus::Cancelled)
                 showError(tr("Cannot open model"), tr("%1\n\n%2").arg(directory, entry.message), "modelError");
             emit modelLoadFailed(directory, entry.message);
-        });
+        },
+        .receiver = this});
 }
 
 void MainWindow::applyModel(std::shared_ptr<detox::Model> model, const detox::CheckpointInfo& info) {
@@ -565,19 +566,21 @@ void MainWindow::saveEditedModel(const QString& directory) {
     options.queue = modelQueue(*model_);  // after any edit still running on it
     auto model = model_;
     const std::string path = directory.toStdString();
-    jobs_->submit(
-        options, [model, path](detox::JobControl& job) { model->save(path, job); },
-        [this, directory] {
+    jobs_->submit(JobSpec<void>{
+        .options = options,
+        .work = [model, path](detox::JobControl& job) { model->save(path, job); },
+        .onSuccess = [this, directory] {
             statusBar()->showMessage(tr("Model saved to %1").arg(directory), 8000);
             addRecentModel(directory);
             rebuildRecentModelsMenu();
             emit editedModelSaved(directory);
         },
-        nullptr,
-        [this, directory](const RunLogEntry& entry) {
-            if (entry.status != JobStatus::Cancelled)
-                showError(tr("Cannot save model"), tr("%1\n\n%2").arg(directory, entry.message), "saveModelError");
-        });
+        .onFailure =
+            [this, directory](const RunLogEntry& entry) {
+                if (entry.status != JobStatus::Cancelled)
+                    showError(tr("Cannot save model"), tr("%1\n\n%2").arg(directory, entry.message), "saveModelError");
+            },
+        .receiver = this});
 }
 
 QStringList MainWindow::recentModels() { return QSettings().value(kRecentModelsKey).toStringList(); }

@@ -6,6 +6,7 @@
 #include <QJsonObject>
 #include <QMetaType>
 #include <QObject>
+#include <QPointer>
 #include <QThreadPool>
 
 #include <deque>
@@ -13,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -57,18 +59,48 @@ struct ResultDescription {
     QJsonObject json;
 };
 
+// The result callbacks of a JobSpec: they take the result (by reference), or nothing for a void job.
+template <typename Result>
+struct JobCallbacks {
+    using OnSuccess = std::function<void(Result&)>;
+    using Describe = std::function<ResultDescription(const Result&)>;
+};
+template <>
+struct JobCallbacks<void> {
+    using OnSuccess = std::function<void()>;
+    using Describe = std::function<ResultDescription()>;
+};
+
+// A job: its options, its work and where its result goes. Result is what the work returns (void allowed).
+// Written with designated initialisers:
+//     runner->submit(JobSpec<double>{.options = {"evaluate"}, .work = ..., .onSuccess = ..., .receiver = this});
+template <typename Result>
+struct JobSpec {
+    JobOptions options;
+    // Runs on a worker thread. It owns what it uses: copies, or shared_ptrs (the model, the edit session);
+    // never a raw pointer or a reference into a view.
+    std::function<Result(detox::JobControl&)> work;
+    // On the main thread after the work returned (optional).
+    typename JobCallbacks<Result>::OnSuccess onSuccess;
+    // Fills the Run-log entry of a success (optional); called before onSuccess.
+    typename JobCallbacks<Result>::Describe describe;
+    // On the main thread after a failure or a cancellation (optional); the signals below fire too.
+    std::function<void(const RunLogEntry&)> onFailure;
+    // The object the callbacks belong to (usually the view whose members they touch): once it is destroyed,
+    // onSuccess and onFailure are no longer called (the Run log still gets the entry).
+    QObject* receiver = nullptr;
+};
+
 class JobRunner : public QObject {
     Q_OBJECT
 public:
     explicit JobRunner(QObject* parent = nullptr);
     ~JobRunner() override;  // cancels everything and waits for running jobs to stop
 
-    // Queues work(JobControl&) -> ResultT. onSuccess(ResultT&) runs on the main thread;
-    // describe(const ResultT&) fills the Run-log entry (optional). Errors and cancellation arrive
-    // through the signals below (and onFailure, when given).
-    template <typename Work, typename OnSuccess = std::nullptr_t, typename Describe = std::nullptr_t>
-    JobId submit(JobOptions options, Work work, OnSuccess onSuccess = nullptr, Describe describe = nullptr,
-                 std::function<void(const RunLogEntry&)> onFailure = {});
+    // Queues the job (JobSpec); its result, error or cancellation arrives on the main thread through the
+    // spec's callbacks and the signals below. Throws std::invalid_argument when the spec has no work.
+    template <typename Result>
+    JobId submit(JobSpec<Result> spec);
 
     void cancel(JobId id);         // queued: removed at once; running: asked to stop at its next checkpoint
     void cancelAll();
@@ -96,9 +128,13 @@ private:
         std::shared_ptr<detox::JobControl> control;
         // Runs the work on the worker thread and keeps the result inside the closure.
         std::function<void(detox::JobControl&)> run;
-        // On the main thread after run returned: hands the result to the caller, returns its description.
-        std::function<ResultDescription()> deliver;
+        // On the main thread after run returned: describes the result and, when `toReceiver`, hands it to
+        // the caller's onSuccess.
+        std::function<ResultDescription(bool toReceiver)> deliver;
         std::function<void(const RunLogEntry&)> onFailure;
+        QPointer<QObject> receiver;
+        bool hasReceiver = false;
+        bool receiverAlive() const { return !hasReceiver || receiver; }
         RunLogEntry entry;
     };
     // Progress from the worker is coalesced: at most one pending notification per job, so a job
@@ -124,28 +160,31 @@ private:
 
 // ---- template implementation ----
 
-template <typename Work, typename OnSuccess, typename Describe>
-JobId JobRunner::submit(JobOptions options, Work work, OnSuccess onSuccess, Describe describe,
-                        std::function<void(const RunLogEntry&)> onFailure) {
-    using ResultT = std::invoke_result_t<Work&, detox::JobControl&>;
+template <typename Result>
+JobId JobRunner::submit(JobSpec<Result> spec) {
+    if (!spec.work) throw std::invalid_argument("JobRunner::submit: the job has no work");
     auto job = std::make_unique<Job>();
-    job->options = std::move(options);
-    job->onFailure = std::move(onFailure);
-    if constexpr (std::is_void_v<ResultT>) {
-        job->run = [work = std::move(work)](detox::JobControl& control) mutable { work(control); };
-        job->deliver = [onSuccess = std::move(onSuccess)]() mutable {
-            if constexpr (!std::is_same_v<OnSuccess, std::nullptr_t>) onSuccess();
-            return ResultDescription{};
+    job->options = std::move(spec.options);
+    job->onFailure = std::move(spec.onFailure);
+    job->receiver = spec.receiver;
+    job->hasReceiver = spec.receiver != nullptr;
+    if constexpr (std::is_void_v<Result>) {
+        job->run = [work = std::move(spec.work)](detox::JobControl& control) { work(control); };
+        job->deliver = [onSuccess = std::move(spec.onSuccess), describe = std::move(spec.describe)](bool toReceiver) {
+            const ResultDescription description = describe ? describe() : ResultDescription{};
+            if (toReceiver && onSuccess) onSuccess();
+            return description;
         };
     } else {
-        auto result = std::make_shared<std::unique_ptr<ResultT>>();
-        job->run = [work = std::move(work), result](detox::JobControl& control) mutable {
-            *result = std::make_unique<ResultT>(work(control));
+        auto result = std::make_shared<std::unique_ptr<Result>>();
+        job->run = [work = std::move(spec.work), result](detox::JobControl& control) {
+            *result = std::make_unique<Result>(work(control));
         };
-        job->deliver = [result, onSuccess = std::move(onSuccess), describe = std::move(describe)]() mutable {
+        job->deliver = [result, onSuccess = std::move(spec.onSuccess),
+                        describe = std::move(spec.describe)](bool toReceiver) {
             ResultDescription description;
-            if constexpr (!std::is_same_v<Describe, std::nullptr_t>) description = describe(std::as_const(**result));
-            if constexpr (!std::is_same_v<OnSuccess, std::nullptr_t>) onSuccess(**result);
+            if (describe) description = describe(std::as_const(**result));
+            if (toReceiver && onSuccess) onSuccess(**result);
             result->reset();
             return description;
         };

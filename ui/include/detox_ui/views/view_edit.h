@@ -93,7 +93,7 @@ private:
     void updateDetectedFormatName();
 
     std::shared_ptr<detox::Model> model_;
-    std::unique_ptr<detox::ModelEditor> editor_;
+    std::shared_ptr<detox::ModelEditor> editor_;   // shared with the jobs that use it
     std::optional<detox::SafeEditRecord> record_;
     JobRunner* runner_ = nullptr;
     JobId currentJob_ = 0;
