@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "detox/error.h"
+#include "runtime/linear.h"
 #include "runtime/weights.h"
 
 namespace detox::nn {
@@ -180,13 +181,13 @@ torch::Tensor Model::Impl::attentionBlock(int layer, const torch::Tensor& residu
     torch::Tensor x = applyNorm(spec->norm, residualBefore, w.attnNormWeight, w.attnNormBias, config.normEps);
     torch::Tensor q, k, v;
     if (w.qkvWeight.defined()) {
-        auto parts = storedLinear(x, w.qkvWeight, w.qkvBias).split_with_sizes(
+        auto parts = nn::linear(x, w.qkvWeight, w.qkvBias).split_with_sizes(
             {heads * headDim, kvHeads * headDim, kvHeads * headDim}, -1);
         q = parts[0], k = parts[1], v = parts[2];
     } else {
-        q = storedLinear(x, w.qWeight, w.qBias);
-        k = storedLinear(x, w.kWeight, w.kBias);
-        v = storedLinear(x, w.vWeight, w.vBias);
+        q = nn::linear(x, w.qWeight, w.qBias);
+        k = nn::linear(x, w.kWeight, w.kBias);
+        v = nn::linear(x, w.vWeight, w.vBias);
     }
     q = q.view({batch, length, heads, headDim});
     k = k.view({batch, length, kvHeads, headDim});
@@ -217,21 +218,21 @@ torch::Tensor Model::Impl::attentionBlock(int layer, const torch::Tensor& residu
         captures->record(Capture::AttnPattern, layer, probabilities);
     torch::Tensor mixed = torch::matmul(probabilities.view({batch, kvHeads, groups * length, keys}), v);
     mixed = mixed.view({batch, heads, length, headDim}).transpose(1, 2).reshape({batch, length, heads * headDim});
-    return storedLinear(mixed, w.oWeight, w.oBias);
+    return nn::linear(mixed, w.oWeight, w.oBias);
 }
 
 torch::Tensor Model::Impl::mlpActivation(int layer, const torch::Tensor& residualMid) const {
     const LayerWeights& w = layers[static_cast<size_t>(layer)];
     torch::Tensor x = applyNorm(spec->norm, residualMid, w.mlpNormWeight, w.mlpNormBias, config.normEps);
     if (spec->mlp == MlpKind::Gated)
-        return applyActivation(config.activation, storedLinear(x, w.gateWeight, w.gateBias)) *
-               storedLinear(x, w.upWeight, w.upBias);
-    return applyActivation(config.activation, storedLinear(x, w.upWeight, w.upBias));
+        return applyActivation(config.activation, nn::linear(x, w.gateWeight, w.gateBias)) *
+               nn::linear(x, w.upWeight, w.upBias);
+    return applyActivation(config.activation, nn::linear(x, w.upWeight, w.upBias));
 }
 
 torch::Tensor Model::Impl::mlpDown(int layer, const torch::Tensor& activation) const {
     const LayerWeights& w = layers[static_cast<size_t>(layer)];
-    return storedLinear(activation, w.downWeight, w.downBias);
+    return nn::linear(activation, w.downWeight, w.downBias);
 }
 
 torch::Tensor Model::Impl::runLayer(int layer, const torch::Tensor& residualBefore, const AttentionInputs& attention,
@@ -268,7 +269,7 @@ torch::Tensor Model::Impl::finalNorm(const torch::Tensor& hidden) const {
     return applyNorm(spec->norm, hidden, finalNormWeight, finalNormBias, config.normEps);
 }
 
-torch::Tensor Model::Impl::unembed(const torch::Tensor& normalized) const { return storedLinear(normalized, lmHead()); }
+torch::Tensor Model::Impl::unembed(const torch::Tensor& normalized) const { return nn::linear(normalized, lmHead()); }
 
 torch::Tensor Model::Impl::forwardLogits(const TokenBatch& batch, CaptureSet* captures) const {
     AttentionInputs attention = attentionInputs(batch.mask, batch.ids.size(1));
@@ -376,42 +377,6 @@ void Model::Impl::setRequiresGrad(const std::vector<std::string>& names, bool en
         else
             mutableSlot(name).value->requires_grad_(false);
     }
-}
-
-PinnedWeights::PinnedWeights(Model::Impl& model, const std::vector<int>& layers, bool lmHead, long long budgetBytes) {
-    std::vector<std::string> prefixes;
-    for (int layer : layers) prefixes.push_back(layerModule(*model.spec, layer, "") );
-    if (lmHead) prefixes.push_back(model.config.tiedEmbeddings ? model.spec->embed + "." : model.spec->lmHead + ".");
-    torch::NoGradGuard noGrad;
-    for (const auto& prefix : prefixes) {
-        for (auto& [name, slot] : model.parameters) {
-            if (name.rfind(prefix, 0) != 0) continue;
-            torch::Tensor& value = *slot.value;
-            if (!value.defined() || value.dim() != 2 || value.scalar_type() == model.computeDtype || slot.edited ||
-                value.requires_grad())
-                continue;
-            const long long bytes = value.numel() * static_cast<long long>(c10::elementSize(model.computeDtype));
-            if (bytes_ + bytes > budgetBytes) return;
-            saved_.emplace_back(slot.value, value);
-            value = value.to(model.computeDtype, /*non_blocking=*/false, /*copy=*/true);  // keeps (transposed) strides
-            names_.push_back(name);
-            bytes_ += bytes;
-        }
-    }
-}
-
-PinnedWeights::~PinnedWeights() {
-    for (auto& [slot, mapped] : saved_) *slot = mapped;
-}
-
-long long pinningBudgetBytes(const Model::Impl& model) {
-    // Measured (2-core machine, 7B MLP matrix 11008 x 4096): converting it from BF16 takes 13 ms, its two
-    // GEMMs in a 100-token DINM step 310 ms - a pinned matrix saves ~8 % of its step time, the same per byte
-    // for every matrix. So pin only memory nobody else needs: what is available beyond the mapped weights'
-    // own page cache (they are read again after the edit), the working margin and a GiB.
-    const long long available = availableMemoryBytes();
-    const long long margin = model.weightBytes() + model.parameterCount() * 4 / 10 + (256ll << 20) + (1ll << 30);
-    return std::max(0ll, available - margin);
 }
 
 long long Model::Impl::weightBytes() const {
