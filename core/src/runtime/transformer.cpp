@@ -379,6 +379,42 @@ void Model::Impl::setRequiresGrad(const std::vector<std::string>& names, bool en
     }
 }
 
+PinnedWeights::PinnedWeights(Model::Impl& model, const std::vector<int>& layers, bool lmHead, long long budgetBytes) {
+    std::vector<std::string> prefixes;
+    for (int layer : layers) prefixes.push_back(layerModule(*model.spec, layer, "") );
+    if (lmHead) prefixes.push_back(model.config.tiedEmbeddings ? model.spec->embed + "." : model.spec->lmHead + ".");
+    torch::NoGradGuard noGrad;
+    for (const auto& prefix : prefixes) {
+        for (auto& [name, slot] : model.parameters) {
+            if (name.rfind(prefix, 0) != 0) continue;
+            torch::Tensor& value = *slot.value;
+            if (!value.defined() || value.dim() != 2 || value.scalar_type() == model.computeDtype || slot.edited ||
+                value.requires_grad())
+                continue;
+            const long long bytes = value.numel() * static_cast<long long>(c10::elementSize(model.computeDtype));
+            if (bytes_ + bytes > budgetBytes) return;
+            saved_.emplace_back(slot.value, value);
+            value = value.to(model.computeDtype, /*non_blocking=*/false, /*copy=*/true);  // keeps (transposed) strides
+            names_.push_back(name);
+            bytes_ += bytes;
+        }
+    }
+}
+
+PinnedWeights::~PinnedWeights() {
+    for (auto& [slot, mapped] : saved_) *slot = mapped;
+}
+
+long long pinningBudgetBytes(const Model::Impl& model) {
+    // Measured (2-core machine, 7B MLP matrix 11008 x 4096): converting it from BF16 takes 13 ms, its two
+    // GEMMs in a 100-token DINM step 310 ms - a pinned matrix saves ~8 % of its step time, the same per byte
+    // for every matrix. So pin only memory nobody else needs: what is available beyond the mapped weights'
+    // own page cache (they are read again after the edit), the working margin and a GiB.
+    const long long available = availableMemoryBytes();
+    const long long margin = model.weightBytes() + model.parameterCount() * 4 / 10 + (256ll << 20) + (1ll << 30);
+    return std::max(0ll, available - margin);
+}
+
 long long Model::Impl::weightBytes() const {
     long long bytes = 0;
     for (const auto& [name, s] : parameters)
