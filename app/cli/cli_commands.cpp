@@ -1,11 +1,14 @@
 #include "cli_commands.h"
 
-#include <fstream>
+#include <cmath>
+#include <limits>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "detox/checkpoint/save_folder.h"
+#include "detox/fileio.h"
 #include "detox/runtime/compute.h"
 #include "detox/version.h"
 
@@ -32,6 +35,58 @@ std::string configValueAsText(const nlohmann::json& value) {
         return joined;
     }
     return value.dump();
+}
+
+// Every numeric option's valid range, checked where the value is read (intValue / doubleValue), so no
+// command sees an infinite learning rate, a negative step count or a length that no memory could hold.
+// Lengths are bounded here; whether they fit the model's context and memory is checked by core.
+struct Range {
+    double min, max;
+    bool minOpen = false, maxOpen = false;
+};
+constexpr double kUnbounded = std::numeric_limits<double>::max();
+constexpr double kMaxCount = 1'000'000;  // steps, epochs, records, ...
+const std::map<std::string, Range>& optionRanges() {
+    static const std::map<std::string, Range> ranges = {
+        {"lr", {0, kUnbounded, true}},         {"dinm-lr", {0, kUnbounded, true}},
+        {"sft-lr", {0, kUnbounded, true}},     {"dpo-lr", {0, kUnbounded, true}},
+        {"beta", {0, kUnbounded, true}},       {"c-edit", {0, kUnbounded}},
+        {"norm-constraint", {0, kUnbounded, true}},
+        {"temperature", {0, 1000}},            {"top-p", {0, 1, true}},
+        {"steps", {1, kMaxCount}},             {"dinm-steps", {1, kMaxCount}},
+        {"epochs", {1, kMaxCount}},            {"warmup", {0, kMaxCount}},
+        {"max-new-tokens", {1, kMaxNewTokensOption}},
+        {"max-input-tokens", {0, kMaxInputTokensOption}},
+        {"batch-size", {1, 4096}},             {"limit", {1, std::numeric_limits<int>::max()}},
+        {"probe-records", {1, kMaxCount}},     {"progress-every", {1, kMaxCount}},
+        {"layer", {0, 65535}},                 {"seed", {0, std::numeric_limits<int>::max()}},
+        {"held-out", {0, 1, false, true}},     {"vocab", {1, 1 << 20}},
+        {"hidden", {1, 1 << 16}},              {"layers", {1, 1024}},
+        {"heads", {1, 1024}},                  {"kv-heads", {1, 1024}},
+        {"intermediate", {1, 1 << 20}},        {"max-positions", {1, 1 << 20}},
+    };
+    return ranges;
+}
+
+std::string numberText(double value) {
+    if (value == kUnbounded) return "inf";
+    std::ostringstream text;
+    text << value;
+    return text.str();
+}
+
+void checkRange(const std::string& name, double value, const std::string& text) {
+    if (!std::isfinite(value)) throw BadArguments("--" + name + " expects a finite number, got '" + text + "'");
+    auto it = optionRanges().find(name);
+    if (it == optionRanges().end()) return;
+    const Range& r = it->second;
+    const bool below = r.minOpen ? value <= r.min : value < r.min;
+    const bool above = r.maxOpen ? value >= r.max : value > r.max;
+    if (!below && !above) return;
+    std::string expected = r.max == kUnbounded ? (r.minOpen ? "> " : ">= ") + numberText(r.min)
+                                               : "in " + std::string(r.minOpen ? "(" : "[") + numberText(r.min) + ", " +
+                                                     numberText(r.max) + (r.maxOpen ? ")" : "]");
+    throw BadArguments("--" + name + " must be " + expected + ", got '" + text + "'");
 }
 
 }  // namespace
@@ -70,14 +125,8 @@ Arguments::Arguments(std::string command, const std::vector<std::string>& args, 
         }
     }
     if (auto config = values_.find("config"); config != values_.end()) {
-        std::ifstream in(config->second);
-        if (!in) throw BadArguments("cannot read config file " + config->second);
-        nlohmann::json json;
-        try {
-            in >> json;
-        } catch (const std::exception& e) {
-            throw BadArguments(config->second + ": not valid JSON: " + e.what());
-        }
+        nlohmann::json json = nlohmann::json::parse(readFile(config->second), nullptr, false);
+        if (json.is_discarded()) throw BadArguments(config->second + ": not valid JSON");
         if (!json.is_object()) throw BadArguments(config->second + ": expected a JSON object of option names");
         for (const auto& [key, value] : json.items()) {
             if (!findSpec(specs, key)) throw BadArguments(config->second + ": unknown option '" + key + "'");
@@ -102,11 +151,14 @@ int Arguments::intValue(const std::string& name, int fallback) const {
     const std::string text = value(name);
     try {
         size_t used = 0;
-        int parsed = std::stoi(text, &used);
-        if (used == text.size()) return parsed;
-    } catch (const std::exception&) {
+        long long parsed = std::stoll(text, &used);
+        if (used == text.size() && parsed >= std::numeric_limits<int>::min() && parsed <= std::numeric_limits<int>::max()) {
+            checkRange(name, double(parsed), text);
+            return int(parsed);
+        }
+    } catch (const std::logic_error&) {
     }
-    throw BadArguments("--" + name + " expects an integer, got '" + text + "'");
+    throw BadArguments("--" + name + " expects an integer that fits in 32 bits, got '" + text + "'");
 }
 
 double Arguments::doubleValue(const std::string& name, double fallback) const {
@@ -115,8 +167,11 @@ double Arguments::doubleValue(const std::string& name, double fallback) const {
     try {
         size_t used = 0;
         double parsed = std::stod(text, &used);
-        if (used == text.size()) return parsed;
-    } catch (const std::exception&) {
+        if (used == text.size()) {
+            checkRange(name, parsed, text);
+            return parsed;
+        }
+    } catch (const std::logic_error&) {
     }
     throw BadArguments("--" + name + " expects a number, got '" + text + "'");
 }
@@ -129,14 +184,28 @@ std::vector<int> Arguments::intList(const std::string& name) const {
         if (item.empty()) continue;
         try {
             size_t used = 0;
-            int parsed = std::stoi(item, &used);
-            if (used != item.size()) throw std::invalid_argument(item);
-            list.push_back(parsed);
-        } catch (const std::exception&) {
-            throw BadArguments("--" + name + " expects comma-separated integers, got '" + item + "'");
+            long long parsed = std::stoll(item, &used);
+            if (used != item.size() || parsed < std::numeric_limits<int>::min() || parsed > std::numeric_limits<int>::max())
+                throw std::invalid_argument(item);
+            list.push_back(int(parsed));
+        } catch (const std::logic_error&) {
+            throw BadArguments("--" + name + " expects comma-separated integers that fit in 32 bits, got '" + item + "'");
         }
     }
     return list;
+}
+
+void checkOutputTargets(const Arguments& args, const Command& command) {
+    for (const auto& spec : command.options) {
+        if ((spec.name != "out" && spec.name != "save") || !args.has(spec.name)) continue;
+        const std::string target = args.value(spec.name);
+        if (spec.name == "save" || command.name == "train-demo")  // a model folder: Model::save's protocol
+            checkSaveDirectory(args.valueOr("model", ""), target);
+        else if (spec.valueName.find("DIR") != std::string::npos)
+            checkOutputFolder(target);
+        else
+            checkOutputFile(target);
+    }
 }
 
 bool registerCommand(Command command) {

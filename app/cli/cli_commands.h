@@ -16,6 +16,10 @@ constexpr int kExitFailure = 1;   // the run itself failed
 constexpr int kExitBadInput = 2;  // bad arguments, missing or malformed files
 constexpr int kExitCancelled = 3;
 
+// Upper bounds of the length options (core further bounds them by the model's context and memory).
+constexpr int kMaxNewTokensOption = 1 << 16;
+constexpr int kMaxInputTokensOption = 1 << 20;
+
 struct BadArguments : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -35,6 +39,8 @@ public:
     bool has(const std::string& name) const { return values_.count(name) > 0; }
     std::string value(const std::string& name) const;                 // throws BadArguments if missing
     std::string valueOr(const std::string& name, const std::string& fallback) const;
+    // Numbers are checked against the option's range (cli_commands.cpp: optionRanges) where they are read:
+    // doubles must be finite; --lr > 0, --steps >= 1, --top-p in (0, 1], ... A violation is BadArguments.
     int intValue(const std::string& name, int fallback) const;
     double doubleValue(const std::string& name, double fallback) const;
     std::vector<int> intList(const std::string& name) const;         // "0,5,7"
@@ -52,6 +58,10 @@ struct Command {
     std::vector<OptionSpec> options;
     std::function<int(const Arguments&)> run;
 };
+
+// Checks, before the command does any work, every output it was given: --out FILE.json can be written,
+// --out DIR / --save DIR can be created there (cli_commands.cpp).
+void checkOutputTargets(const Arguments& args, const Command& command);
 
 bool registerCommand(Command command);
 const Command* findCommand(const std::string& name);

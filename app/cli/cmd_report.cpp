@@ -74,7 +74,8 @@ std::string provenanceMarkdown(const Provenance& p) {
 
 std::string mechanismTable(const ComparisonResult& result) {
     std::ostringstream md;
-    md << "| method | record | layer | steps | final loss | seconds | toxicity before | toxicity after | reduction "
+    md << "| method | record | layer | steps | final loss | seconds | region toxicity before | region toxicity after | "
+          "region toxicity reduction "
           "| activation norm change |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     auto toxicity = [&](double value) { return result.probe ? formatNumber(value, 4) : std::string("-"); };
     for (const auto& method : result.methods)
@@ -96,7 +97,7 @@ Section comparisonSection(const std::string& path, const ComparisonResult& resul
        << judgeLine(result.baseline.judgeName, result.baseline.heuristicJudge) << metricsHeader()
        << metricsRow("original", result.baseline.metrics);
     for (const auto& method : result.methods) md << metricsRow(method.method, method.evaluation.metrics);
-    md << "\nEdits and the toxic region (toxicity: mean cosine of the toxic layer's down-projection columns with the "
+    md << "\nEdits and the toxic region (region toxicity: mean cosine of the toxic layer's down-projection columns with the "
           "toxic probe"
        << (result.probe ? "" : "; no probe: the data had too few records") << "):\n\n"
        << mechanismTable(result) << provenanceMarkdown(result.provenance);

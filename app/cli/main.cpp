@@ -1,6 +1,9 @@
 // detox: the headless command-line front end. Each command lives in its own file and registers
 // itself in the command table (cli_commands.h); this file only dispatches.
+#include <filesystem>
 #include <iostream>
+#include <new>
+#include <string>
 
 #include "cli_commands.h"
 #include "detox/runtime/compute.h"
@@ -29,6 +32,7 @@ int main(int argc, char** argv) {
             printCommandHelp(std::cout, *command);
             return kExitOk;
         }
+        checkOutputTargets(parsed, *command);  // before any work: a bad --out must not cost the run
         return command->run(parsed);
     } catch (const BadArguments& e) {
         std::cerr << "detox " << args[0] << ": " << e.what() << "\n";
@@ -39,8 +43,17 @@ int main(int argc, char** argv) {
     } catch (const detox::Cancelled& e) {
         std::cerr << "detox " << args[0] << ": " << e.what() << "\n";
         return kExitCancelled;
+    } catch (const std::filesystem::filesystem_error& e) {
+        // A path the user gave that cannot be read or created (a file where a folder is needed, /proc, a loop).
+        std::cerr << "detox " << args[0] << ": " << e.path1().string() << ": " << e.code().message() << "\n";
+        return kExitBadInput;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "detox " << args[0] << ": failed: out of memory\n";
+        return kExitFailure;
     } catch (const std::exception& e) {
-        std::cerr << "detox " << args[0] << ": failed: " << e.what() << "\n";
+        // Our own bug: one line (LibTorch appends a C++ backtrace after the first line; it is not for users).
+        std::string what = e.what();
+        std::cerr << "detox " << args[0] << ": failed: " << what.substr(0, what.find('\n')) << "\n";
         return kExitFailure;
     }
 }

@@ -4,8 +4,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,13 +11,106 @@
 
 namespace detox {
 
-std::string readFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path, "", std::string("cannot open file: ") + std::strerror(errno));
-    std::ostringstream contents;
-    contents << in.rdbuf();
-    if (in.bad()) throw Error(path, "", "read error");
-    return contents.str();
+namespace {
+
+// What a non-regular file is, for the refusal.
+std::string kindOf(mode_t mode) {
+    if (S_ISDIR(mode)) return "is a directory";
+    if (S_ISFIFO(mode)) return "is a named pipe (FIFO)";
+    if (S_ISSOCK(mode)) return "is a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "is a device";
+    return "is not a regular file";
+}
+
+}  // namespace
+
+InputFile::InputFile(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd_ < 0) throw Error(path, "", std::string("cannot open file: ") + std::strerror(errno));
+    struct stat info {};
+    if (::fstat(fd_, &info) != 0) {
+        int saved = errno;
+        ::close(fd_);
+        throw Error(path, "", std::string("cannot stat: ") + std::strerror(saved));
+    }
+    if (!S_ISREG(info.st_mode)) {
+        ::close(fd_);
+        throw Error(path, "", kindOf(info.st_mode) + ", expected a regular file");
+    }
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+    size_ = static_cast<uint64_t>(info.st_size);
+}
+
+InputFile::~InputFile() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+size_t InputFile::readAt(char* into, size_t length, uint64_t offset) const {
+    size_t done = 0;
+    while (done < length) {
+        ssize_t n = ::pread(fd_, into + done, length - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error(path_, "", std::string("read error: ") + std::strerror(errno));
+        if (n == 0) break;
+        done += static_cast<size_t>(n);
+    }
+    return done;
+}
+
+std::string InputFile::readAll(uint64_t maxBytes) const {
+    if (size_ > maxBytes)
+        throw Error(path_, "", "is " + std::to_string(size_ >> 20) + " MiB; files read whole are limited to " +
+                                   std::to_string(maxBytes >> 20) + " MiB");
+    std::string contents(static_cast<size_t>(size_), '\0');
+    contents.resize(readAt(contents.data(), contents.size(), 0));
+    return contents;
+}
+
+void requireRegularFile(const std::string& path) { InputFile check(path); }
+
+std::string readFile(const std::string& path) { return InputFile(path).readAll(); }
+
+namespace {
+
+// Permission bits do not tell (root passes access() on /proc, a read-only mount has them too): creates
+// and removes a temporary entry in `folder`.
+void probeWritable(const std::string& path, const std::string& folder) {
+    std::string probe = (std::filesystem::path(folder) / ".detox-write-probe-XXXXXX").string();
+    if (!::mkdtemp(probe.data()))
+        throw Error(path, "", "cannot write here: folder " + folder + " is not writable (" + std::strerror(errno) + ")");
+    ::rmdir(probe.c_str());
+}
+
+}  // namespace
+
+void checkOutputFile(const std::string& path) {
+    namespace fs = std::filesystem;
+    if (path.empty()) throw Error("", "output", "an empty path; expected a file name");
+    struct stat info {};
+    if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode))
+        throw Error(path, "", kindOf(info.st_mode) + "; expected a file path to write");
+    const fs::path target(path);
+    const std::string folder = target.has_parent_path() ? target.parent_path().string() : ".";
+    if (::stat(folder.c_str(), &info) != 0)
+        throw Error(path, "", "cannot write here: folder " + folder + ": " + std::strerror(errno));
+    if (!S_ISDIR(info.st_mode)) throw Error(path, "", "cannot write here: " + folder + " is not a folder");
+    probeWritable(path, folder);
+}
+
+void checkOutputFolder(const std::string& path) {
+    namespace fs = std::filesystem;
+    if (path.empty()) throw Error("", "output", "an empty path; expected a folder name");
+    fs::path at = fs::absolute(fs::path(path)).lexically_normal();
+    struct stat info {};
+    if (::stat(at.c_str(), &info) == 0 && !S_ISDIR(info.st_mode))
+        throw Error(path, "", (S_ISREG(info.st_mode) ? std::string("is a file") : kindOf(info.st_mode)) + "; expected a folder");
+    while (::stat(at.c_str(), &info) != 0) {
+        if ((errno != ENOENT && errno != ENOTDIR) || !at.has_parent_path() || at.parent_path() == at)
+            throw Error(path, "", std::string("cannot create this folder: ") + std::strerror(errno));
+        at = at.parent_path();
+    }
+    if (!S_ISDIR(info.st_mode)) throw Error(path, "", "cannot create this folder: " + at.string() + " is not a folder");
+    probeWritable(path, at.string());
 }
 
 void writeFileAtomically(const std::string& path, std::string_view contents) {

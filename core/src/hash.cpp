@@ -5,10 +5,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <vector>
 
 #include "detox/error.h"
+#include "detox/fileio.h"
 
 namespace detox {
 namespace {
@@ -109,16 +109,14 @@ std::string sha256Hex(std::string_view bytes) {
 }
 
 std::string sha256File(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path, "", std::string("cannot open file: ") + std::strerror(errno));
+    InputFile in(path);  // a regular file only
     Sha256 hasher;
     std::vector<char> buffer(1 << 20);
-    while (in) {
-        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        std::streamsize got = in.gcount();
-        if (got > 0) hasher.update(reinterpret_cast<const unsigned char*>(buffer.data()), static_cast<size_t>(got));
+    uint64_t offset = 0;
+    while (size_t got = in.readAt(buffer.data(), buffer.size(), offset)) {
+        hasher.update(reinterpret_cast<const unsigned char*>(buffer.data()), got);
+        offset += got;
     }
-    if (in.bad()) throw Error(path, "", "read error");
     return hasher.finishHex();
 }
 

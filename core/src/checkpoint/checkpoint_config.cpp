@@ -1,8 +1,10 @@
 // config.json / generation_config.json / sharded index reading, and the memory estimate.
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 
 #include "checkpoint/architecture.h"
@@ -38,8 +40,13 @@ int intKey(const std::string& path, const nlohmann::json& json, const std::strin
         if (fallback) return *fallback;
         throw Error(path, key, "missing (expected a positive integer)");
     }
-    if (!it->is_number_integer() || it->get<long long>() <= 0 || it->get<long long>() > (1ll << 31) - 1)
-        throw Error(path, key, "expected a positive integer, got " + it->dump());
+    // Compared as JSON numbers (an unsigned 2^64-1 must not wrap); no size of a real model comes near 2^24,
+    // and the bound keeps products such as 4 * n_embd inside an int.
+    constexpr long long kLimit = 1ll << 24;
+    const bool inRange = it->is_number_unsigned() ? it->get<uint64_t>() >= 1 && it->get<uint64_t>() <= uint64_t(kLimit)
+                                                  : it->is_number_integer() && it->get<long long>() >= 1 &&
+                                                        it->get<long long>() <= kLimit;
+    if (!inRange) throw Error(path, key, "expected a positive integer up to 2^24, got " + it->dump());
     return it->get<int>();
 }
 
@@ -48,6 +55,14 @@ double numberKey(const std::string& path, const nlohmann::json& json, const std:
     if (it == json.end() || it->is_null()) return fallback;
     if (!it->is_number() || it->get<double>() <= 0) throw Error(path, key, "expected a positive number, got " + it->dump());
     return it->get<double>();
+}
+
+std::string stringKey(const std::string& path, const nlohmann::json& json, const std::string& key,
+                      const std::string& fallback) {
+    auto it = json.find(key);
+    if (it == json.end() || it->is_null()) return fallback;
+    if (!it->is_string()) throw Error(path, key, "expected a string, got " + it->dump());
+    return it->get<std::string>();
 }
 
 bool boolKey(const std::string& path, const nlohmann::json& json, const std::string& key, bool fallback) {
@@ -63,8 +78,12 @@ std::vector<int> tokenIdsKey(const std::string& path, const nlohmann::json& json
     auto it = json.find(key);
     if (it == json.end() || it->is_null()) return ids;
     auto add = [&](const nlohmann::json& value) {
-        if (!value.is_number_integer() || value.get<long long>() < 0)
-            throw Error(path, key, "expected a token id or a list of them, got " + it->dump());
+        // Compared as JSON numbers, never converted first: 1099511627776 must not wrap to 0.
+        const bool inRange = value.is_number_unsigned() ? value.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                                        : value.is_number_integer() && value.get<int64_t>() >= 0 &&
+                                                              value.get<int64_t>() <= INT32_MAX;
+        if (!inRange)
+            throw Error(path, key, "expected a token id (an integer in [0, 2^31)) or a list of them, got " + it->dump());
         ids.push_back(value.get<int>());
     };
     if (it->is_array())
@@ -105,7 +124,7 @@ void readGpt2Keys(const std::string& path, const nlohmann::json& json, ModelConf
     config.intermediateSize = intKey(path, json, "n_inner", 4 * config.hiddenSize);
     config.maxPositions = intKey(path, json, "n_positions", std::nullopt);
     config.normEps = numberKey(path, json, "layer_norm_epsilon", 1e-5);
-    config.activation = json.value("activation_function", std::string("gelu_new"));
+    config.activation = stringKey(path, json, "activation_function", "gelu_new");
     config.tiedEmbeddings = boolKey(path, json, "tie_word_embeddings", true);
     config.attentionBias = config.outputBias = config.mlpBias = true;
     config.scaleAttnByInverseLayerIdx = boolKey(path, json, "scale_attn_by_inverse_layer_idx", false);
@@ -121,11 +140,13 @@ void readLlamaKeys(const std::string& path, const nlohmann::json& json, ModelCon
     config.numLayers = intKey(path, json, "num_hidden_layers", std::nullopt);
     config.numHeads = intKey(path, json, "num_attention_heads", std::nullopt);
     config.numKvHeads = intKey(path, json, "num_key_value_heads", config.numHeads);
+    if (!json.contains("head_dim") && config.hiddenSize % config.numHeads != 0)
+        throw Error(path, "num_attention_heads", "must divide hidden_size (or give head_dim)");
     config.headDim = intKey(path, json, "head_dim", config.hiddenSize / config.numHeads);
     config.intermediateSize = intKey(path, json, "intermediate_size", std::nullopt);
     config.maxPositions = intKey(path, json, "max_position_embeddings", 2048);
     config.normEps = numberKey(path, json, "rms_norm_eps", 1e-6);
-    config.activation = json.value("hidden_act", std::string("silu"));
+    config.activation = stringKey(path, json, "hidden_act", "silu");
     config.ropeTheta = numberKey(path, json, "rope_theta", 10000.0);
     config.tiedEmbeddings = boolKey(path, json, "tie_word_embeddings", false);
     bool qwen2 = config.modelType == "qwen2" || config.hfArchitecture == "Qwen2ForCausalLM";
@@ -147,6 +168,78 @@ void mergeSpecialIds(const std::string& path, const nlohmann::json& json, ModelC
     for (int id : tokenIdsKey(path, json, "eos_token_id"))
         if (std::find(config.eosIds.begin(), config.eosIds.end(), id) == config.eosIds.end()) config.eosIds.push_back(id);
     if (!config.eosIds.empty()) config.eosId = config.eosIds.front();
+    for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"})
+        for (int id : tokenIdsKey(path, json, key))
+            if (id >= config.vocabSize)
+                throw Error(path, key, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                           std::to_string(config.vocabSize) + ") of config.json's vocab_size");
+}
+
+// config.json's sizes against the tensors the safetensors headers hold, before anything is allocated from
+// them: a config that claims a million layers or a 2^31-wide head fails here naming the key, not in a
+// multi-gigabyte allocation. Tensors that are absent are left to the loader (it names the missing one).
+void checkConfigAgainstTensors(const std::string& directory, const nn::ArchitectureSpec& spec,
+                               const ModelConfig& config, const std::vector<TensorEntry>& tensors) {
+    const std::string path = (fs::path(directory) / "config.json").string();
+    const bool gpt2 = spec.family == "gpt2";
+    std::map<std::string, const TensorEntry*> byName;
+    for (const auto& entry : tensors) {
+        byName[entry.name] = &entry;
+        if (!spec.alternativePrefix.empty() && entry.name.rfind(spec.alternativePrefix, 0) != 0)
+            byName[spec.alternativePrefix + entry.name] = &entry;
+    }
+    auto find = [&](const std::string& name) -> const TensorEntry* {
+        auto it = byName.find(name);
+        return it == byName.end() ? nullptr : it->second;
+    };
+    auto shapeText = [](const TensorEntry& entry) {
+        std::string text;
+        for (auto dim : entry.shape) text += (text.empty() ? "" : ", ") + std::to_string(dim);
+        return "[" + text + "]";
+    };
+    // dimension `dim` of `tensor` (in its stored layout) must be `expected`, else `key` is wrong.
+    auto expectDim = [&](const std::string& tensor, size_t dim, int64_t expected, const std::string& key,
+                         const std::string& claim) {
+        const TensorEntry* entry = find(tensor);
+        if (!entry || entry->shape.size() <= dim || entry->shape[dim] == expected) return;
+        throw Error(path, key, claim + " = " + std::to_string(expected) + " but tensor '" + entry->name + "' has shape " +
+                                   shapeText(*entry) + " in " + fs::path(entry->file).filename().string());
+    };
+
+    // Layers: the stored layer indices must be exactly 0 .. numLayers-1.
+    const std::string layersKey = gpt2 ? "n_layer" : "num_hidden_layers";
+    const std::string normName = spec.attnNorm + ".weight";
+    int present = 0;
+    while (present <= config.numLayers && find(nn::layerModule(spec, present, normName))) ++present;
+    if (present != config.numLayers && (present > 0 || !tensors.empty()))
+        throw Error(path, layersKey,
+                    "is " + std::to_string(config.numLayers) + " but the weights hold " +
+                        (present > config.numLayers ? "more layers" : std::to_string(present) + " layer(s)") +
+                        " (tensor '" + nn::layerModule(spec, std::min(present, config.numLayers), normName) + "' " +
+                        (present > config.numLayers ? "exists" : "is missing") + ")");
+
+    const int64_t hidden = config.hiddenSize;
+    const std::string hiddenKey = gpt2 ? "n_embd" : "hidden_size";
+    expectDim(spec.embed + ".weight", 0, config.vocabSize, "vocab_size", "vocab_size");
+    expectDim(spec.embed + ".weight", 1, hidden, hiddenKey, hiddenKey);
+    if (spec.positions == nn::PositionKind::Learned)
+        expectDim(spec.positionEmbed + ".weight", 0, config.maxPositions, "n_positions", "n_positions");
+    const size_t out = spec.conv1dWeights ? 1 : 0;  // the output dimension of a stored linear weight
+    const int64_t qWidth = int64_t(config.numHeads) * config.headDim;
+    const int64_t kvWidth = int64_t(config.numKvHeads) * config.headDim;
+    if (!spec.qkv.empty()) {
+        expectDim(nn::layerModule(spec, 0, spec.qkv) + ".weight", out, qWidth + 2 * kvWidth, "n_head",
+                  "3 x n_embd");
+    } else {
+        expectDim(nn::layerModule(spec, 0, spec.q) + ".weight", out, qWidth, "head_dim",
+                  "head_dim x num_attention_heads (" + std::to_string(config.headDim) + " x " +
+                      std::to_string(config.numHeads) + ")");
+        expectDim(nn::layerModule(spec, 0, spec.k) + ".weight", out, kvWidth, "num_key_value_heads",
+                  "head_dim x num_key_value_heads (" + std::to_string(config.headDim) + " x " +
+                      std::to_string(config.numKvHeads) + ")");
+    }
+    expectDim(nn::layerModule(spec, 0, spec.up) + ".weight", out, config.intermediateSize,
+              gpt2 ? "n_inner" : "intermediate_size", gpt2 ? "n_inner" : "intermediate_size");
 }
 
 }  // namespace
@@ -271,6 +364,44 @@ long long availableMemoryBytes() {
     return 0;
 }
 
+long long runMemoryBytes(const ModelConfig& config, long long batch, long long promptTokens, long long newTokens,
+                         bool allLogits) {
+    // In doubles: the point is to refuse absurd lengths, which would overflow 64-bit products.
+    const double b = double(batch), prompt = double(promptTokens), total = double(promptTokens + newTokens);
+    const double hidden = config.hiddenSize, heads = config.numHeads;
+    double bytes = b * heads * prompt * prompt * 2          // one layer's scores and probabilities
+                   + b * prompt * prompt * 2                 // attention bias and mask
+                   + b * prompt * double(config.intermediateSize) * 3  // MLP activations
+                   + b * prompt * hidden * 8                 // residual stream, q/k/v, attention output
+                   + b * (allLogits ? prompt : 1.0) * double(config.vocabSize);
+    if (newTokens > 0)
+        bytes += 2.0 * config.numLayers * b * config.numKvHeads * config.headDim * total;
+    bytes *= 4;
+    return bytes > 9e18 ? std::numeric_limits<long long>::max() : static_cast<long long>(bytes);
+}
+
+void checkRunFits(const ModelConfig& config, const std::string& file, long long batch, long long promptTokens,
+                  long long newTokens, bool allLogits) {
+    const std::string context = std::to_string(config.maxPositions);
+    const std::string contextKey = config.architecture == "gpt2" ? "n_positions" : "max_position_embeddings";
+    if (promptTokens > config.maxPositions)
+        throw Error(file, "prompt",
+                    std::to_string(promptTokens) + " tokens are longer than the model's context of " + context +
+                        " positions (config.json " + contextKey + "); shorten the prompt");
+    if (config.architecture == "gpt2" && promptTokens + newTokens - 1 > config.maxPositions)
+        throw Error(file, "max_new_tokens",
+                    "prompt (" + std::to_string(promptTokens) + " tokens) + " + std::to_string(newTokens) +
+                        " new tokens exceed the model's " + context + " positions");
+    const long long needed = runMemoryBytes(config, batch, promptTokens, newTokens, allLogits);
+    const long long available = availableMemoryBytes();
+    if (available > 0 && needed > available)
+        throw Error(file, newTokens > 0 ? "max_new_tokens" : "prompt",
+                    std::to_string(batch) + " sequence(s) of " + std::to_string(promptTokens) + " prompt tokens" +
+                        (newTokens > 0 ? " + " + std::to_string(newTokens) + " new tokens" : "") + " need about " +
+                        std::to_string(needed >> 20) + " MiB of working memory but only " +
+                        std::to_string(available >> 20) + " MiB are available");
+}
+
 CheckpointInfo inspectCheckpoint(const std::string& directory) {
     CheckpointInfo info;
     info.directory = directory;
@@ -293,6 +424,7 @@ CheckpointInfo inspectCheckpoint(const std::string& directory) {
             info.tensors.push_back(std::move(entry));
         }
     }
+    checkConfigAgainstTensors(directory, spec, info.config, info.tensors);
     std::sort(info.tensors.begin(), info.tensors.end(), [](auto& a, auto& b) { return a.name < b.name; });
     info.config.storedDtype = dtypes.size() == 1 ? *dtypes.begin() : dtypes.empty() ? "" : "mixed";
     info.memory.weightBytes = info.parameterCount * 4;

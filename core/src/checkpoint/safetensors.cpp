@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detox/error.h"
+#include "detox/fileio.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
 
@@ -162,27 +163,15 @@ SafetensorsHeader parseSafetensorsHeader(const std::string& path, const uint8_t*
 // ---- MappedFile ----
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(path, "", std::string("cannot open: ") + std::strerror(errno));
-    struct stat info {};
-    if (::fstat(fd, &info) != 0) {
-        int saved = errno;
-        ::close(fd);
-        throw Error(path, "", std::string("cannot stat: ") + std::strerror(saved));
-    }
+    InputFile input(path);  // a regular file only: a FIFO or device is refused, never waited on
     std::shared_ptr<MappedFile> file(new MappedFile());
     file->path_ = path;
-    file->size_ = static_cast<size_t>(info.st_size);
+    file->size_ = static_cast<size_t>(input.size());
     if (file->size_ > 0) {
-        void* address = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (address == MAP_FAILED) {
-            int saved = errno;
-            ::close(fd);
-            throw Error(path, "", std::string("cannot memory-map: ") + std::strerror(saved));
-        }
+        void* address = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, input.fd(), 0);
+        if (address == MAP_FAILED) throw Error(path, "", std::string("cannot memory-map: ") + std::strerror(errno));
         file->data_ = static_cast<const uint8_t*>(address);
     }
-    ::close(fd);
     return file;
 }
 
@@ -237,31 +226,18 @@ torch::Tensor SafetensorsFile::readAs(const TensorEntry& entry, torch::ScalarTyp
 namespace detox {
 
 SafetensorsHeader readSafetensorsHeader(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(path, "", std::string("cannot open: ") + std::strerror(errno));
-    struct stat info {};
-    ::fstat(fd, &info);
-    uint64_t fileBytes = static_cast<uint64_t>(info.st_size);
+    InputFile input(path);  // a regular file only: a FIFO or device is refused, never waited on
+    uint64_t fileBytes = input.size();
     std::string buffer(std::min<uint64_t>(fileBytes, 8), '\0');
-    auto readAt = [&](char* into, size_t length, off_t offset) {
-        size_t done = 0;
-        while (done < length) {
-            ssize_t n = ::pread(fd, into + done, length - done, offset + static_cast<off_t>(done));
-            if (n <= 0) break;
-            done += static_cast<size_t>(n);
-        }
-        return done;
-    };
-    size_t got = readAt(buffer.data(), buffer.size(), 0);
+    size_t got = input.readAt(buffer.data(), buffer.size(), 0);
     if (got == 8) {
         uint64_t headerBytes = 0;
         std::memcpy(&headerBytes, buffer.data(), 8);
         if (headerBytes <= 100ull * 1024 * 1024 && headerBytes + 8 <= fileBytes) {
             buffer.resize(8 + headerBytes);
-            got += readAt(buffer.data() + 8, headerBytes, 8);
+            got += input.readAt(buffer.data() + 8, headerBytes, 8);
         }
     }
-    ::close(fd);
     return nn::parseSafetensorsHeader(path, reinterpret_cast<const uint8_t*>(buffer.data()), got, fileBytes);
 }
 

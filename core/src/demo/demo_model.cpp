@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "detox/tokenizer/bpe_trainer.h"
+#include "detox/checkpoint/save_folder.h"
 #include "detox/error.h"
 #include "detox/fileio.h"
 #include "detox/safeedit/judge.h"
@@ -418,6 +419,9 @@ DemoTrainingReport trainDemoModel(const std::string& outDirectory, const DemoMod
             report.heldOut.push_back(measureDemoBehaviour(saved, heldOut, format, job));
     report.totalSeconds = secondsSince(start);
     writeFileAtomically((out / "MODEL_CARD.md").string(), modelCard(report, outputs));
+    // Ours too: a later train-demo into this folder may replace them (save_folder.h).
+    recordSavedFiles(outDirectory, {"tokenizer.json", "tokenizer_config.json", "generation_config.json",
+                                    recommendedSettingsFileName(), "recorded_outputs.json", "MODEL_CARD.md"});
     return report;
 }
 

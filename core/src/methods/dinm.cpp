@@ -12,6 +12,7 @@
 //    trains); DinmSettings::constraintGradient = false reproduces EasyEdit.
 //  * Only the layers above the edited matrix are recomputed per step (cacheLowerLayers).
 #include <algorithm>
+#include <cmath>
 
 #include "detox/error.h"
 #include "methods/method_dinm.h"
@@ -158,6 +159,10 @@ EditResult runDinm(Model& model, const DinmInputs& given, int layer, const DinmS
             DinmObjective::Terms terms = objective.evaluate(settings.constraintGradient);
             torch::Tensor total = settings.editLossWeight * terms.edit + terms.constraint;
             LossRecord record{step, total.item<double>(), terms.edit.item<double>(), terms.constraint.item<double>()};
+            if (!std::isfinite(record.total))  // diverged: stop; the snapshot guard restores the weights
+                throw Error("", "DINM step " + std::to_string(step + 1),
+                            "the loss is " + std::to_string(record.total) + ", not a finite number (the learning rate " +
+                                std::to_string(settings.learningRate) + " is probably too high); the weights were restored");
             result.lossHistory.push_back(record);
             Progress progress;
             progress.step = step + 1;
@@ -175,6 +180,9 @@ EditResult runDinm(Model& model, const DinmInputs& given, int layer, const DinmS
                 weight.copy_(torch::min(torch::max(weight, original - epsilon), original + epsilon));
             }
         }
+        if (!torch::isfinite(weight).all().item<bool>())
+            throw Error("", target, "DINM left non-finite weights (the learning rate " + std::to_string(settings.learningRate) +
+                                        " is probably too high); the weights were restored");
     }
     guard.commit();
     result.changedTensors = {target};

@@ -81,6 +81,10 @@ std::vector<LossRecord> runTrainingLoop(const TrainingLoopSettings& settings, co
                 (loss / groupSize).backward();
             }
             job.checkpoint();
+            if (!std::isfinite(stepLoss))  // diverged: stop; the caller's snapshot guard restores the weights
+                throw Error("", settings.label + " step " + std::to_string(history.size() + 1),
+                            "the loss is " + std::to_string(stepLoss) + ", not a finite number (the learning rate " +
+                                std::to_string(settings.learningRate) + " is probably too high); the weights were restored");
             if (settings.maxGradNorm > 0) torch::nn::utils::clip_grad_norm_(parameters, settings.maxGradNorm);
             const double learningRate = scheduledLearningRate(settings, static_cast<int>(history.size()), totalSteps);
             for (auto& group : optimizer.param_groups())
@@ -97,6 +101,11 @@ std::vector<LossRecord> runTrainingLoop(const TrainingLoopSettings& settings, co
             job.report(progress);
         }
     }
+    for (const auto& parameter : parameters)
+        if (!torch::isfinite(parameter).all().item<bool>())
+            throw Error("", settings.label, "training left non-finite weights (the learning rate " +
+                                                std::to_string(settings.learningRate) +
+                                                " is probably too high); the weights were restored");
     return history;
 }
 

@@ -65,10 +65,8 @@ std::vector<Generation> generateTokens(const Model::Impl& model, const std::vect
     TokenBatch batch = padTokens(prompts, /*leftPadding=*/true, std::clamp(padId, 0, config.vocabSize - 1), config.vocabSize);
     const int64_t batchSize = batch.ids.size(0), promptLength = batch.ids.size(1);
     const int longestPrompt = *std::max_element(batch.lengths.begin(), batch.lengths.end());
-    if (model.spec->positions == PositionKind::Learned && longestPrompt + settings.maxNewTokens - 1 > config.maxPositions)
-        throw Error(model.directory, "max_new_tokens",
-                    "prompt (" + std::to_string(longestPrompt) + " tokens) + " + std::to_string(settings.maxNewTokens) +
-                        " new tokens exceed the model's " + std::to_string(config.maxPositions) + " positions");
+    // Context and memory (KV cache + prefill activations) before anything is allocated.
+    checkRunFits(config, model.directory, batchSize, std::max<int64_t>(promptLength, longestPrompt), settings.maxNewTokens, false);
 
     std::vector<Generation> results(static_cast<size_t>(batchSize));
     for (size_t b = 0; b < results.size(); ++b) results[b].promptIds = prompts[b];

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "detox/checkpoint/save_folder.h"
+#include "detox/runtime/finite.h"
 #include "detox/error.h"
 #include "detox/fileio.h"
 #include "detox/hash.h"
@@ -225,6 +227,11 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const L
     }
     impl->config.storedDtype = info.config.storedDtype;
     if (fs::exists(fs::path(directory) / "tokenizer.json")) impl->tokenizer = Tokenizer::fromDirectory(directory);
+    if (impl->tokenizer && impl->tokenizer->vocabSize() > impl->config.vocabSize)
+        throw Error((fs::path(directory) / "tokenizer.json").string(), "vocabulary",
+                    "holds token ids up to " + std::to_string(impl->tokenizer->vocabSize() - 1) +
+                        " but config.json's vocab_size is " + std::to_string(impl->config.vocabSize) +
+                        " (the embedding has no row for them)");
     return impl;
 }
 
@@ -279,6 +286,8 @@ std::string Model::weightsDescription() const {
 ForwardOutput Model::forward(const std::vector<std::vector<int>>& batch, const CaptureRequest& request) const {
     c10::InferenceMode inference;
     TokenBatch tokens = padTokens(batch, false, 0, impl_->config.vocabSize);
+    checkRunFits(impl_->config, impl_->directory, tokens.ids.size(0), tokens.ids.size(1), 0,
+                 request.logits && !request.lastPositionLogitsOnly);
     CaptureSet captures(request.points, request.layers, impl_->config.numLayers);
     AttentionInputs attention = impl_->attentionInputs(tokens.mask, tokens.ids.size(1));
     torch::Tensor hidden = impl_->runLayers(impl_->embed(tokens.ids, attention.positions), 0, impl_->config.numLayers,
@@ -355,24 +364,15 @@ namespace {
 
 constexpr long long kMaxShardBytes = 5'000'000'000;  // as HF's default max_shard_size "5GB"
 
-void checkSaveTarget(const std::string& source, const std::string& target) {
-    fs::path targetPath = fs::weakly_canonical(fs::absolute(target));
-    if (!source.empty() && fs::exists(source) && fs::weakly_canonical(fs::absolute(source)) == targetPath)
-        throw Error(target, "", "refusing to save into the model's own source directory; choose a new directory");
-    if (!fs::exists(targetPath)) return;
-    if (!fs::is_directory(targetPath)) throw Error(target, "", "exists and is not a directory");
-    bool empty = fs::directory_iterator(targetPath) == fs::directory_iterator();
-    if (!empty && !fs::exists(targetPath / kSaveMarker))
-        throw Error(target, "", "directory is not empty and is not a previous save of the workbench");
-}
-
 }  // namespace
 
 void Model::save(const std::string& newDirectory, JobControl& job) const {
     const Impl& model = *impl_;
-    checkSaveTarget(model.directory, newDirectory);
-    fs::create_directories(newDirectory);
-    fs::path target(newDirectory);
+    // Written into a sibling temporary folder, put in place as a whole by commit() (save_folder.h).
+    checkSaveDirectory(model.directory, newDirectory);
+    requireFiniteParameters(*this, newDirectory, "to save");
+    SaveFolder folder(newDirectory);
+    const fs::path target(folder.path());
 
     // Shards in name order, each at most kMaxShardBytes (a single file when it all fits).
     std::vector<std::vector<TensorToWrite>> shards(1);
@@ -420,12 +420,6 @@ void Model::save(const std::string& newDirectory, JobControl& job) const {
             written.insert(name);
         }
     }
-    // Leftovers of an earlier save (e.g. a different shard count) would confuse a loader.
-    for (const auto& item : fs::directory_iterator(target)) {
-        std::string name = item.path().filename().string();
-        bool weights = endsWith(name, ".safetensors") || name == "model.safetensors.index.json";
-        if (weights && !written.count(name)) fs::remove(item.path());
-    }
     // Edited tensors of a BF16/F16 checkpoint were held as F32 overrides and written rounded to nearest even.
     nlohmann::json rounded = nlohmann::json::array();
     for (const auto& [storedName, slot] : byStoredName)
@@ -438,7 +432,10 @@ void Model::save(const std::string& newDirectory, JobControl& job) const {
     if (!rounded.empty())
         marker["rounding"] = "edited tensors were computed in float32 and written in their stored dtype, rounded to "
                              "nearest even";
+    written.insert(kSaveMarker);
+    marker["files"] = written;  // what a later save may replace: every other file is the user's
     writeFileAtomically((target / kSaveMarker).string(), marker.dump(2) + "\n");
+    folder.commit();
     job.report({static_cast<int>(shards.size()), static_cast<int>(shards.size()), "saved " + newDirectory, {}});
 }
 

@@ -152,12 +152,22 @@ EvaluationResult mergeEvaluations(const std::vector<EvaluationResult>& shards) {
         requireSame(first, shard, "settings", first.provenance.settings, shard.provenance.settings);
         requireSame(first, shard, "shard count", first.shardCount, shard.shardCount);
         requireSame(first, shard, "selected cases", first.selectedCases, shard.selectedCases);
+        if (first.shardCount < 1 || shard.shardIndex < 1 || shard.shardIndex > first.shardCount || first.selectedCases < 0)
+            throw Error("", shardName(shard), "expected shard i/N with 1 <= i <= N and a non-negative case count");
         if (!shardIndices.insert(shard.shardIndex).second)
             throw Error("", shardName(shard), "given twice; each shard must appear once");
-        for (const auto& item : shard.cases)
+        for (const auto& item : shard.cases) {
+            // Shard i of N holds the positions p < selected cases with p % N == i - 1 (evaluate --shard).
+            if (item.position < 0 || item.position >= first.selectedCases ||
+                item.position % first.shardCount != shard.shardIndex - 1)
+                throw Error("", shardName(shard) + ": case at position " + std::to_string(item.position),
+                            "outside this shard (positions p in [0, " + std::to_string(first.selectedCases) +
+                                ") with p % " + std::to_string(first.shardCount) + " == " +
+                                std::to_string(shard.shardIndex - 1) + ")");
             if (!positions.insert(item.position).second)
                 throw Error("", shardName(shard) + ": case at position " + std::to_string(item.position),
                             "also appears in another shard; shards must cover disjoint cases");
+        }
     }
     for (int index = 1; index <= first.shardCount; ++index)
         if (!shardIndices.count(index))

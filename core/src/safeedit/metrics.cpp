@@ -3,11 +3,12 @@
 
 #include <cctype>
 #include <cmath>
-#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "detox/error.h"
+#include "detox/fileio.h"
 
 namespace detox {
 namespace {
@@ -228,8 +229,7 @@ namespace {
 
 template <typename Handle>
 void forEachJsonLine(const std::string& path, Handle handle) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path, "", "cannot open file");
+    std::istringstream in(readFile(path));  // a regular file only
     std::string line;
     int lineNumber = 0;
     while (std::getline(in, line)) {

@@ -1,14 +1,15 @@
 // Loading and validating SafeEdit JSON files (see safeedit.h for the accepted layouts).
 #include "detox/safeedit/safeedit.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "detox/error.h"
+#include "detox/fileio.h"
 #include "detox/hash.h"
 
 namespace detox {
@@ -142,6 +143,8 @@ public:
     long long id() const {
         auto it = record_.find("id");
         if (it == record_.end()) fail("id", "missing; expected an integer");
+        if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(INT64_MAX))
+            fail("id", "expected an integer that fits in 32 bits, got " + it->dump());
         if (it->is_number_unsigned() || it->is_number_integer()) return it->get<long long>();
         if (it->is_string()) {
             const auto& text = it->get_ref<const std::string&>();
@@ -248,17 +251,6 @@ void addWarnings(SafeEditDataset& dataset) {
     }
 }
 
-// One read into a string sized up front: several times faster than streaming through a stringstream.
-std::string readWholeFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) throw Error(path, "", std::string("cannot open file: ") + std::strerror(errno));
-    const std::streamoff size = in.tellg();
-    std::string bytes(size_t(std::max<std::streamoff>(size, 0)), '\0');
-    in.seekg(0);
-    if (!bytes.empty() && !in.read(bytes.data(), size)) throw Error(path, "", "read error");
-    return bytes;
-}
-
 }  // namespace
 
 size_t findInvalidUtf8(std::string_view bytes) {
@@ -303,6 +295,21 @@ const SafeEditRecord* SafeEditDataset::findById(int id) const {
     return nullptr;
 }
 
+std::string idHint(const SafeEditDataset& dataset) {
+    if (dataset.records.empty()) return "the file has no records";
+    int lowest = dataset.records.front().id, highest = lowest;
+    for (const auto& record : dataset.records) {
+        lowest = std::min(lowest, record.id);
+        highest = std::max(highest, record.id);
+    }
+    std::string first;
+    const size_t shown = std::min<size_t>(dataset.records.size(), 8);
+    for (size_t i = 0; i < shown; ++i) first += (i ? ", " : "") + std::to_string(dataset.records[i].id);
+    if (shown < dataset.records.size()) first += ", ...";
+    return "the file's " + std::to_string(dataset.records.size()) + " ids run from " + std::to_string(lowest) + " to " +
+           std::to_string(highest) + " (in file order: " + first + "); --ids takes ids, --positions 0-based places in the file";
+}
+
 SafeEditDataset parseSafeEdit(std::string_view bytes, const std::string& sourceName) {
     if (bytes.find_first_not_of(" \t\r\n") == std::string_view::npos)
         throw Error(sourceName, "", "the file is empty; expected a JSON list of SafeEdit records");
@@ -327,6 +334,7 @@ SafeEditDataset parseSafeEdit(std::string_view bytes, const std::string& sourceN
     }
     if (!document.is_array())
         throw Error(sourceName, "", "expected a JSON list of SafeEdit records at the top level, got " + typeName(document));
+    if (document.empty()) throw Error(sourceName, "", "the list holds no records; expected at least one SafeEdit record");
 
     SafeEditDataset dataset;
     dataset.path = sourceName;
@@ -338,7 +346,7 @@ SafeEditDataset parseSafeEdit(std::string_view bytes, const std::string& sourceN
 }
 
 SafeEditDataset loadSafeEdit(const std::string& path) {
-    const std::string bytes = readWholeFile(path);
+    const std::string bytes = readFile(path);
     return parseSafeEdit(bytes, path);
 }
 

@@ -175,8 +175,13 @@ Tokenizer Tokenizer::fromFiles(const std::string& tokenizerJsonPath, const std::
             JsonPlace where = top.at("added_tokens").at(i);
             AddedToken token;
             token.content = tok::requireString(list[i], where, "content");
-            token.id = int(tok::intOr(list[i], where, "id", -1));
-            if (token.id < 0 || token.content.empty()) where.fail("expected a non-empty \"content\" and an \"id\" >= 0");
+            const Json& id = tok::requireField(list[i], where, "id");
+            // Compared as a JSON number, never narrowed first: 4294967297 must not wrap to 1.
+            if (!id.is_number_integer() || (id.is_number_unsigned() ? id.get<uint64_t>() >= uint64_t(INT32_MAX)
+                                                                     : id.get<int64_t>() < 0 || id.get<int64_t>() >= INT32_MAX))
+                where.at("id").fail("expected a token id in [0, 2^31 - 1), got " + id.dump());
+            token.id = id.get<int>();
+            if (token.content.empty()) where.at("content").fail("expected a non-empty string");
             token.special = tok::boolOr(list[i], where, "special", false);
             token.lstrip = tok::boolOr(list[i], where, "lstrip", false);
             token.rstrip = tok::boolOr(list[i], where, "rstrip", false);
@@ -194,11 +199,11 @@ Tokenizer Tokenizer::fromFiles(const std::string& tokenizerJsonPath, const std::
             for (const auto& [idText, entry] : config["added_tokens_decoder"].items()) {
                 JsonPlace where = configTop.at("added_tokens_decoder").at(idText);
                 AddedToken token;
-                try {
-                    token.id = std::stoi(idText);
-                } catch (const std::exception&) {
-                    where.fail("expected an integer id as the key");
-                }
+                // Only plain digits: "-4", "+4" or "4abc" are not token ids.
+                if (idText.empty() || idText.size() > 10 || idText.find_first_not_of("0123456789") != std::string::npos ||
+                    std::stoll(idText) >= INT32_MAX)
+                    where.fail("expected a token id in [0, 2^31 - 1) as the key, got \"" + idText + "\"");
+                token.id = int(std::stoll(idText));
                 token.content = tok::requireString(entry, where, "content");
                 token.special = tok::boolOr(entry, where, "special", false);
                 token.lstrip = tok::boolOr(entry, where, "lstrip", false);

@@ -105,4 +105,15 @@ CheckpointInfo inspectCheckpoint(const std::string& directory);
 
 long long availableMemoryBytes();     // MemAvailable, 0 when unknown
 
+// Working memory (bytes, float32) of one run on `batch` sequences: the prefill's activations for
+// `promptTokens` positions (attention scores of a layer, MLP activations, logits of every position when
+// allLogits) plus the KV cache of promptTokens + newTokens positions when newTokens > 0.
+long long runMemoryBytes(const ModelConfig& config, long long batch, long long promptTokens, long long newTokens,
+                         bool allLogits);
+// Refuses, before anything is allocated, a run whose prompt is longer than the model's context
+// (maxPositions; for learned positions also prompt + new tokens) or whose working memory exceeds the
+// memory available: detox::Error(file, "prompt" or "max_new_tokens", what was asked and what fits).
+void checkRunFits(const ModelConfig& config, const std::string& file, long long batch, long long promptTokens,
+                  long long newTokens, bool allLogits);
+
 }  // namespace detox
