@@ -11,8 +11,9 @@
 namespace detox::bench {
 
 struct Context {
-    double gemmGflops = 0;  // the reference rate measured in this run
-    bool quick = false;     // smaller shapes, for smoke runs
+    double gemmGflops = 0;    // the reference rate measured in this run
+    double bandwidthGBs = 0;  // memory read bandwidth measured in this run (GB/s, 1e9 bytes)
+    bool quick = false;       // smaller shapes, for smoke runs
 };
 
 struct Benchmark {
@@ -25,6 +26,10 @@ bool registerBenchmark(Benchmark benchmark);
 
 // Median wall time in seconds of `repeats` calls of `body` after `warmup` calls.
 double medianSeconds(const std::function<void()>& body, int repeats = 5, int warmup = 1);
+
+// Shortest wall time in seconds of `repeats` calls of `body` after `warmup` calls (for reference rates:
+// the machine's best, what a ratio should be measured against).
+double bestSeconds(const std::function<void()>& body, int repeats = 5, int warmup = 1);
 
 // Peak resident set size of this process so far, in bytes (from /proc/self/status VmHWM).
 long long peakResidentBytes();

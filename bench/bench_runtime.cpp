@@ -1,6 +1,7 @@
-// Model runtime speed and memory: prefill and decode throughput for random-weight models shaped like
-// GPT-2 small and TinyLlama-1.1B (fraction of the GEMM reference), and the peak resident memory of a
-// checkpoint load relative to the weights' float32 size (measured in a child process).
+// Model runtime speed and memory for random-weight models shaped like GPT-2 small and TinyLlama-1.1B:
+// prefill as a fraction of the same-run GEMM rate on the model's own matrix shapes, decode tokens/s
+// against the same-run bandwidth bound (with and without the row kernel), and the peak resident memory
+// of a checkpoint load relative to the weights' float32 size (measured in a child process).
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,9 +9,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "bench_harness.h"
 #include "detox/runtime/model.h"
+#include "runtime/linear.h"
 #include "runtime/transformer.h"
 
 namespace detox::bench {
@@ -56,49 +59,136 @@ ModelConfig tinyLlamaShape(bool quick) {
     return c;
 }
 
-// Multiply-adds of one forward over `tokens` positions of sequences `length` long: every weight matrix
-// once per token (the unembedding included, embeddings excluded) plus the attention products.
-double forwardFlops(const ModelConfig& c, int64_t batch, int64_t length) {
-    const double hidden = c.hiddenSize, kv = double(c.numKvHeads) * c.headDim, q = double(c.numHeads) * c.headDim;
-    const double perLayer = hidden * (q + 2 * kv) + q * hidden + 3.0 * hidden * c.intermediateSize;
-    const double matrices = c.numLayers * perLayer + double(c.vocabSize) * hidden;
-    const double attention = c.numLayers * 2.0 * 2.0 * length * length * q;  // QK^T and PV, full square
-    return batch * (2.0 * matrices * length + attention);
+// The model's weight matrices as it multiplies them (compute layout [out, in], held dtype and strides):
+// one layer's (every layer has the same shapes) and the LM head.
+struct Matrices {
+    std::vector<torch::Tensor> layer;  // q, k, v (or fused qkv), o, up, (gate), down
+    torch::Tensor lmHead;
+};
+
+Matrices modelMatrices(const Model::Impl& impl) {
+    const nn::LayerWeights& w = impl.layers.at(0);
+    Matrices m;
+    for (const torch::Tensor* t : {&w.qkvWeight, &w.qWeight, &w.kWeight, &w.vWeight, &w.oWeight, &w.upWeight,
+                                   &w.gateWeight, &w.downWeight})
+        if (t->defined()) m.layer.push_back(*t);
+    m.lmHead = impl.lmHead();
+    return m;
+}
+
+// Weight bytes a one-token decode step reads: every layer's matrices and the LM head, as held.
+double decodeWeightBytes(const Model::Impl& impl) {
+    Matrices m = modelMatrices(impl);
+    double layer = 0;
+    for (const auto& t : m.layer) layer += double(t.numel()) * double(t.element_size());
+    return layer * impl.config.numLayers + double(m.lmHead.numel()) * double(m.lmHead.element_size());
+}
+
+// Multiply-adds x2 of the weight matrices over `rows` positions (the attention products excluded).
+double matrixFlops(const Model::Impl& impl, int64_t rows) {
+    Matrices m = modelMatrices(impl);
+    double perRow = 0;
+    for (const auto& t : m.layer) perRow += double(t.numel());
+    perRow = perRow * impl.config.numLayers + double(m.lmHead.numel());
+    return 2.0 * perRow * double(rows);
+}
+
+// The same-run GEMM reference for a prefill of `rows` positions: torch::linear on F32 copies of the
+// model's own matrices (same shapes and strides) with [rows, in] inputs, LibTorch's threads, each
+// shape best of 5 after a warm-up, summed over the layers. prefill / this = the fraction of the GEMM
+// rate the whole forward (attention, norms, activations included) reaches; at most 1 up to noise.
+double modelGemmSeconds(const Model::Impl& impl, int64_t rows) {
+    c10::InferenceMode inference;
+    Matrices m = modelMatrices(impl);
+    auto timeOne = [&](const torch::Tensor& weight) {
+        torch::Tensor w = weight.to(torch::kFloat32);  // keeps the layout (a Conv1D view stays transposed)
+        torch::Tensor x = torch::randn({rows, w.size(1)});
+        return bestSeconds([&] { torch::linear(x, w); }, 5, 1);
+    };
+    double layer = 0;
+    for (const auto& t : m.layer) layer += timeOne(t);
+    return layer * impl.config.numLayers + timeOne(m.lmHead);
+}
+
+// Seconds per one-token decode step for `batch` sequences after a 16-token prompt: the KV-cache path of
+// generateTokens (attention inputs, all layers, final norm + LM head on the last position, argmax),
+// best of 3 runs of `steps` steps after one warm-up step.
+double decodeStepSeconds(const Model::Impl& impl, int64_t batch, int steps) {
+    c10::InferenceMode inference;
+    const int64_t prompt = 16;
+    torch::manual_seed(1);
+    auto runSteps = [&] {
+        torch::Tensor ids = torch::randint(0, impl.config.vocabSize, {batch, prompt}, torch::kInt64);
+        torch::Tensor mask = torch::ones({batch, prompt}, torch::kInt64);
+        nn::KVCache cache = impl.allocateCache(batch, prompt + steps + 1);
+        auto step = [&](const torch::Tensor& input) {
+            nn::AttentionInputs attention = impl.attentionInputs(mask, input.size(1));
+            torch::Tensor hidden = impl.runLayers(impl.embed(input, attention.positions), 0, impl.config.numLayers,
+                                                  attention, nullptr, &cache);
+            return impl.logitLens(hidden.select(1, hidden.size(1) - 1)).argmax(-1).view({batch, 1});
+        };
+        torch::Tensor next = step(ids);  // prefill
+        mask = torch::cat({mask, torch::ones({batch, 1}, torch::kInt64)}, 1);
+        next = step(next);  // warm-up step
+        auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < steps; ++i) {
+            mask = torch::cat({mask, torch::ones({batch, 1}, torch::kInt64)}, 1);
+            next = step(next);
+        }
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
+    };
+    double best = std::numeric_limits<double>::infinity();
+    for (int run = 0; run < 3; ++run) best = std::min(best, runSteps());
+    return best;
+}
+
+// Decode tokens/s for batch 1 and 4 against the bandwidth bound (weights read once per step), with the
+// row kernel (nn::linear, runtime/linear.h) and without it (torch::linear's sgemm: the old path).
+nlohmann::json measureDecode(const Model::Impl& impl, const Context& context) {
+    const double weightBytes = decodeWeightBytes(impl);
+    const int steps = context.quick ? 4 : 16;
+    nlohmann::json result = {{"weight_bytes_per_step", weightBytes},
+                             {"bandwidth_gbs", context.bandwidthGBs},
+                             {"prompt_tokens", 16},
+                             {"steps", steps}};
+    const nn::Isa detected = nn::selectedRowKernel();
+    for (int64_t batch : {1, 4}) {
+        const double bound = batch * context.bandwidthGBs * 1e9 / weightBytes;
+        nlohmann::json entry = {{"bound_tokens_per_second", bound}};
+        for (bool rowKernel : {false, true}) {
+            nn::selectRowKernel(rowKernel ? detected : nn::Isa::None);
+            const double tokensPerSecond = batch / decodeStepSeconds(impl, batch, steps);
+            const std::string key = rowKernel ? "row_kernel" : "torch_linear";
+            entry[key + "_tokens_per_second"] = tokensPerSecond;
+            entry[key + "_fraction_of_bound"] = tokensPerSecond / bound;
+        }
+        nn::selectRowKernel(detected);
+        result["batch_" + std::to_string(batch)] = entry;
+    }
+    return result;
 }
 
 nlohmann::json measureSpeed(const Model& model, const Context& context) {
-    const ModelConfig& config = model.config();
     const Model::Impl& impl = model.impl();
     const int64_t batch = context.quick ? 1 : 4, length = context.quick ? 64 : 128;
     torch::manual_seed(0);
-    auto ids = torch::randint(0, config.vocabSize, {batch, length}, torch::kInt64);
+    auto ids = torch::randint(0, impl.config.vocabSize, {batch, length}, torch::kInt64);
     nn::TokenBatch tokens{ids, torch::ones({batch, length}, torch::kInt64), std::vector<int>(size_t(batch), int(length))};
-    double prefill = medianSeconds([&] {
+    const double prefill = bestSeconds([&] {
         c10::InferenceMode inference;
         impl.forwardLogits(tokens);
     }, context.quick ? 2 : 3, 1);
-    const double prefillGflops = forwardFlops(config, batch, length) / prefill / 1e9;
-
-    GenerationSettings settings;
-    settings.maxNewTokens = context.quick ? 8 : 32;
-    settings.stopIds = {};
-    std::vector<int> prompt(16, 5);
-    nlohmann::json decode = nlohmann::json::object();
-    for (int decodeBatch : {1, 4}) {
-        std::vector<std::vector<int>> prompts(size_t(decodeBatch), prompt);
-        GenerationSettings noEos = settings;
-        // Random weights may pick EOS; take it out of the stop set by generating through the internal API.
-        double seconds = medianSeconds([&] { generateTokens(impl, prompts, noEos, noJobControl()); }, 1, 1);
-        decode["batch_" + std::to_string(decodeBatch) + "_tokens_per_second"] =
-            decodeBatch * settings.maxNewTokens / seconds;
-    }
+    const double gemm = modelGemmSeconds(impl, batch * length);
+    const double flops = matrixFlops(impl, batch * length);
     return {{"prefill_shape", {batch, length}},
             {"prefill_seconds", prefill},
             {"prefill_tokens_per_second", batch * length / prefill},
-            {"prefill_gflops", prefillGflops},
-            {"prefill_fraction_of_gemm", prefillGflops / context.gemmGflops},
-            {"decode", decode},
-            {"decode_note", "prompt 16 tokens, includes the prefill; EOS may stop early on random weights"}};
+            {"prefill_matrix_gflops", flops / prefill / 1e9},
+            {"model_gemm_seconds", gemm},
+            {"model_gemm_gflops", flops / gemm / 1e9},
+            {"prefill_fraction_of_gemm", gemm / prefill},
+            {"prefill_note", "GEMM reference: torch::linear on the model's own shapes, same run, best of 5 each"},
+            {"decode", measureDecode(impl, context)}};
 }
 
 // The child side of measureLoadPeak: when the variable is set, this process only loads the checkpoint,
