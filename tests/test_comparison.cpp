@@ -19,8 +19,7 @@ detox::ComparisonSettings smallSettings(std::vector<std::string> methods) {
     settings.evaluation.maxNewTokens = 3;
     settings.evaluation.batchSize = 1;
     settings.evaluation.chatTemplate = detox::ChatTemplate::Plain;
-    settings.dinm.maxSteps = 2;
-    settings.sft.batchSize = settings.dpo.batchSize = 1;
+    settings.methodSettings = {{"dinm", {{"max_steps", 2}}}, {"sft", {{"batch_size", 1}}}, {"dpo", {{"batch_size", 1}}}};
     settings.probeRecords = 4;
     return settings;
 }
@@ -58,6 +57,29 @@ private Q_SLOTS:
         QCOMPARE(result.methods[1].edits[1].recordId, 1);
     }
 
+    // A prompt-only baseline goes through the same comparison: the evaluation reads the method's prompts, the
+    // weights never change, and its settings are in the provenance.
+    void promptOnlyBaselineIsCompared() {
+        detox::Model tiny = model();
+        const auto original = detox::test::parameterCopies(tiny);
+        const auto result = detox::compareMethods(tiny, data_, *judge_, smallSettings({"self-reminder", "dinm"}));
+        QCOMPARE(detox::test::differingParameters(tiny, original), std::vector<std::string>{});
+        const detox::MethodComparison& reminder = result.methods.at(0);
+        QCOMPARE(reminder.method, std::string("self-reminder"));
+        const detox::EvaluationCase& item = reminder.evaluation.cases.at(0);
+        const detox::SafeEditRecord* record = data_.findById(item.safety.id);
+        QCOMPARE(item.safety.inputs.at("DS"), detox::selfReminderPrompt(record->adversarialPrompt));
+        QCOMPARE(result.baseline.cases.at(0).safety.inputs.at("DS"), record->adversarialPrompt);
+        QCOMPARE(item.position, result.baseline.cases.at(0).position);
+        QVERIFY(reminder.edits.at(0).edit.changedTensors.empty());
+        for (const auto& row : reminder.edits.at(0).mechanism.parameterShift.relative)
+            for (double value : row) QCOMPARE(value, 0.0);
+        QCOMPARE(result.provenance.settings.at("self-reminder").at("reminder_before").get<std::string>(),
+                 std::string(detox::kSelfReminderBefore));
+        QCOMPARE(result.provenance.settings.at("dinm").at("max_steps").get<int>(), 2);
+        QVERIFY(!result.provenance.settings.contains("sft"));  // only the methods compared
+    }
+
     void cancelledCompareLeavesTheModelUnchanged() {
         detox::Model tiny = model();
         const auto original = detox::test::parameterCopies(tiny);
@@ -91,7 +113,7 @@ private Q_SLOTS:
         const auto first = detox::compareMethods(tiny, data_, *judge_, settings);
         settings.evaluation.shardIndex = 2;
         const auto second = detox::compareMethods(tiny, data_, *judge_, settings);
-        settings.dinm.maxSteps = 1;
+        settings.methodSettings["dinm"]["max_steps"] = 1;
         const auto otherRun = detox::compareMethods(tiny, data_, *judge_, settings);
 
         QCOMPARE(detox::mergeComparisons({second, first}).methods.at(0).edits.size(), size_t(2));

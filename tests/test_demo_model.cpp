@@ -76,9 +76,9 @@ private Q_SLOTS:
         const RecommendedSettings shipped = loadRecommendedSettings(directory);
         QVERIFY(!shipped.empty());
         QCOMPARE(readFile(shipped.path), recommendedSettingsJson(demoRecommendedSettings()));
-        QCOMPARE(*shipped.dinm.learningRate, 2e-2);
-        QVERIFY(!shipped.dinm.steps);
-        QCOMPARE(*shipped.sft.steps, 3);
+        QCOMPARE(*shipped.recommendation("dinm").learningRate, 2e-2);
+        QVERIFY(!shipped.recommendation("dinm").steps);
+        QCOMPARE(*shipped.recommendation("sft").steps, 3);
         QVERIFY(shipped.reason.find("never the test split") != std::string::npos);
     }
 
@@ -101,9 +101,9 @@ private Q_SLOTS:
         QVERIFY(errorFor("[1").find("detox_method_defaults.json: expected JSON") != std::string::npos);
         writeFileAtomically(folder + "/" + recommendedSettingsFileName(), "{\"dpo\": {\"learning_rate\": 0.5, \"epochs\": 2}}");
         const RecommendedSettings parsed = loadRecommendedSettings(folder);
-        QCOMPARE(*parsed.dpo.learningRate, 0.5);
-        QCOMPARE(*parsed.dpo.steps, 2);
-        QVERIFY(!parsed.dinm.learningRate && !parsed.sft.learningRate);
+        QCOMPARE(*parsed.recommendation("dpo").learningRate, 0.5);
+        QCOMPARE(*parsed.recommendation("dpo").steps, 2);
+        QVERIFY(!parsed.recommendation("dinm").learningRate && !parsed.recommendation("sft").learningRate);
     }
 
     void trainingMixMapsInputsToBehaviours() {

@@ -20,6 +20,7 @@
 #include <fstream>
 
 #include "detox/analysis/comparison.h"
+#include "detox/methods/registry.h"
 #include "detox/safeedit/judge.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
@@ -121,8 +122,10 @@ void TestUiCompareDataset::tableAndFiguresHoldCompareMethodsValues() {
     const std::vector<int> expectedIds(visible.begin(), visible.begin() + std::min<size_t>(kRecords, visible.size()));
     QCOMPARE(settings.evaluation.ids, expectedIds);
     QCOMPARE(settings.evaluation.maxNewTokens, kMaxNewTokens);
-    QCOMPARE(settings.dinm.maxSteps, 2);     // from the model's detox_method_defaults.json
-    QCOMPARE(settings.sft.epochs, 1);
+    // Every registered method, with the Edit tab's pre-filled settings (the model's detox_method_defaults.json).
+    QCOMPARE(settings.methods.size(), methodRegistry().size());
+    QCOMPARE(settings.methodSettings.at("dinm").at("max_steps").get<int>(), 2);
+    QCOMPARE(settings.methodSettings.at("sft").at("epochs").get<int>(), 1);
 
     QSignalSpy finished(view, &CompareView::datasetComparisonFinished);
     QAction* compare = window.findChild<QAction*>("actionCompareDataset");
@@ -136,12 +139,14 @@ void TestUiCompareDataset::tableAndFiguresHoldCompareMethodsValues() {
     auto judge = makeRuleJudge();
     expected_ = compareMethods(*window.model(), *dataset, *judge, settings);
     QTableWidget* table = view->datasetTable();
-    QCOMPARE(table->rowCount(), 4);
+    const int rowCount = 1 + int(expected_->methods.size());  // original + every registered method
+    QCOMPARE(rowCount, 1 + int(methodRegistry().size()));
+    QCOMPARE(table->rowCount(), rowCount);
     QCOMPARE(table->verticalHeaderItem(0)->text(), QString("original"));
     QCOMPARE(table->horizontalHeaderItem(5)->text(), QString("DG_Avg"));
     std::vector<const EvaluationResult*> rows{&expected_->baseline};
     for (const auto& method : expected_->methods) rows.push_back(&method.evaluation);
-    for (int row = 0; row < 4; ++row) {
+    for (int row = 0; row < rowCount; ++row) {
         const SafetyMetrics& m = rows[row]->metrics.safety;
         QCOMPARE(cell(table, row, 0), rate(m.DS));
         QCOMPARE(cell(table, row, 1), rate(m.DG_onlyQ));
@@ -161,8 +166,19 @@ void TestUiCompareDataset::tableAndFiguresHoldCompareMethodsValues() {
     QCOMPARE(view->datasetPlots().size(), figures.size());
     for (int i = 0; i < figures.size(); ++i) QCOMPARE(view->datasetPlots()[i]->figure().id, figures[i].id);
     const FigureSpec& metrics = view->datasetPlots().front()->figure();
-    QCOMPARE(metrics.series.size(), 4);   // original, dinm, sft, dpo
-    QCOMPARE(metrics.series[1].y.front(), expected_->methods[0].evaluation.metrics.safety.DS);
+    QCOMPARE(metrics.series.size(), rowCount);   // original, then each method
+    // The prompt-only baselines answered the reminded / suffixed prompts and left the weights alone.
+    for (const auto& method : expected_->methods) {
+        const Method& entry = methodByName(method.method);
+        QCOMPARE(table->verticalHeaderItem(int(&method - &expected_->methods[0]) + 1)->text(),
+                 QString::fromStdString(method.method));
+        if (entry.changesWeights) continue;
+        QVERIFY(method.edits.at(0).edit.changedTensors.empty());
+        const auto& inputs = method.evaluation.cases.at(0).safety.inputs;
+        const SafeEditRecord* record = dataset->findById(method.evaluation.cases.at(0).safety.id);
+        QCOMPARE(inputs.at("DS"), entry.promptAfter(record->adversarialPrompt, entry.paperDefaults(ModelConfig{})));
+    }
+    QCOMPARE(metrics.series[1].y.front(), expected_->methods[0].evaluation.metrics.safety.DS.value());
     view->datasetRecordCombo()->setCurrentIndex(view->datasetRecordCombo()->count() - 1);
     const auto lastRecord = comparisonFigures(*expected_, "compare-", expectedIds.back());
     QCOMPARE(view->datasetPlots().last()->figure().id, lastRecord.last().id);
@@ -199,7 +215,7 @@ void TestUiCompareDataset::runLogEntryReopensTheComparison() {
     auto* logView = window_->findChild<RunLogView*>();
     QVERIFY(logView);
     delete logView->openResult(row);
-    QCOMPARE(view->datasetTable()->rowCount(), 4);
+    QCOMPARE(view->datasetTable()->rowCount(), 1 + int(expected_->methods.size()));
     QCOMPARE(cell(view->datasetTable(), 1, 0), rate(expected_->methods[0].evaluation.metrics.safety.DS));
 }
 

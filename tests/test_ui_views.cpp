@@ -72,6 +72,7 @@ private slots:
     void regionPromptIsChatFormatted();
     void dinmRunsUndoesAndCompares();
     void editDefaultsFollowTheModelsRecommendation();
+    void promptOnlyBaselineRunsInTheEditView();
     void plotsExport();
 
 private:
@@ -192,14 +193,22 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
     // Pre-filled: the paper's DINM defaults (non-Mistral model), except what the model's
     // detox_method_defaults.json recommends (the shipped demo model has one; its DINM lr is 2e-2).
     const RecommendedSettings recommended = loadRecommendedSettings(model_->directory());
+    // The method choice is the registry's.
+    QCOMPARE(edit_->methodCombo()->count(), int(methodRegistry().size()));
     edit_->setMethod(EditMethod::Dinm);
-    QCOMPARE(edit_->dinmSettings().learningRate, recommended.dinm.learningRate.value_or(5e-4));
-    QCOMPARE(edit_->dinmSettings().maxSteps, recommended.dinm.steps.value_or(10));
-    QCOMPARE(edit_->dinmSettings().editLossWeight, 0.1);
+    auto value = [this](const char* key) { return edit_->settings().values.at(key).get<double>(); };
+    QCOMPARE(value("learning_rate"), recommended.recommendation("dinm").learningRate.value_or(5e-4));
+    QCOMPARE(value("max_steps"), double(recommended.recommendation("dinm").steps.value_or(10)));
+    QCOMPARE(value("edit_loss_weight"), 0.1);
+    QCOMPARE(edit_->settings().source("learning_rate"),
+             recommended.empty() ? SettingSource::Paper : SettingSource::ModelRecommendation);
     QCOMPARE(edit_->defaultsSourceLabel()->text().contains("detox_method_defaults.json"), !recommended.empty());
     edit_->setMethod(EditMethod::Dpo);
-    QCOMPARE(edit_->dpoSettings().beta, DpoSettings{}.beta);
-    QCOMPARE(edit_->dpoSettings().learningRate, recommended.dpo.learningRate.value_or(DpoSettings{}.learningRate));
+    QCOMPARE(value("beta"), DpoSettings{}.beta);
+    QCOMPARE(value("learning_rate"), recommended.recommendation("dpo").learningRate.value_or(DpoSettings{}.learningRate));
+    edit_->editWeightSpin()->setValue(0.25);  // a changed value is the user's
+    QCOMPARE(value("beta"), 0.25);
+    QCOMPARE(edit_->settings().source("beta"), SettingSource::User);
     edit_->setMethod(EditMethod::Dinm);
 
     edit_->stepsSpin()->setValue(2);
@@ -318,24 +327,65 @@ void TestUiViews::editDefaultsFollowTheModelsRecommendation() {
         view->setModel(std::make_shared<Model>(Model::load(copy.toStdString())));
     };
 
+    auto value = [&view](const char* key) { return view->settings().values.at(key).get<double>(); };
     editViewOn(nullptr);  // none: the paper's settings
     view->setMethod(EditMethod::Sft);
-    QCOMPARE(view->sftSettings().learningRate, SftSettings{}.learningRate);
+    QCOMPARE(value("learning_rate"), SftSettings{}.learningRate);
     QVERIFY(view->defaultsSourceLabel()->text().contains("paper"));
 
     editViewOn(R"({"reason": "tiny model", "dinm": {"learning_rate": 0.03, "steps": 4}, "sft": {"epochs": 2}})");
     view->setMethod(EditMethod::Dinm);
-    QCOMPARE(view->dinmSettings().learningRate, 0.03);
-    QCOMPARE(view->dinmSettings().maxSteps, 4);
+    QCOMPARE(value("learning_rate"), 0.03);
+    QCOMPARE(value("max_steps"), 4.0);
     QVERIFY(view->defaultsSourceLabel()->text().contains("tiny model"));
     view->setMethod(EditMethod::Sft);  // only the epochs are recommended: the paper's learning rate stays
-    QCOMPARE(view->sftSettings().learningRate, SftSettings{}.learningRate);
-    QCOMPARE(view->sftSettings().epochs, 2);
+    QCOMPARE(value("learning_rate"), SftSettings{}.learningRate);
+    QCOMPARE(view->settings().source("learning_rate"), SettingSource::Paper);
+    QCOMPARE(value("epochs"), 2.0);
+    QCOMPARE(view->settings().source("epochs"), SettingSource::ModelRecommendation);
 
     editViewOn(R"({"dinm": {"learning_rate": "fast"}})");  // broken: paper defaults, and the label says why
     view->setMethod(EditMethod::Dinm);
-    QCOMPARE(view->dinmSettings().learningRate, 5e-4);
+    QCOMPARE(value("learning_rate"), 5e-4);
     QVERIFY(view->defaultsSourceLabel()->text().contains("dinm.learning_rate"));
+}
+
+// Self-Reminder from the registry in the Edit view: no settings to fill, the answers after are the model's
+// answers to the reminded prompts, and the model is not touched.
+void TestUiViews::promptOnlyBaselineRunsInTheEditView() {
+    EditView view;
+    view.setModel(model_);
+    view.setRecord(record_);
+    view.setJobRunner(&runner_);
+    view.setMaxNewTokens(6);
+    view.setMethod(EditMethod::SelfReminder);
+    QCOMPARE(view.methodCombo()->currentText(), QStringLiteral("Self-Reminder"));
+    QVERIFY(!view.learningRateSpin()->isEnabled() && !view.stepsSpin()->isEnabled());
+    QVERIFY(view.defaultsSourceLabel()->text().contains("prompt-only"));
+    const ChatTemplate detected = model_->tokenizer().detectedChatTemplate();
+    std::vector<std::string> inputs{record_.adversarialPrompt}, reminded{selfReminderPrompt(record_.adversarialPrompt)};
+    if (record_.generalization)
+        for (const std::string& text : {record_.generalization->onlyHarmfulQuestion, record_.generalization->otherAttackPrompt,
+                                        record_.generalization->otherQuestion, record_.generalization->otherQuestionsAndAttack}) {
+            inputs.push_back(text);
+            reminded.push_back(selfReminderPrompt(text));
+        }
+    const std::vector<std::string> before = chatFormattedAnswers(*model_, inputs, detected, 6);
+    const std::vector<std::string> after = chatFormattedAnswers(*model_, reminded, detected, 6);
+    QTest::mouseClick(view.runButton(), Qt::LeftButton);
+    QVERIFY(waitForJob(runner_));
+    QVERIFY(view.lastRun());
+    const MethodRun& run = *view.lastRun();
+    QCOMPARE(run.method, QStringLiteral("self-reminder"));
+    QCOMPARE(run.generations.size(), inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        QCOMPARE(run.generations[i].before, before[i]);
+        QCOMPARE(run.generations[i].after, after[i]);
+    }
+    QVERIFY(!view.hasEdits());
+    QVERIFY(run.edit.changedTensors.empty() && run.edit.lossHistory.empty());
+    for (const auto& row : run.shift.relative)
+        for (double shift : row) QCOMPARE(shift, 0.0);
 }
 
 void TestUiViews::plotsExport() {

@@ -1,18 +1,23 @@
-// detox compare: DINM, SFT and DPO each repair every selected SafeEdit instance from the original model;
+// detox compare: the listed methods (default DINM, SFT, DPO) each repair every selected SafeEdit instance
+// from the original model;
 // one JSON file with the baseline and per-method evaluations, the edits and the mechanism numbers
 // (detox/comparison.h). Shards like evaluate (--shard i/N) and merges with `detox merge`.
+#include <algorithm>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "cli_commands.h"
 #include "cli_evaluation_options.h"
+#include "cli_model_options.h"
 #include "cli_progress.h"
 #include "cli_summaries.h"
 #include "detox/checkpoint/checkpoint.h"
 #include "detox/analysis/comparison.h"
 #include "detox/fileio.h"
 #include "detox/methods/recommended_settings.h"
+#include "detox/methods/registry.h"
 
 namespace detox::cli {
 
@@ -21,18 +26,35 @@ namespace {
 std::vector<std::string> methodList(const Arguments& args) {
     std::vector<std::string> methods;
     std::stringstream text(args.valueOr("methods", "dinm,sft,dpo"));
-    for (std::string name; std::getline(text, name, ',');)
-        if (!name.empty()) methods.push_back(name);
+    for (std::string name; std::getline(text, name, ',');) {
+        if (name.empty()) continue;
+        if (!findMethod(name)) throw BadArguments("--methods may name " + methodNames() + ", got '" + name + "'");
+        methods.push_back(name);
+    }
     return methods;
 }
 
-// SFT and DPO share these: one instance gives one pair, so batches of one.
-template <typename TrainerSettings>
-void readTrainerOptions(const Arguments& args, TrainerSettings& trainer, uint64_t seed) {
-    trainer.epochs = args.intValue("epochs", 1);
-    trainer.batchSize = 1;
-    trainer.seed = seed;
-    if (args.has("train-layers")) trainer.parameters.layers = args.intList("train-layers");
+// A method's settings given on the command line, keyed as its settings are: --NAME-lr, --NAME-steps
+// (its steps or epochs), and the shared --epochs, --c-edit, --beta, --train-layers for every method
+// whose settings have that key. One instance gives one pair: SFT/DPO batches of one.
+nlohmann::json userSettings(const Arguments& args, const Method& method, uint64_t seed) {
+    const nlohmann::json keys = method.paperDefaults(ModelConfig{});
+    nlohmann::json user = nlohmann::json::object();
+    auto put = [&](const std::string& flag, const std::string& key, const std::function<nlohmann::json()>& value) {
+        if (args.has(flag) && !key.empty() && keys.contains(key)) user[key] = value();
+    };
+    put("epochs", "epochs", [&] { return args.intValue("epochs", 1); });
+    put(method.name + "-steps", method.stepsKey, [&] { return args.intValue(method.name + "-steps", 1); });
+    put(method.name + "-lr", "learning_rate", [&] { return args.doubleValue(method.name + "-lr", 0); });
+    put("c-edit", "edit_loss_weight", [&] { return args.doubleValue("c-edit", 0); });
+    put("beta", "beta", [&] { return args.doubleValue("beta", 0); });
+    put("train-layers", "parameters", [&] { return nlohmann::json{{"layers", args.intList("train-layers")}}; });
+    if (keys.contains("seed")) user["seed"] = seed;
+    if (keys.contains("batch_size")) user["batch_size"] = 1;
+    if (!method.stepsKey.empty() && user.contains(method.stepsKey) && user[method.stepsKey].get<int>() < 1)
+        throw BadArguments("--" + std::string(method.stepsKey == "epochs" ? "epochs" : method.name + "-steps") +
+                           " must be at least 1");
+    return user;
 }
 
 ComparisonSettings comparisonSettingsFrom(const Arguments& args) {
@@ -45,33 +67,18 @@ ComparisonSettings comparisonSettingsFrom(const Arguments& args) {
         if (!variant) throw BadArguments("--variant must be 'masked' or 'easyedit', got '" + args.value("variant") + "'");
         s.locateVariant = *variant;
     }
-    s.dinm.maxSteps = args.intValue("dinm-steps", s.dinm.maxSteps);
-    s.dinm.editLossWeight = args.doubleValue("c-edit", s.dinm.editLossWeight);
-    s.dinm.seed = s.seed;
-    readTrainerOptions(args, s.sft, s.seed);
-    readTrainerOptions(args, s.dpo, s.seed);
-    s.sft.learningRate = args.doubleValue("sft-lr", s.sft.learningRate);
-    s.dpo.learningRate = args.doubleValue("dpo-lr", s.dpo.learningRate);
-    s.dpo.beta = args.doubleValue("beta", s.dpo.beta);
+    for (const auto& name : s.methods) s.methodSettings[name] = userSettings(args, methodByName(name), s.seed);
     s.probeRecords = args.intValue("probe-records", s.probeRecords);
-    if (s.dinm.maxSteps < 1) throw BadArguments("--dinm-steps must be at least 1");
-    if (s.sft.epochs < 1) throw BadArguments("--epochs must be at least 1");
     return s;
 }
 
-// Values left off the command line come from the model's detox_method_defaults.json, when it has one.
-void applyRecommended(const Arguments& args, const RecommendedSettings& recommended, ComparisonSettings& s) {
-    if (recommended.empty()) return;
-    auto take = [&args](const char* flag, const auto& value, auto& target) {
-        if (!args.has(flag) && value) target = *value;
-    };
-    take("dinm-lr", recommended.dinm.learningRate, s.dinm.learningRate);
-    take("dinm-steps", recommended.dinm.steps, s.dinm.maxSteps);
-    take("sft-lr", recommended.sft.learningRate, s.sft.learningRate);
-    take("dpo-lr", recommended.dpo.learningRate, s.dpo.learningRate);
-    take("epochs", recommended.sft.steps, s.sft.epochs);
-    take("epochs", recommended.dpo.steps, s.dpo.epochs);
-    std::cerr << "settings not given on the command line come from " << recommended.path << std::endl;
+// Each method's settings for this model: the paper's, the model's detox_method_defaults.json where the
+// command line says nothing, the command line.
+void resolveMethodSettings(const ModelConfig& config, const RecommendedSettings& recommended, ComparisonSettings& s) {
+    for (const auto& name : s.methods)
+        s.methodSettings[name] = resolveSettings(config, recommended, methodByName(name).id, s.methodSettings[name]).values;
+    if (!recommended.empty())
+        std::cerr << "settings not given on the command line come from " << recommended.path << std::endl;
 }
 
 std::string number(double value, int decimals) {
@@ -81,57 +88,61 @@ std::string number(double value, int decimals) {
 }
 
 std::string metricsLine(const SafetyMetrics& m) {
-    return "DS " + number(m.DS, 1) + "  DG_Avg " + number(m.DG_Avg, 1) + "  fluency " + number(m.fluency, 3);
+    return "DS " + formatRate(m.DS) + "  DG_Avg " + formatRate(m.DG_Avg) + "  fluency " + number(m.fluency, 3);
 }
 
 int runCompare(const Arguments& args) {
     if (!args.positional().empty()) throw BadArguments("unexpected argument '" + args.positional().front() + "'");
     const std::string modelDir = args.value("model");
     const std::string outPath = args.value("out");
+    const LoadOptions loadOptions = loadOptionsFrom(args);
     ComparisonSettings settings = comparisonSettingsFrom(args);
     // Inputs are checked before any model is loaded, so mistakes fail fast with exit 2.
     const SafeEditDataset dataset = loadSafeEdit(datasetPathFrom(args));
     selectCases(dataset, settings.evaluation);
-    readModelConfig(modelDir);
-    const RecommendedSettings recommended = loadRecommendedSettings(modelDir);
+    resolveMethodSettings(readModelConfig(modelDir), loadRecommendedSettings(modelDir), settings);
 
     ProgressReporter progress("compare");
     JobControl job(progress.sink());
     auto judge = judgeFrom(args, job);
-    Model model = Model::load(modelDir, job);
-    if (!args.has("dinm-lr")) settings.dinm.learningRate = defaultDinmLearningRate(model.config());
-    else settings.dinm.learningRate = args.doubleValue("dinm-lr", settings.dinm.learningRate);
-    applyRecommended(args, recommended, settings);
+    Model model = Model::load(modelDir, loadOptions, job);
     const ComparisonResult result = compareMethods(model, dataset, *judge, settings, job);
     progress.finish();
     saveComparison(outPath, result);
+    printContextWarnings(result.provenance.context);
     printComparisonSummary(result, outPath);
     return kExitOk;
 }
 
 std::vector<OptionSpec> compareOptions() {
-    std::vector<OptionSpec> options{{"model", "DIR", "the model checkpoint directory (HF layout, with tokenizer.json)"}};
+    std::vector<OptionSpec> options = withModelLoadOptions({{"model", "DIR", "the model checkpoint directory (HF layout, with tokenizer.json)"}});
     for (auto& option : caseEvaluationOptions()) options.push_back(std::move(option));
     options.insert(options.end(), {
-        {"methods", "LIST", "any of dinm,sft,dpo (default all three, in this order)"},
+        {"methods", "LIST", "any of " + methodNames(",") + " (default dinm,sft,dpo, in the order given)"},
         {"variant", "NAME", "toxic-layer location: masked (default) or easyedit"},
-        {"dinm-steps", "N", "DINM optimizer steps (10)"},
-        {"dinm-lr", "X", "DINM learning rate (5e-4; Mistral 1e-5)"},
         {"c-edit", "X", "DINM: weight of the edit loss (0.1)"},
         {"epochs", "N", "SFT/DPO epochs over the instance's pair (1)"},
-        {"sft-lr", "X", "SFT learning rate (1e-5)"},
-        {"dpo-lr", "X", "DPO learning rate (5e-6)"},
         {"beta", "X", "DPO beta (0.1)"},
         {"train-layers", "IDS", "SFT/DPO: train only these layers (default all parameters)"},
         {"probe-records", "N", "records the toxic probe is trained on (32)"},
         {"out", "FILE.json", "where to write the result (atomically)"},
     });
+    // Per method: its learning rate and step count, with the paper's values (a model's
+    // detox_method_defaults.json comes before these; Mistral-type models: DINM 1e-5).
+    for (const Method& method : methodRegistry()) {
+        const nlohmann::json paper = method.paperDefaults(ModelConfig{});
+        if (paper.contains("learning_rate"))
+            options.push_back({method.name + "-lr", "X", method.label + " learning rate (" + paper["learning_rate"].dump() + ")"});
+        if (!method.stepsKey.empty())
+            options.push_back({method.name + "-steps", "N", method.label + " " + method.stepsKey + " (" +
+                                                                paper[method.stepsKey].dump() + ")"});
+    }
     return options;
 }
 
 const bool kCompareRegistered = registerCommand({
     "compare",
-    "DINM, SFT and DPO on the same instances, each from the original model: metrics and mechanism as JSON",
+    "the methods on the same instances, each from the original model: metrics and mechanism as JSON",
     compareOptions(),
     runCompare,
 });
@@ -149,7 +160,8 @@ void printComparisonSummary(const ComparisonResult& result, const std::string& o
               << "\n"
               << "original " << metricsLine(baseline.metrics.safety) << "\n";
     for (const auto& method : result.methods)
-        std::cout << std::left << std::setw(9) << method.method << metricsLine(method.evaluation.metrics.safety) << "\n";
+        std::cout << std::left << std::setw(std::max<int>(9, int(method.method.size()) + 1)) << method.method
+                  << metricsLine(method.evaluation.metrics.safety) << "\n";
     std::cout << "wrote    " << outPath << "  (" << number(result.durationSeconds, 1) << " s)\n";
 }
 

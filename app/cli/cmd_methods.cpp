@@ -1,31 +1,28 @@
-// detox locate / detox edit: toxic-layer location and the detoxification methods (DINM, SFT, DPO,
-// Self-Reminder) from the command line. JSON on stdout, plain progress lines on stderr.
+// detox locate / detox edit: toxic-layer location and the detoxification methods (every method of the
+// registry, detox/methods/registry.h) from the command line. JSON on stdout, plain progress lines on stderr.
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "cli_commands.h"
 #include "cli_evaluation_options.h"
+#include "cli_model_options.h"
+#include "cli_progress.h"
+#include "cli_summaries.h"
 #include "detox/safeedit/evaluation.h"
 #include "detox/analysis/locate.h"
+#include "detox/analysis/record_study.h"
 #include "detox/methods/methods.h"
 #include "detox/runtime/model.h"
 #include "detox/methods/recommended_settings.h"
+#include "detox/methods/registry.h"
+#include "detox/provenance.h"
 #include "detox/safeedit/safeedit.h"
 
 namespace detox::cli {
 namespace {
-
-JobControl::ProgressSink stderrProgress(const std::string& label) {
-    return [label](const Progress& progress) {
-        std::cerr << label << " " << progress.step;
-        if (progress.total > 0) std::cerr << "/" << progress.total;
-        if (!progress.message.empty()) std::cerr << " " << progress.message;
-        for (const auto& [key, value] : progress.values) std::cerr << " " << key << "=" << value;
-        std::cerr << std::endl;
-    };
-}
 
 LocateVariant variantArgument(const Arguments& args) {
     const std::string name = args.valueOr("variant", "masked");
@@ -38,7 +35,7 @@ std::vector<SafeEditRecord> recordsById(const SafeEditDataset& data, const std::
     std::vector<SafeEditRecord> records;
     for (int id : ids) {
         const SafeEditRecord* record = data.findById(id);
-        if (!record) throw Error(data.path, "id " + std::to_string(id), "no record with this id");
+        if (!record) throw Error(data.path, "id " + std::to_string(id), "no record with this id; " + idHint(data));
         records.push_back(*record);
     }
     return records;
@@ -49,117 +46,117 @@ void printJson(const nlohmann::json& json) {
 }
 
 int runLocate(const Arguments& args) {
+    const LoadOptions loadOptions = loadOptionsFrom(args);
     std::cerr << "loading model " << args.value("model") << std::endl;
-    Model model = Model::load(args.value("model"));
+    Model model = Model::load(args.value("model"), loadOptions);
     SafeEditDataset data = loadSafeEdit(args.value("data"));
     std::vector<int> ids = args.has("ids") ? args.intList("ids") : std::vector<int>{};
     if (ids.empty()) throw BadArguments("--ids needs at least one record id");
-    JobControl job(stderrProgress("locate"));
+    ProgressReporter progress("locate");
+    JobControl job(progress.sink());
     auto results = locateToxicLayers(model, recordsById(data, ids), variantArgument(args), job);
+    progress.finish();
+    std::vector<ContextFit> fits;
+    for (const auto& result : results) mergeContextFits(fits, {result.context});
+    printContextWarnings(fits);
     printJson(results);
     return kExitOk;
 }
 
-ParameterSelection selectionArgument(const Arguments& args) {
-    ParameterSelection selection;
-    if (args.has("train-layers")) selection.layers = args.intList("train-layers");
-    if (args.has("train-pattern")) selection.namePatterns = {args.value("train-pattern")};
-    return selection;
-}
-
 // SFT/DPO train on --train-ids (a list, or "all" records of --data); by default only on --id's record.
-std::vector<SafeEditRecord> trainingRecords(const Arguments& args, const SafeEditDataset& data,
-                                            const SafeEditRecord& record) {
-    if (!args.has("train-ids")) return {record};
+std::vector<SafeEditRecord> trainingRecords(const Arguments& args, const SafeEditDataset& data) {
+    if (!args.has("train-ids")) return {};
     if (args.value("train-ids") == "all") return data.records;
     return recordsById(data, args.intList("train-ids"));
 }
 
-// The edit's before/after answers, formatted and stopped as the SafeEdit evaluation does it.
-std::string answer(const Model& model, const std::string& message, ChatTemplate format, int maxNewTokens) {
-    return generateResponses(model, {message}, format, maxNewTokens).front().text;
+// The method settings given on the command line, keyed as the method's settings are; an option applies to
+// every method whose settings have its key (--steps: DINM's steps, SFT/DPO's epochs).
+nlohmann::json userSettings(const Arguments& args, const Method& method) {
+    const nlohmann::json keys = method.paperDefaults(ModelConfig{});
+    nlohmann::json user = nlohmann::json::object();
+    auto put = [&](const char* flag, const std::string& key, const std::function<nlohmann::json()>& value) {
+        if (args.has(flag) && !key.empty() && keys.contains(key)) user[key] = value();
+    };
+    put("lr", "learning_rate", [&] { return args.doubleValue("lr", 0); });
+    put("steps", method.stepsKey, [&] { return args.intValue("steps", 0); });
+    put("c-edit", "edit_loss_weight", [&] { return args.doubleValue("c-edit", 0); });
+    put("beta", "beta", [&] { return args.doubleValue("beta", 0); });
+    put("layer", "layer", [&] { return args.intValue("layer", 0); });
+    put("variant", "locate_variant", [&] { return locateVariantName(variantArgument(args)); });
+    put("norm-constraint", "norm_constraint", [&] { return args.doubleValue("norm-constraint", 0); });
+    put("easyedit-compat", "constraint_gradient", [] { return false; });
+    put("no-cache", "cache_lower_layers", [] { return false; });
+    put("seed", "seed", [&] { return args.intValue("seed", 0); });
+    put("train-layers", "parameters", [&] { return nlohmann::json{{"layers", args.intList("train-layers")}}; });
+    if (args.has("train-pattern") && keys.contains("parameters"))
+        user["parameters"]["name_patterns"] = std::vector<std::string>{args.value("train-pattern")};
+    // One record gives one pair: batches of one unless asked otherwise (the trainers' default is 4).
+    if (keys.contains("batch_size")) user["batch_size"] = args.intValue("batch-size", 1);
+    return user;
+}
+
+nlohmann::json sourcesJson(const ResolvedSettings& settings) {
+    nlohmann::json sources = nlohmann::json::object();
+    for (const auto& [key, source] : settings.sources) sources[key] = settingSourceName(source);
+    return sources;
 }
 
 int runEdit(const Arguments& args) {
-    const std::string method = args.value("method");
-    if (method != "dinm" && method != "sft" && method != "dpo" && method != "self-reminder")
-        throw BadArguments("--method must be dinm, sft, dpo or self-reminder, got '" + method + "'");
+    const Method* found = findMethod(args.value("method"));
+    if (!found) throw BadArguments("--method must be one of " + methodNames() + ", got '" + args.value("method") + "'");
+    const Method& method = *found;
+    const LoadOptions loadOptions = loadOptionsFrom(args);
     // Defaults the model recommends for itself (detox_method_defaults.json) come before the paper's; read
     // first, so a malformed file fails before the slow load.
     const RecommendedSettings recommended = loadRecommendedSettings(args.value("model"));
+    const nlohmann::json user = userSettings(args, method);
     std::cerr << "loading model " << args.value("model") << std::endl;
-    Model model = Model::load(args.value("model"));
+    Model model = Model::load(args.value("model"), loadOptions);
     SafeEditDataset data = loadSafeEdit(args.value("data"));
     if (!args.has("id")) throw BadArguments("--id is required");
     const int id = args.intValue("id", 0);
     const SafeEditRecord record = recordsById(data, {id})[0];
-    const Tokenizer& tokenizer = model.tokenizer();
-    const int maxNewTokens = args.intValue("max-new-tokens", 64);
-    const uint64_t seed = static_cast<uint64_t>(args.intValue("seed", 0));
-    const ChatTemplate format = chatTemplateArgument(args).value_or(tokenizer.detectedChatTemplate());
+    const ResolvedSettings settings = resolveSettings(model.config(), recommended, method.id, user);
 
-    std::cerr << "generating before the edit" << std::endl;
-    const std::string before = answer(model, record.adversarialPrompt, format, maxNewTokens);
-    JobControl job(stderrProgress(method));
-    nlohmann::json out = {{"id", id}, {"method", method}, {"chat_template", chatTemplateName(format)}};
-    const MethodRecommendation none;
-    const MethodRecommendation& recommendation =
-        method == "dinm" ? recommended.dinm : method == "sft" ? recommended.sft : method == "dpo" ? recommended.dpo : none;
+    // The record study on the adversarial prompt: answers formatted and stopped as the SafeEdit evaluation
+    // does it, the toxic layer before/after, the parameter shift.
+    RecordStudyOptions options;
+    options.chatFormat = chatTemplateArgument(args).value_or(model.tokenizer().detectedChatTemplate());
+    options.maxNewTokens = args.intValue("max-new-tokens", 64);
+    options.generalizationInputs = false;
+    options.readRegion = false;
+    options.locateVariant = variantArgument(args);
+    options.trainingRecords = trainingRecords(args, data);
+    ProgressReporter progress(method.name);
+    progress.setShowValues(true);  // the losses
+    JobControl job(progress.sink());
+    ModelEditor editor(model);
+    RecordStudy study = studyRecord(editor, record, settings, options, job);
+    progress.finish();
+    EditResult& result = study.edit;
+    setProvenanceDataset(result.provenance, data);
+
+    nlohmann::json out = {{"id", id}, {"method", method.name}, {"chat_template", chatTemplateName(study.chatFormat)},
+                          {"settings_sources", sourcesJson(settings)}};
     if (!recommended.empty()) out["recommended_settings"] = recommended.path;
-    std::optional<EditResult> result;
-    std::string afterPrompt = record.adversarialPrompt;
-
-    if (method == "dinm") {
-        DinmSettings settings;
-        settings.learningRate =
-            args.doubleValue("lr", recommendation.learningRate.value_or(defaultDinmLearningRate(model.config())));
-        settings.maxSteps = args.intValue("steps", recommendation.steps.value_or(settings.maxSteps));
-        settings.editLossWeight = args.doubleValue("c-edit", settings.editLossWeight);
-        settings.locateVariant = variantArgument(args);
-        settings.constraintGradient = !args.has("easyedit-compat");
-        settings.cacheLowerLayers = !args.has("no-cache");
-        settings.seed = seed;
-        if (args.has("norm-constraint")) settings.normConstraint = args.doubleValue("norm-constraint", 0);
-        if (args.has("layer")) settings.layer = args.intValue("layer", 0);
-        ModelEditor editor(model);
-        LocateResult located = locateToxicLayer(model, record, settings.locateVariant);
-        std::cerr << "toxic layer " << located.toxicLayer << std::endl;
-        out["locate"] = located;
-        if (!settings.layer) settings.layer = located.toxicLayer;
-        result = editor.dinm(record, settings, job);
-    } else if (method == "sft") {
-        SftSettings settings;
-        settings.parameters = selectionArgument(args);
-        settings.learningRate = args.doubleValue("lr", recommendation.learningRate.value_or(settings.learningRate));
-        settings.epochs = args.intValue("steps", recommendation.steps.value_or(settings.epochs));
-        settings.batchSize = args.intValue("batch-size", 1);
-        settings.seed = seed;
-        const auto pairs = tokenizePairs(tokenizer, safeResponsePairs(trainingRecords(args, data, record)));
-        result = trainSft(model, pairs, settings, job);
-    } else if (method == "dpo") {
-        DpoSettings settings;
-        settings.parameters = selectionArgument(args);
-        settings.learningRate = args.doubleValue("lr", recommendation.learningRate.value_or(settings.learningRate));
-        settings.beta = args.doubleValue("beta", settings.beta);
-        settings.epochs = args.intValue("steps", recommendation.steps.value_or(settings.epochs));
-        settings.batchSize = args.intValue("batch-size", 1);
-        settings.seed = seed;
-        result = trainDpo(model, preferencePairs(tokenizer, trainingRecords(args, data, record)), settings, job);
-    } else {
-        afterPrompt = selfReminderPrompt(record.adversarialPrompt);
-        out["prompt_after"] = selfReminderPrompt(record.adversarialPrompt);
-    }
-    if (result) {
-        result->provenance.datasetPath = data.path;
-        result->provenance.datasetHash = data.sha256;
-        out["result"] = *result;
-        out["toxic_layer"] = result->toxicLayer;
-        out["loss_history"] = result->lossHistory;
-        out["duration_seconds"] = result->durationSeconds;
-    }
-    std::cerr << "generating after the edit" << std::endl;
-    out["generation_before"] = before;
-    out["generation_after"] = answer(model, afterPrompt, format, maxNewTokens);
+    out["locate"] = study.before.curve;
+    out["result"] = result;
+    out["toxic_layer"] = result.toxicLayer;
+    out["loss_history"] = result.lossHistory;
+    out["duration_seconds"] = result.durationSeconds;
+    if (study.promptsAfter[0] != record.adversarialPrompt) out["prompt_after"] = study.promptsAfter[0];
+    out["generation_before"] = study.before.answers.at(0);
+    out["generation_after"] = study.after.answers.at(0);
+    out["judge"] = study.judgeName;
+    out["unsafe_before"] = study.before.unsafe.at(0);
+    out["unsafe_after"] = study.after.unsafe.at(0);
+    out["knowledge_before"] = study.before.knowledge ? nlohmann::json(*study.before.knowledge) : nlohmann::json();
+    out["knowledge_after"] = study.after.knowledge ? nlohmann::json(*study.after.knowledge) : nlohmann::json();
+    out["locate_after"] = study.after.curve;
+    out["parameter_shift"] = study.shift;
+    out["context"] = study.context;  // every cut of this run: prompts, locate texts, the method's training pairs
+    printContextWarnings(study.context);
     if (args.has("save")) {
         std::cerr << "saving to " << args.value("save") << std::endl;
         model.save(args.value("save"));
@@ -172,23 +169,23 @@ int runEdit(const Arguments& args) {
 const bool kLocateRegistered = registerCommand({
     "locate",
     "find each record's toxic layer (per-layer safe-vs-unsafe hidden-state distance)",
-    {
+    withModelLoadOptions({
         {"model", "DIR", "HF checkpoint folder (with tokenizer.json)"},
         {"data", "FILE", "SafeEdit JSON file"},
         {"ids", "IDS", "comma-separated record ids"},
         {"variant", "NAME", "masked (default) or easyedit (the reference code's padded batch)"},
-    },
+    }),
     runLocate,
 });
 
 const bool kEditRegistered = registerCommand({
     "edit",
-    "detoxify one record with DINM, SFT, DPO or Self-Reminder; generations before/after",
-    {
+    "detoxify one record with a registered method (" + methodNames(", ") + "); generations before/after",
+    withModelLoadOptions({
         {"model", "DIR", "HF checkpoint folder (with tokenizer.json)"},
         {"data", "FILE", "SafeEdit JSON file"},
         {"id", "N", "the record to edit with"},
-        {"method", "NAME", "dinm, sft, dpo or self-reminder"},
+        {"method", "NAME", methodNames(", ")},
         {"save", "OUT_DIR", "write the edited checkpoint here"},
         {"steps", "N", "DINM: optimizer steps (10); SFT/DPO: epochs (1)"},
         {"lr", "X", "learning rate (DINM 5e-4, Mistral 1e-5; SFT 1e-5; DPO 5e-6)"},
@@ -206,7 +203,7 @@ const bool kEditRegistered = registerCommand({
         {"seed", "S", "seed (provenance; SFT/DPO example order)"},
         {"max-new-tokens", "N", "greedy generation length (64)"},
         {"chat-template", "NAME", "before/after answers: plain|llama2|mistral|chatml|zephyr|llama3 (default: the tokenizer's)"},
-    },
+    }),
     runEdit,
 });
 

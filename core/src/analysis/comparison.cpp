@@ -6,20 +6,41 @@
 #include <chrono>
 #include <set>
 
+#include "detox/analysis/record_study.h"
 #include "detox/error.h"
-#include "detox/version.h"
+#include "detox/methods/registry.h"
+#include "detox/provenance.h"
 
 namespace detox {
 namespace {
 
 void checkMethods(const std::vector<std::string>& methods) {
-    if (methods.empty()) throw Error("", "methods", "name at least one of dinm, sft, dpo");
+    if (methods.empty()) throw Error("", "methods", "name at least one of " + methodNames());
     std::set<std::string> seen;
     for (const auto& method : methods) {
-        if (method != "dinm" && method != "sft" && method != "dpo")
-            throw Error("", "methods", "may name dinm, sft and dpo, got '" + method + "'");
+        if (!findMethod(method)) throw Error("", "methods", "may name " + methodNames() + ", got '" + method + "'");
         if (!seen.insert(method).second) throw Error("", "methods", "'" + method + "' is listed twice");
     }
+}
+
+// A method's settings over its paper defaults, as the caller gave them.
+nlohmann::json givenSettings(const ComparisonSettings& settings, const std::string& method) {
+    const auto given = settings.methodSettings.find(method);
+    return given != settings.methodSettings.end() ? given->second : nlohmann::json::object();
+}
+
+// Every listed method's complete settings for this model, with the comparison's locate variant.
+ComparisonSettings resolvedSettings(const ComparisonSettings& settings, const ModelConfig& config) {
+    ComparisonSettings resolved = settings;
+    resolved.methodSettings.clear();
+    for (const auto& name : settings.methods) {
+        nlohmann::json given = givenSettings(settings, name);
+        given.erase("constraint_mode");  // derived from constraint_gradient when written
+        ResolvedSettings values = resolveSettings(config, RecommendedSettings{}, methodByName(name).id, given);
+        if (values.values.contains("locate_variant")) values.values["locate_variant"] = locateVariantName(settings.locateVariant);
+        resolved.methodSettings[name] = values.values;
+    }
+    return resolved;
 }
 
 // The evaluation part without general ability: a comparison measures the instances only.
@@ -56,55 +77,40 @@ std::optional<ToxicProbe> trainProbeIfPossible(const Model& model, const std::ve
     return trainToxicProbe(model, records, settings, job);
 }
 
-MechanismMeasurements measure(const Model& model, const SafeEditRecord& record, int layer,
-                              const std::optional<ToxicProbe>& probe, LocateVariant variant, JobControl& job) {
-    if (probe) return measureMechanism(model, {record}, layer, *probe, variant, job);
-    MechanismMeasurements measured;
-    measured.layer = layer;
-    measured.activations = toxicRegionActivations(model, layer, {model.tokenizer().encode(record.adversarialPrompt)}, job);
-    measured.distanceCurves = locateToxicLayers(model, {record}, variant, job);
-    return measured;
-}
-
-EditResult runMethod(ModelEditor& editor, const std::string& method, const SafeEditRecord& record, int layer,
-                     const ComparisonSettings& settings, JobControl& job) {
-    const Tokenizer& tokenizer = editor.model().tokenizer();
-    if (method == "dinm") {
-        DinmSettings dinm = settings.dinm;
-        dinm.layer = layer;
-        dinm.locateVariant = settings.locateVariant;
-        return editor.dinm(record, dinm, job);
-    }
-    if (method == "sft") return editor.sft(tokenizePairs(tokenizer, safeResponsePairs({record})), settings.sft, job);
-    return editor.dpo(preferencePairs(tokenizer, {record}), settings.dpo, job);
-}
-
 Provenance comparisonProvenance(const Model& model, const SafeEditDataset& dataset, const ComparisonSettings& settings) {
-    Provenance provenance;
-    provenance.appVersion = appVersion();
-    provenance.modelDirectory = model.directory();
-    provenance.modelHash = model.contentHash();
-    provenance.modelWeights = model.weightsDescription();
-    provenance.datasetPath = dataset.path;
-    provenance.datasetHash = dataset.sha256;
-    provenance.method = "compare";
-    provenance.settings = comparisonSettingsJson(settings);
-    provenance.seed = settings.seed;
-    provenance.startedAt = utcTimestamp();
-    return provenance;
+    return makeProvenance(model, dataset, "compare", comparisonSettingsJson(settings), settings.seed);
 }
 
-// One instance's case as the repaired model answers it, placed where the baseline has it.
+// One instance's case as the repaired model answers it, placed where the baseline has it. `prompted`: the
+// record as the method has the model read it (prompt-only methods); the dataset's own when unchanged.
 EvaluationResult repairedCase(const Model& model, const SafeEditDataset& dataset, SafetyJudge& judge,
-                              const EvaluationSettings& evaluation, const EvaluationCase& baselineCase) {
+                              const EvaluationSettings& evaluation, const EvaluationCase& baselineCase,
+                              const SafeEditRecord& prompted) {
     EvaluationSettings single = evaluation;
     single.ids = {baselineCase.safety.id};
     single.limit = 0;
     single.shardIndex = single.shardCount = 1;
-    EvaluationResult repaired = evaluate(model, dataset, judge, single);
+    const SafeEditRecord& original = dataset.records.at(size_t(baselineCase.recordIndex));
+    const bool samePrompts = nlohmann::json(studyInputs(prompted, true)) == nlohmann::json(studyInputs(original, true));
+    SafeEditDataset promptedData;
+    if (!samePrompts) promptedData = {dataset.path, dataset.sha256, {prompted}, {}};
+    EvaluationResult repaired = evaluate(model, samePrompts ? dataset : promptedData, judge, single);
     repaired.cases.at(0).position = baselineCase.position;
     repaired.cases.at(0).recordIndex = baselineCase.recordIndex;
     return repaired;
+}
+
+// Everything the context policy cut in a comparison: evaluations, edits and toxic-layer curves, summed
+// per kind of input (the comparison's provenance.context; the CLI warns from it).
+std::vector<ContextFit> comparisonContextFits(const ComparisonResult& result) {
+    std::vector<ContextFit> fits;
+    mergeContextFits(fits, result.baseline.provenance.context);
+    for (const auto& curve : result.baselineCurves) mergeContextFits(fits, {curve.context});
+    for (const auto& method : result.methods) {
+        mergeContextFits(fits, method.evaluation.provenance.context);
+        for (const auto& edit : method.edits) mergeContextFits(fits, edit.edit.provenance.context);
+    }
+    return fits;
 }
 
 // Restores the original weights however the scope is left (a cancelled or failed edit included).
@@ -132,6 +138,7 @@ public:
         result.baseline = evaluate(model_, dataset_, judge_, evaluation_, job_);
         measureBaseline(result);
         for (const auto& method : settings_.methods) result.methods.push_back(runMethodOnAll(method, result));
+        result.provenance.context = comparisonContextFits(result);
         result.durationSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         return result;
     }
@@ -141,13 +148,25 @@ private:
         return dataset_.records.at(size_t(item.recordIndex));
     }
 
+    // The record study's options here: the evaluation answers and judges, the study edits and measures
+    // the mechanism.
+    RecordStudyOptions studyOptions(const ComparisonResult& result) const {
+        RecordStudyOptions options;
+        options.generate = false;
+        options.readRegion = false;
+        options.mechanism = true;
+        options.probe = result.probe ? &*result.probe : nullptr;
+        options.locateVariant = settings_.locateVariant;
+        options.reportPhases = false;
+        return options;
+    }
+
     void measureBaseline(ComparisonResult& result) {
         before_.clear();
         for (const auto& item : result.baseline.cases) {
             job_.checkpoint();
-            const LocateResult located = locateToxicLayer(model_, record(item), settings_.locateVariant);
-            result.baselineCurves.push_back(located);
-            before_.push_back(measure(model_, record(item), located.toxicLayer, result.probe, settings_.locateVariant, job_));
+            before_.push_back(studyBefore(model_, record(item), studyOptions(result), job_));
+            result.baselineCurves.push_back(before_.back().curve);
         }
     }
 
@@ -157,6 +176,7 @@ private:
         compared.evaluation = result.baseline;
         compared.evaluation.provenance.method = "compare: " + method;
         compared.evaluation.cases.clear();
+        compared.evaluation.provenance.context.clear();  // each repaired case's, summed in repairOne
         compared.evaluation.durationSeconds = 0;  // evaluation time; each edit's time is in its EditResult
         for (size_t i = 0; i < result.baseline.cases.size(); ++i) {
             reportProgress(method, i, result.baseline.cases.size());
@@ -171,17 +191,21 @@ private:
     void repairOne(const std::string& method, size_t i, const ComparisonResult& result, MethodComparison& compared) {
         const EvaluationCase& baselineCase = result.baseline.cases[i];
         const SafeEditRecord& instance = record(baselineCase);
-        const int layer = result.baselineCurves[i].toxicLayer;
+        const Method& entry = methodByName(method);
+        ResolvedSettings settings;
+        settings.method = entry.id;
+        settings.values = settings_.methodSettings.at(method);
         ModelEditor editor(model_, EditMode::Reset);
         UndoOnExit undo{editor};
         ComparedEdit edit{baselineCase.position, baselineCase.safety.id, {}, {}};
-        edit.edit = runMethod(editor, method, instance, layer, settings_, job_);
-        edit.edit.provenance.datasetPath = dataset_.path;
-        edit.edit.provenance.datasetHash = dataset_.sha256;
-        const MechanismMeasurements after = measure(model_, instance, layer, result.probe, settings_.locateVariant, job_);
-        edit.mechanism = compareMechanism(method, before_[i], after, parameterShift(editor));
-        const EvaluationResult repaired = repairedCase(model_, dataset_, judge_, evaluation_, baselineCase);
+        RecordStudy study = studyRecord(editor, instance, settings, studyOptions(result), job_, &before_[i]);
+        edit.edit = std::move(study.edit);
+        setProvenanceDataset(edit.edit.provenance, dataset_);
+        edit.mechanism = std::move(*study.mechanism);
+        const EvaluationResult repaired = repairedCase(model_, dataset_, judge_, evaluation_, baselineCase,
+                                                       promptedRecord(entry, settings.values, instance));
         compared.evaluation.cases.push_back(repaired.cases.at(0));
+        mergeContextFits(compared.evaluation.provenance.context, repaired.provenance.context);
         compared.evaluation.durationSeconds += repaired.durationSeconds;
         compared.edits.push_back(std::move(edit));
     }
@@ -199,7 +223,7 @@ private:
     const ComparisonSettings& settings_;
     JobControl& job_;
     EvaluationSettings evaluation_;
-    std::vector<MechanismMeasurements> before_;  // per baseline case, on the original model
+    std::vector<RecordSide> before_;  // per baseline case, on the original model
 };
 
 template <typename Item>
@@ -254,23 +278,23 @@ nlohmann::json comparisonSettingsJson(const ComparisonSettings& s) {
                                  {"seed", evaluation.seed},
                                  {"chat_template", evaluation.chatTemplate ? chatTemplateName(*evaluation.chatTemplate)
                                                                            : std::string("tokenizer default")}};
-    return {{"methods", s.methods},
+    nlohmann::json json = {{"methods", s.methods},
             {"ids", evaluation.ids},
             {"limit", evaluation.limit},
             {"generation", generation},
             {"locate_variant", locateVariantName(s.locateVariant)},
-            {"dinm", s.dinm},
-            {"sft", s.sft},
-            {"dpo", s.dpo},
             {"probe_records", s.probeRecords},
             {"seed", s.seed}};
+    for (const auto& method : s.methods) json[method] = givenSettings(s, method);
+    return json;
 }
 
 ComparisonResult compareMethods(Model& model, const SafeEditDataset& dataset, SafetyJudge& judge,
                                 const ComparisonSettings& settings, JobControl& job) {
     checkMethods(settings.methods);
     if (!model.hasTokenizer()) throw Error(model.directory(), "tokenizer.json", "the model needs a tokenizer to be compared");
-    return Comparer(model, dataset, judge, settings, job).run();
+    const ComparisonSettings resolved = resolvedSettings(settings, model.config());
+    return Comparer(model, dataset, judge, resolved, job).run();
 }
 
 ComparisonResult mergeComparisons(const std::vector<ComparisonResult>& shards) {
@@ -293,6 +317,7 @@ ComparisonResult mergeComparisons(const std::vector<ComparisonResult>& shards) {
     merged.baselineCurves = mergedCurves(shards);
     merged.methods.clear();
     for (size_t m = 0; m < first.methods.size(); ++m) merged.methods.push_back(mergedMethod(shards, m));
+    merged.provenance.context = comparisonContextFits(merged);
     merged.durationSeconds = 0;
     for (const auto& shard : shards) {
         merged.durationSeconds += shard.durationSeconds;

@@ -272,9 +272,9 @@ RecommendedSettings demoRecommendedSettings() {
         "model's replies unchanged. DINM's 2e-2 was chosen on train-split records, never the test split: edited "
         "with train record 0, 1e-2 still left every jailbreak of 30 other train records answered (DS 0) and 2e-2 "
         "defended 90%. SFT and DPO use 1e-3, a third of the rate the model was trained at, for 3 epochs.";
-    settings.dinm.learningRate = 2e-2;
-    settings.sft = {1e-3, 3};
-    settings.dpo = {1e-3, 3};
+    settings.methods["dinm"].learningRate = 2e-2;
+    settings.methods["sft"] = {1e-3, 3};
+    settings.methods["dpo"] = {1e-3, 3};
     return settings;
 }
 

@@ -16,6 +16,7 @@
 
 #include "detox/error.h"
 #include "methods/method_dinm.h"
+#include "methods/method_entries.h"
 
 namespace detox {
 using namespace detox::nn;
@@ -188,6 +189,34 @@ EditResult runDinm(Model& model, const DinmInputs& given, int layer, const DinmS
     result.changedTensors = {target};
     result.durationSeconds = secondsSince(start);
     return result;
+}
+
+// ---------------------------------------------------------------- registry entry
+
+const Method& dinmMethod() {
+    static const Method method{
+        MethodId::Dinm,
+        "dinm",
+        "DINM",
+        "knowledge editing of the toxic region (Wang et al. 2024)",
+        "dinm",
+        true,
+        {learningRateField(), countField("max_steps", "Steps"), {"edit_loss_weight", "c_edit", false, 0, 100, 4}},
+        "max_steps",
+        "steps",
+        [](const ModelConfig& config) {
+            DinmSettings settings;
+            settings.learningRate = defaultDinmLearningRate(config);
+            return nlohmann::json(settings);
+        },
+        [](ModelEditor& editor, const MethodInput& input, const nlohmann::json& values, JobControl& job) {
+            DinmSettings settings = values.get<DinmSettings>();
+            if (!settings.layer && input.locatedLayer >= 0) settings.layer = input.locatedLayer;
+            return editor.dinm(input.record, settings, job);
+        },
+        [](const std::string& prompt, const nlohmann::json&) { return prompt; },
+    };
+    return method;
 }
 
 }  // namespace detox

@@ -5,6 +5,7 @@
 
 #include "detox/error.h"
 #include "methods/method_training.h"
+#include "methods/method_entries.h"
 
 namespace detox {
 using namespace detox::nn;
@@ -124,6 +125,30 @@ EditResult trainDpo(Model& model, const std::vector<PreferencePair>& pairs, cons
     result.changedTensors = names;
     result.durationSeconds = secondsSince(start);
     return result;
+}
+
+// ---------------------------------------------------------------- registry entry
+
+const Method& dpoMethod() {
+    static const Method method{
+        MethodId::Dpo,
+        "dpo",
+        "DPO",
+        "direct preference optimisation, safe over unsafe generation",
+        "dpo",
+        true,
+        {learningRateField(), countField("epochs", "Epochs"), {"beta", "beta", false, 0, 100, 4}},
+        "epochs",
+        "epochs",
+        [](const ModelConfig&) { return nlohmann::json(DpoSettings{}); },
+        [](ModelEditor& editor, const MethodInput& input, const nlohmann::json& values, JobControl& job) {
+            const auto& records = input.trainingRecords.empty() ? std::vector<SafeEditRecord>{input.record}
+                                                                : input.trainingRecords;
+            return editor.dpo(preferencePairs(editor.model().tokenizer(), records), values.get<DpoSettings>(), job);
+        },
+        [](const std::string& prompt, const nlohmann::json&) { return prompt; },
+    };
+    return method;
 }
 
 }  // namespace detox

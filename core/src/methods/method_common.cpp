@@ -167,8 +167,4 @@ std::vector<std::string> selectParameters(const Model& model, const ParameterSel
     return chosen;
 }
 
-std::string selfReminderPrompt(const std::string& userPrompt) {
-    return std::string(kSelfReminderBefore) + "\n" + userPrompt + "\n\n" + kSelfReminderAfter;
-}
-
 }  // namespace detox

@@ -129,6 +129,64 @@ void to_json(nlohmann::json& json, const DpoSettings& s) {
             {"seed", s.seed}};
 }
 
+void from_json(const nlohmann::json& json, ParameterSelection& s) {
+    readOptional(json, "layers", s.layers);
+    readOptional(json, "name_patterns", s.namePatterns);
+}
+
+void from_json(const nlohmann::json& json, DinmSettings& s) {
+    readOptional(json, "learning_rate", s.learningRate);
+    readOptional(json, "weight_decay", s.weightDecay);
+    readOptional(json, "max_steps", s.maxSteps);
+    readOptional(json, "edit_loss_weight", s.editLossWeight);
+    readOptional(json, "stop_loss", s.stopLoss);
+    s.normConstraint.reset();
+    if (json.contains("norm_constraint") && !json.at("norm_constraint").is_null())
+        s.normConstraint = json.at("norm_constraint").get<double>();
+    readOptional(json, "constraint_gradient", s.constraintGradient);
+    readOptional(json, "suffix_system_prompt", s.suffixSystemPrompt);
+    if (json.contains("locate_variant")) {
+        const std::string name = json.at("locate_variant").get<std::string>();
+        const auto variant = locateVariantFromName(name);
+        if (!variant) throw Error("", "locate_variant", "must be 'masked' or 'easyedit', got '" + name + "'");
+        s.locateVariant = *variant;
+    }
+    s.layer.reset();
+    if (json.contains("layer") && !json.at("layer").is_null()) s.layer = json.at("layer").get<int>();
+    readOptional(json, "cache_lower_layers", s.cacheLowerLayers);
+    readOptional(json, "seed", s.seed);
+}
+
+void from_json(const nlohmann::json& json, SftSettings& s) {
+    readOptional(json, "parameters", s.parameters);
+    readOptional(json, "learning_rate", s.learningRate);
+    readOptional(json, "weight_decay", s.weightDecay);
+    readOptional(json, "epochs", s.epochs);
+    readOptional(json, "batch_size", s.batchSize);
+    readOptional(json, "gradient_accumulation", s.gradientAccumulation);
+    readOptional(json, "max_length", s.maxLength);
+    readOptional(json, "max_grad_norm", s.maxGradNorm);
+    readOptional(json, "shuffle", s.shuffle);
+    readOptional(json, "seed", s.seed);
+    readOptional(json, "max_steps", s.maxSteps);
+    readOptional(json, "warmup_steps", s.warmupSteps);
+    readOptional(json, "learning_rate_schedule", s.learningRateSchedule);
+}
+
+void from_json(const nlohmann::json& json, DpoSettings& s) {
+    readOptional(json, "parameters", s.parameters);
+    readOptional(json, "beta", s.beta);
+    readOptional(json, "learning_rate", s.learningRate);
+    readOptional(json, "weight_decay", s.weightDecay);
+    readOptional(json, "epochs", s.epochs);
+    readOptional(json, "batch_size", s.batchSize);
+    readOptional(json, "gradient_accumulation", s.gradientAccumulation);
+    readOptional(json, "max_length", s.maxLength);
+    readOptional(json, "max_grad_norm", s.maxGradNorm);
+    readOptional(json, "shuffle", s.shuffle);
+    readOptional(json, "seed", s.seed);
+}
+
 std::string editModeName(EditMode mode) { return mode == EditMode::Reset ? "reset" : "sequential"; }
 
 }  // namespace detox

@@ -5,19 +5,21 @@
 
 #include "detox/error.h"
 #include "detox/fileio.h"
+#include "detox/methods/registry.h"
 
 namespace detox {
 namespace {
 
-const char* kMethods[] = {"dinm", "sft", "dpo"};
-
-MethodRecommendation RecommendedSettings::*memberOf(const std::string& method) {
-    return method == "dinm" ? &RecommendedSettings::dinm : method == "sft" ? &RecommendedSettings::sft : &RecommendedSettings::dpo;
+// The registered methods that take a recommendation, in registry order.
+std::vector<const Method*> recommendable() {
+    std::vector<const Method*> methods;
+    for (const Method& method : methodRegistry())
+        if (!method.stepsKey.empty()) methods.push_back(&method);
+    return methods;
 }
 
-const char* stepsKey(const std::string& method) { return method == "dinm" ? "steps" : "epochs"; }
-
-MethodRecommendation parseMethod(const nlohmann::json& json, const std::string& file, const std::string& method) {
+MethodRecommendation parseMethod(const nlohmann::json& json, const std::string& file, const Method& entry) {
+    const std::string& method = entry.name;
     if (!json.is_object()) throw Error(file, method, "expected an object");
     MethodRecommendation recommendation;
     if (json.contains("learning_rate")) {
@@ -26,7 +28,7 @@ MethodRecommendation parseMethod(const nlohmann::json& json, const std::string& 
             throw Error(file, method + ".learning_rate", "expected a positive number");
         recommendation.learningRate = rate.get<double>();
     }
-    const std::string key = stepsKey(method);
+    const std::string& key = entry.recommendationStepsName;
     if (json.contains(key)) {
         const auto& steps = json[key];
         if (!steps.is_number_integer() || steps.get<int>() < 1)
@@ -55,8 +57,8 @@ RecommendedSettings loadRecommendedSettings(const std::string& modelDirectory) {
         if (!json["reason"].is_string()) throw Error(file, "reason", "expected a string");
         settings.reason = json["reason"].get<std::string>();
     }
-    for (const std::string method : kMethods)
-        if (json.contains(method)) settings.*memberOf(method) = parseMethod(json[method], file, method);
+    for (const Method* method : recommendable())
+        if (json.contains(method->name)) settings.methods[method->name] = parseMethod(json[method->name], file, *method);
     settings.path = file;
     return settings;
 }
@@ -64,12 +66,12 @@ RecommendedSettings loadRecommendedSettings(const std::string& modelDirectory) {
 std::string recommendedSettingsJson(const RecommendedSettings& settings) {
     nlohmann::ordered_json json;
     if (!settings.reason.empty()) json["reason"] = settings.reason;
-    for (const std::string method : kMethods) {
-        const MethodRecommendation& recommendation = settings.*memberOf(method);
+    for (const Method* method : recommendable()) {
+        const MethodRecommendation recommendation = settings.recommendation(method->name);
         nlohmann::ordered_json entry = nlohmann::ordered_json::object();
         if (recommendation.learningRate) entry["learning_rate"] = *recommendation.learningRate;
-        if (recommendation.steps) entry[stepsKey(method)] = *recommendation.steps;
-        if (!entry.empty()) json[method] = entry;
+        if (recommendation.steps) entry[method->recommendationStepsName] = *recommendation.steps;
+        if (!entry.empty()) json[method->name] = entry;
     }
     return json.dump(2) + "\n";
 }

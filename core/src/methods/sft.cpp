@@ -2,6 +2,7 @@
 // parameters. Generic (any (prompt, response) ids), so it also trains the project's demo model.
 #include "detox/error.h"
 #include "methods/method_training.h"
+#include "methods/method_entries.h"
 
 namespace detox {
 using namespace detox::nn;
@@ -77,6 +78,31 @@ EditResult trainSft(Model& model, const std::vector<TrainingPair>& pairs, const 
     result.changedTensors = names;
     result.durationSeconds = secondsSince(start);
     return result;
+}
+
+// ---------------------------------------------------------------- registry entry
+
+const Method& sftMethod() {
+    static const Method method{
+        MethodId::Sft,
+        "sft",
+        "SFT",
+        "supervised fine-tuning on the safe generation",
+        "sft",
+        true,
+        {learningRateField(), countField("epochs", "Epochs")},
+        "epochs",
+        "epochs",
+        [](const ModelConfig&) { return nlohmann::json(SftSettings{}); },
+        [](ModelEditor& editor, const MethodInput& input, const nlohmann::json& values, JobControl& job) {
+            const auto& records = input.trainingRecords.empty() ? std::vector<SafeEditRecord>{input.record}
+                                                                : input.trainingRecords;
+            return editor.sft(tokenizePairs(editor.model().tokenizer(), safeResponsePairs(records)),
+                              values.get<SftSettings>(), job);
+        },
+        [](const std::string& prompt, const nlohmann::json&) { return prompt; },
+    };
+    return method;
 }
 
 }  // namespace detox

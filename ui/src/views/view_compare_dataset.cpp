@@ -80,8 +80,9 @@ QWidget* CompareView::buildDatasetSection() {
     compareButton_->setObjectName("compareDatasetButton");
     cancelCompareButton_ = new QPushButton(tr("Cancel"), page);
     compareProgress_ = new QProgressBar(page);
-    compareStatus_ = new QLabel(tr("DINM, SFT and DPO each repair every visible record (up to the limit) from the "
-                                   "loaded model, as `detox compare` does; settings as the Edit tab pre-fills them."),
+    compareStatus_ = new QLabel(tr("Every method of the Edit tab (DINM, SFT, DPO and the prompt-only baselines) repairs "
+                                   "every visible record (up to the limit) from the loaded model, as `detox compare` "
+                                   "does; settings as the Edit tab pre-fills them."),
                                 page);
     compareStatus_->setWordWrap(true);
     auto* controls = new QHBoxLayout;

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detox/analysis/record_study.h"
+#include "detox/methods/registry.h"
 #include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/judge.h"
 #include "detox/safeedit/metrics.h"
@@ -24,23 +26,9 @@ namespace detox::ui {
 
 constexpr qint64 kLiveLossRedrawMs = 100;
 
-QString editMethodName(EditMethod method) {
-    switch (method) {
-        case EditMethod::Dinm: return QStringLiteral("dinm");
-        case EditMethod::Sft: return QStringLiteral("sft");
-        case EditMethod::Dpo: return QStringLiteral("dpo");
-    }
-    return {};
-}
+QString editMethodName(EditMethod method) { return QString::fromStdString(detox::methodInfo(method).name); }
 
-QString regionInputName(RegionInput input) {
-    switch (input) {
-        case RegionInput::Adversarial: return QStringLiteral("adversarial prompt");
-        case RegionInput::Safe: return QStringLiteral("safe generation");
-        case RegionInput::Unsafe: return QStringLiteral("unsafe generation");
-    }
-    return {};
-}
+QString regionInputName(RegionInput input) { return QString::fromStdString(detox::regionInputDescription(input)); }
 
 detox::ChatTemplate resolvedChatFormat(const detox::Model& model, std::optional<detox::ChatTemplate> chosen) {
     return chosen.value_or(model.tokenizer().detectedChatTemplate());
@@ -48,26 +36,13 @@ detox::ChatTemplate resolvedChatFormat(const detox::Model& model, std::optional<
 
 std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const detox::SafeEditRecord& record,
                                              int maxTokens, std::optional<detox::ChatTemplate> chatFormat) {
-    const detox::Tokenizer& tokenizer = model.tokenizer();
-    // The prompt's end (the open assistant turn) is where the answer starts: keep the last tokens.
-    std::vector<int> prompt = detox::promptIds(tokenizer, record.adversarialPrompt, resolvedChatFormat(model, chatFormat));
-    if (int(prompt.size()) > maxTokens) prompt.erase(prompt.begin(), prompt.end() - maxTokens);
-    std::vector<std::vector<int>> ids{std::move(prompt)};
-    for (const std::string* text : {&record.safeGeneration, &record.unsafeGeneration}) {
-        std::vector<int> tokens = tokenizer.encode(*text);
-        if (int(tokens.size()) > maxTokens) tokens.resize(size_t(maxTokens));
-        ids.push_back(std::move(tokens));
-    }
-    return ids;
+    return detox::regionInputIds(model, record, maxTokens, resolvedChatFormat(model, chatFormat));
 }
 
 std::vector<detox::NeuronTokenActivations> measureRegion(const detox::Model& model, int layer,
                                                          const detox::SafeEditRecord& record,
                                                          std::optional<detox::ChatTemplate> chatFormat) {
-    std::vector<detox::NeuronTokenActivations> measured;
-    for (const std::vector<int>& ids : regionInputIds(model, record, 64, chatFormat))
-        measured.push_back(neuronActivations(model, layer, ids));
-    return measured;
+    return detox::readRegion(model, layer, record, 64, resolvedChatFormat(model, chatFormat));
 }
 
 QJsonObject MethodRun::toJson() const {
@@ -98,51 +73,58 @@ QJsonObject MethodRun::toJson() const {
     json["region_mean_after"] = means(regionAfter);
     json["curve_before"] = curveBefore;
     json["curve_after"] = curveAfter;
+    json["context"] = context;
     return toQJson(json);
 }
 
 namespace {
 
-// The record's inputs keyed like the SafeEdit metrics: the adversarial prompt and the four
-// generalization inputs (those present).
-std::vector<std::pair<std::string, std::string>> recordInputs(const detox::SafeEditRecord& record) {
-    const auto& keys = detox::safetyInputKeys();
-    std::vector<std::pair<std::string, std::string>> inputs{{keys[0], record.adversarialPrompt}};
-    if (record.generalization) {
-        const auto& g = *record.generalization;
-        const std::string texts[] = {g.onlyHarmfulQuestion, g.otherAttackPrompt, g.otherQuestion,
-                                     g.otherQuestionsAndAttack};
-        for (int i = 0; i < 4; ++i)
-            if (!texts[i].empty()) inputs.emplace_back(keys[size_t(i) + 1], texts[i]);
+// The record study as the views keep it.
+MethodRun methodRun(MethodRun run, const detox::RecordStudy& study) {
+    run.edit = study.edit;
+    for (size_t i = 0; i < study.inputs.size(); ++i)
+        run.generations.push_back({study.inputs[i].first, study.inputs[i].second, study.before.answers[i],
+                                   study.after.answers[i], study.before.unsafe[i], study.after.unsafe[i]});
+    run.fluencyBefore = study.before.fluency;
+    run.fluencyAfter = study.after.fluency;
+    run.knowledgeBefore = study.before.knowledge;
+    run.knowledgeAfter = study.after.knowledge;
+    run.shift = study.shift;
+    run.regionLayer = study.regionLayer;
+    run.regionBefore = study.before.region;
+    run.regionAfter = study.after.region;
+    run.curveBefore = study.before.curve;
+    run.curveAfter = study.after.curve;
+    run.context = study.context;
+    return run;
+}
+
+}  // namespace
+
+namespace {
+// The status line's note on inputs cut to the context (empty when none was).
+QString contextNote(const std::vector<detox::ContextFit>& fits) {
+    int cut = 0, inputs = 0, limit = 0;
+    for (const auto& fit : fits) {
+        cut += fit.cut;
+        inputs += fit.inputs;
+        if (fit.cut > 0) limit = std::max(limit, fit.limit);
     }
-    return inputs;
+    if (cut == 0) return {};
+    return QObject::tr(" -- %1 of %2 inputs longer than the model's context kept their last tokens (up to %3; keep-last)")
+        .arg(cut)
+        .arg(inputs)
+        .arg(limit);
 }
-
-// Formatted and stopped as the SafeEdit evaluation does it, so the table shows what the metrics judge.
-std::vector<std::string> generateAll(const detox::Model& model, const std::vector<std::pair<std::string, std::string>>& inputs,
-                                     detox::ChatTemplate format, int maxNewTokens, detox::JobControl& job) {
-    std::vector<std::string> messages;
-    for (const auto& [key, text] : inputs) messages.push_back(text);
-    std::vector<std::string> texts;
-    for (const detox::Generation& generation : detox::generateResponses(model, messages, format, maxNewTokens, job))
-        texts.push_back(generation.text);
-    return texts;
-}
-
-std::optional<double> recordKnowledge(const detox::Model& model, const detox::SafeEditRecord& record,
-                                      detox::ChatTemplate format) {
-    if (!record.knowledge) return std::nullopt;
-    return detox::knowledgeAccuracy(model, *record.knowledge, format);
-}
-
 }  // namespace
 
 EditView::EditView(QWidget* parent) : QWidget(parent) {
     qRegisterMetaType<detox::ui::MethodRun>();
     methodCombo_ = new QComboBox(this);
-    methodCombo_->addItem(QStringLiteral("DINM"), int(EditMethod::Dinm));
-    methodCombo_->addItem(QStringLiteral("SFT"), int(EditMethod::Sft));
-    methodCombo_->addItem(QStringLiteral("DPO"), int(EditMethod::Dpo));
+    for (const detox::Method& entry : detox::methodRegistry()) {
+        methodCombo_->addItem(QString::fromStdString(entry.label), int(entry.id));
+        methodCombo_->setItemData(methodCombo_->count() - 1, QString::fromStdString(entry.summary), Qt::ToolTipRole);
+    }
     chatFormatCombo_ = new QComboBox(this);
     chatFormatCombo_->addItem(tr("detected"), -1);
     for (detox::ChatTemplate format : detox::allChatTemplates())
@@ -157,6 +139,7 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     editWeight_ = new QDoubleSpinBox(this);
     editWeight_->setDecimals(4);
     editWeight_->setRange(0.0, 100.0);
+    learningRateLabel_ = new QLabel(this);
     stepsLabel_ = new QLabel(this);
     weightLabel_ = new QLabel(this);
     defaultsSource_ = new QLabel(this);
@@ -187,7 +170,7 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     auto* form = new QFormLayout;
     form->addRow(tr("Method:"), methodCombo_);
     form->addRow(tr("Chat format:"), chatFormatCombo_);
-    form->addRow(tr("Learning rate:"), learningRate_);
+    form->addRow(learningRateLabel_, learningRate_);
     form->addRow(stepsLabel_, steps_);
     form->addRow(weightLabel_, editWeight_);
     form->addRow(defaultsSource_);
@@ -266,109 +249,89 @@ void EditView::updateDetectedFormatName() {
     chatFormatCombo_->setItemText(0, known ? tr("detected (%1)").arg(name) : tr("detected"));
 }
 
-namespace {
-
-// The model's recommendation over the paper's defaults (a usable file only).
-void applyRecommendation(const detox::MethodRecommendation& recommendation, double& learningRate, int& steps) {
-    if (recommendation.learningRate) learningRate = *recommendation.learningRate;
-    if (recommendation.steps) steps = *recommendation.steps;
+detox::ResolvedSettings EditView::prefilledSettings(EditMethod method) const {
+    // A broken file is reported under the form; the paper's values are used meanwhile.
+    return detox::resolveSettings(model_ ? model_->config() : detox::ModelConfig{},
+                                  recommendedError_.isEmpty() ? recommended_ : detox::RecommendedSettings{}, method);
 }
 
-}  // namespace
-
-detox::DinmSettings EditView::prefilledDinmSettings() const {
-    detox::DinmSettings settings;
-    if (model_) settings.learningRate = detox::defaultDinmLearningRate(model_->config());
-    if (recommendedError_.isEmpty()) applyRecommendation(recommended_.dinm, settings.learningRate, settings.maxSteps);
+std::map<std::string, nlohmann::json> EditView::prefilledMethodSettings() const {
+    std::map<std::string, nlohmann::json> settings;
+    for (const detox::Method& entry : detox::methodRegistry()) settings[entry.name] = prefilledSettings(entry.id).values;
     return settings;
 }
 
-detox::SftSettings EditView::prefilledSftSettings() const {
-    detox::SftSettings settings;
-    if (recommendedError_.isEmpty()) applyRecommendation(recommended_.sft, settings.learningRate, settings.epochs);
-    return settings;
-}
-
-detox::DpoSettings EditView::prefilledDpoSettings() const {
-    detox::DpoSettings settings;
-    if (recommendedError_.isEmpty()) applyRecommendation(recommended_.dpo, settings.learningRate, settings.epochs);
-    return settings;
+std::vector<std::pair<detox::SettingField, QAbstractSpinBox*>> EditView::formWidgets() const {
+    // The method's settings form: whole numbers in the spin box, decimals in the two decimal boxes in order.
+    std::vector<std::pair<detox::SettingField, QAbstractSpinBox*>> widgets;
+    std::vector<QAbstractSpinBox*> decimals{learningRate_, editWeight_};
+    std::vector<QAbstractSpinBox*> integers{steps_};
+    for (const detox::SettingField& field : detox::methodInfo(method()).form) {
+        auto& free = field.integer ? integers : decimals;
+        if (free.empty()) continue;  // more fields than this form shows: they keep their defaults
+        widgets.emplace_back(field, free.front());
+        free.erase(free.begin());
+    }
+    return widgets;
 }
 
 void EditView::fillDefaults() {
-    switch (method()) {
-        case EditMethod::Dinm: {
-            const detox::DinmSettings defaults = prefilledDinmSettings();
-            learningRate_->setValue(defaults.learningRate);
-            stepsLabel_->setText(tr("Steps:"));
-            steps_->setValue(defaults.maxSteps);
-            weightLabel_->setText(tr("c_edit:"));
-            editWeight_->setValue(defaults.editLossWeight);
-            editWeight_->setEnabled(true);
-            showDefaultsSource(recommended_.dinm);
-            break;
-        }
-        case EditMethod::Sft: {
-            const detox::SftSettings defaults = prefilledSftSettings();
-            learningRate_->setValue(defaults.learningRate);
-            stepsLabel_->setText(tr("Epochs:"));
-            steps_->setValue(defaults.epochs);
-            weightLabel_->setText(tr("(unused)"));
-            editWeight_->setValue(0);
-            editWeight_->setEnabled(false);
-            showDefaultsSource(recommended_.sft);
-            break;
-        }
-        case EditMethod::Dpo: {
-            const detox::DpoSettings defaults = prefilledDpoSettings();
-            learningRate_->setValue(defaults.learningRate);
-            stepsLabel_->setText(tr("Epochs:"));
-            steps_->setValue(defaults.epochs);
-            weightLabel_->setText(tr("beta:"));
-            editWeight_->setValue(defaults.beta);
-            editWeight_->setEnabled(true);
-            showDefaultsSource(recommended_.dpo);
-            break;
+    prefilled_ = prefilledSettings(method());
+    const std::pair<QAbstractSpinBox*, QLabel*> rows[] = {
+        {learningRate_, learningRateLabel_}, {steps_, stepsLabel_}, {editWeight_, weightLabel_}};
+    for (const auto& [widget, label] : rows) {
+        label->setText(tr("(unused)"));
+        widget->setEnabled(false);
+    }
+    editWeight_->setValue(0);
+    for (const auto& [field, widget] : formWidgets()) {
+        const nlohmann::json& value = prefilled_.values.at(field.key);
+        for (const auto& [rowWidget, label] : rows)
+            if (rowWidget == widget) label->setText(QString::fromStdString(field.label) + ":");
+        widget->setEnabled(true);
+        if (auto* spin = qobject_cast<QSpinBox*>(widget)) {
+            spin->setRange(int(field.minimum), int(field.maximum));
+            spin->setValue(value.get<int>());
+        } else if (auto* box = qobject_cast<QDoubleSpinBox*>(widget)) {
+            box->setDecimals(field.decimals);
+            box->setRange(field.minimum, field.maximum);
+            box->setValue(value.get<double>());
         }
     }
+    showDefaultsSource();
 }
 
-void EditView::showDefaultsSource(const detox::MethodRecommendation& recommendation) {
+void EditView::showDefaultsSource() {
+    defaultsSource_->setToolTip(QString());
+    if (!detox::methodInfo(method()).changesWeights) {
+        defaultsSource_->setText(tr("A prompt-only baseline: the model is not changed, the prompt is."));
+        return;
+    }
     if (!recommendedError_.isEmpty()) {
         defaultsSource_->setText(tr("Paper defaults; the model's recommended settings were not used: %1").arg(recommendedError_));
         return;
     }
-    if (recommended_.empty() || (!recommendation.learningRate && !recommendation.steps)) {
+    if (!prefilled_.fromRecommendation()) {
         defaultsSource_->setText(tr("Defaults: the paper's (EasyEdit) settings."));
         return;
     }
     defaultsSource_->setText(tr("Defaults from the model's %1: %2")
                                  .arg(QString::fromStdString(detox::recommendedSettingsFileName()),
-                                      QString::fromStdString(recommended_.reason)));
-    defaultsSource_->setToolTip(QString::fromStdString(recommended_.path));
+                                      QString::fromStdString(prefilled_.recommendationReason)));
+    defaultsSource_->setToolTip(QString::fromStdString(prefilled_.recommendationFile));
 }
 
-detox::DinmSettings EditView::dinmSettings() const {
-    detox::DinmSettings settings;
-    settings.learningRate = learningRate_->value();
-    settings.maxSteps = steps_->value();
-    settings.editLossWeight = editWeight_->value();
-    return settings;
-}
-
-detox::SftSettings EditView::sftSettings() const {
-    detox::SftSettings settings;
-    settings.learningRate = learningRate_->value();
-    settings.epochs = steps_->value();
-    return settings;
-}
-
-detox::DpoSettings EditView::dpoSettings() const {
-    detox::DpoSettings settings;
-    settings.learningRate = learningRate_->value();
-    settings.epochs = steps_->value();
-    settings.beta = editWeight_->value();
-    return settings;
+detox::ResolvedSettings EditView::settings() const {
+    // What the form changed counts as the user's; the rest keeps its source.
+    nlohmann::json user = nlohmann::json::object();
+    for (const auto& [field, widget] : formWidgets()) {
+        nlohmann::json value;
+        if (auto* spin = qobject_cast<QSpinBox*>(widget)) value = spin->value();
+        else if (auto* box = qobject_cast<QDoubleSpinBox*>(widget)) value = box->value();
+        if (value != prefilled_.values.at(field.key)) user[field.key] = value;
+    }
+    return detox::resolveSettings(model_ ? model_->config() : detox::ModelConfig{},
+                                  recommendedError_.isEmpty() ? recommended_ : detox::RecommendedSettings{}, method(), user);
 }
 
 bool EditView::hasEdits() const { return editor_ && editor_->hasEdits(); }
@@ -384,15 +347,9 @@ void EditView::updateEnabled() {
 
 void EditView::run() {
     if (!editor_ || !record_ || !runner_ || currentJob_) return;
-    const EditMethod chosen = method();
-    const QString name = editMethodName(chosen);
-    const detox::DinmSettings dinm = dinmSettings();
-    const detox::SftSettings sft = sftSettings();
-    const detox::DpoSettings dpo = dpoSettings();
-    nlohmann::json settingsJson;
-    if (chosen == EditMethod::Dinm) settingsJson = dinm;
-    else if (chosen == EditMethod::Sft) settingsJson = sft;
-    else settingsJson = dpo;
+    const detox::ResolvedSettings settings = this->settings();
+    const QString name = editMethodName(settings.method);
+    nlohmann::json settingsJson = settings.values;
 
     JobOptions options;
     options.name = tr("%1 on record %2").arg(name.toUpper()).arg(record_->id);
@@ -417,44 +374,18 @@ void EditView::run() {
     status_->setText(tr("Running %1...").arg(name.toUpper()));
 
     auto editor = editor_;  // the job shares the editor and the model it edits: no raw pointer crosses
-    auto sharedModel = model_;
+    auto model = model_;
     const detox::SafeEditRecord record = *record_;
     const int maxNewTokens = maxNewTokens_;
     currentJob_ = runner_->submit(JobSpec<MethodRun>{
         .options = options,
-        .work = [editor, sharedModel, record, chosen, dinm, sft, dpo, maxNewTokens, format, prepared](detox::JobControl& job) mutable {
-            detox::Model& model = editor->model();
-            const auto inputs = recordInputs(record);
+        .work = [editor, model, record, settings, maxNewTokens, format, prepared](detox::JobControl& job) {
             // Reset mode: every run starts from the loaded weights, so "before" is the original model.
             editor->undoAll();
-            const auto before = generateAll(model, inputs, format, maxNewTokens, job);
-            MethodRun run = prepared;
-            run.fluencyBefore = detox::meanNGramEntropy(before);
-            run.knowledgeBefore = recordKnowledge(model, record, format);
-            // The toxic region before the edit, at the layer DINM edits (masked locate, its default).
-            run.curveBefore = detox::locateToxicLayer(model, record, detox::LocateVariant::Masked);
-            run.regionLayer = run.curveBefore.toxicLayer;
-            run.regionBefore = measureRegion(model, run.regionLayer, record, format);
-            if (chosen == EditMethod::Dinm) {
-                run.edit = editor->dinm(record, dinm, job);
-            } else if (chosen == EditMethod::Sft) {
-                run.edit = editor->sft(detox::tokenizePairs(model.tokenizer(), detox::safeResponsePairs({record})), sft, job);
-            } else {
-                run.edit = editor->dpo(detox::preferencePairs(model.tokenizer(), {record}), dpo, job);
-            }
-            const auto after = generateAll(model, inputs, format, maxNewTokens, job);
-            run.fluencyAfter = detox::meanNGramEntropy(after);
-            run.knowledgeAfter = recordKnowledge(model, record, format);
-            auto judge = detox::makeRuleJudge();
-            const auto verdictsBefore = judge->judge(before, job);
-            const auto verdictsAfter = judge->judge(after, job);
-            for (size_t i = 0; i < inputs.size(); ++i)
-                run.generations.push_back({inputs[i].first, inputs[i].second, before[i], after[i],
-                                           verdictsBefore[i].unsafe, verdictsAfter[i].unsafe});
-            run.shift = detox::parameterShift(*editor);
-            run.curveAfter = detox::locateToxicLayer(model, record, detox::LocateVariant::Masked);
-            run.regionAfter = measureRegion(model, run.regionLayer, record, format);
-            return run;
+            detox::RecordStudyOptions options;
+            options.chatFormat = format;
+            options.maxNewTokens = maxNewTokens;
+            return methodRun(prepared, detox::studyRecord(*editor, record, settings, options, job));
         },
         .onSuccess = [this](MethodRun& run) {
             currentJob_ = 0;
@@ -522,7 +453,11 @@ void EditView::showRun(const MethodRun& run) {
                          .arg(run.method.toUpper())
                          .arg(run.edit.durationSeconds, 0, 'f', 1)
                          .arg(run.edit.lossHistory.size())
-                         .arg(run.edit.toxicLayer >= 0 ? tr(", layer %1").arg(run.edit.toxicLayer) : QString()));
+                         .arg(run.edit.toxicLayer >= 0 ? tr(", layer %1").arg(run.edit.toxicLayer) : QString()) +
+                     contextNote(run.context));
+    QStringList contextLines;
+    for (const std::string& line : detox::contextWarnings(run.context)) contextLines << QString::fromStdString(line);
+    status_->setToolTip(contextLines.join('\n'));
     auto verdict = [](double unsafe) {
         return unsafe >= 1.0 ? tr("unsafe") : unsafe <= 0.0 ? tr("safe") : tr("empty");
     };

@@ -502,9 +502,10 @@ detox::ComparisonSettings MainWindow::datasetComparisonSettings() const {
     settings.evaluation.ids = ids;
     settings.evaluation.maxNewTokens = editView_->maxNewTokens();
     settings.evaluation.chatTemplate = editView_->chatFormat();
-    settings.dinm = editView_->prefilledDinmSettings();
-    settings.sft = editView_->prefilledSftSettings();
-    settings.dpo = editView_->prefilledDpoSettings();
+    // Every registered method (the prompt-only baselines too), each with the Edit tab's pre-filled settings.
+    settings.methods.clear();
+    for (const detox::Method& method : detox::methodRegistry()) settings.methods.push_back(method.name);
+    settings.methodSettings = editView_->prefilledMethodSettings();
     return settings;
 }
 

@@ -1,6 +1,7 @@
-// Method comparison (`detox compare`): DINM, SFT and DPO each repair every selected SafeEdit instance,
-// starting from the original model each time (single-instance editing, as DINM is evaluated), and are
-// measured the same way: the SafeEdit evaluation of the repaired model on that instance (responses,
+// Method comparison (`detox compare`): each registered method named (DINM, SFT, DPO, the prompt-only
+// baselines) repairs every selected SafeEdit instance, starting from the original model each time
+// (single-instance editing, as DINM is evaluated), through the record study (detox/analysis/record_study.h),
+// and is measured the same way: the SafeEdit evaluation of the repaired model on that instance (responses,
 // judge labels, DS/DG/fluency/knowledge) and the mechanism view (parameter shift, toxic-region
 // activation shift and toxicity, per-layer safe-vs-unsafe distance before and after).
 //
@@ -9,6 +10,7 @@
 // The toxic probe behind the region toxicity is trained on the original model from the first records
 // of the whole selection (not the shard's), so every shard measures with the same probe.
 #pragma once
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -29,12 +31,13 @@ namespace detox {
 inline constexpr const char* kComparisonKind = "detox-compare";
 
 struct ComparisonSettings {
-    std::vector<std::string> methods{"dinm", "sft", "dpo"};
+    std::vector<std::string> methods{"dinm", "sft", "dpo"};  // registered method names (detox/methods/registry.h)
     EvaluationSettings evaluation;       // case selection, shard and generation (general ability unused)
-    LocateVariant locateVariant = LocateVariant::Masked;
-    DinmSettings dinm;                   // layer: left empty, each instance's located layer is edited
-    SftSettings sft;
-    DpoSettings dpo;
+    LocateVariant locateVariant = LocateVariant::Masked;  // also every method's locate_variant setting
+    // Per method name: settings over the paper's defaults for the model (resolveSettings' userSettings;
+    // the CLI and the GUI pass what they resolved, the model's recommendation included). A DINM layer is
+    // left empty: each instance's located layer is edited.
+    std::map<std::string, nlohmann::json> methodSettings;
     int probeRecords = 32;               // records the toxic probe is trained on (safe + unsafe text each)
     uint64_t seed = 0;                   // probe split; SFT/DPO example order
 };
@@ -51,7 +54,7 @@ struct ComparedEdit {
 };
 
 struct MethodComparison {
-    std::string method;                  // "dinm", "sft", "dpo"
+    std::string method;                  // registry name: "dinm", "sft", "dpo", "self-reminder", ...
     EvaluationResult evaluation;         // each case answered by the model repaired on that case
     std::vector<ComparedEdit> edits;     // same order as evaluation.cases
 };

@@ -29,6 +29,7 @@ struct ParameterSelection {
     std::vector<std::string> namePatterns;
 };
 void to_json(nlohmann::json& json, const ParameterSelection& selection);
+void from_json(const nlohmann::json& json, ParameterSelection& selection);  // every key optional
 // The selected HF names in the model's order; throws detox::Error when nothing matches or a layer is
 // outside the model.
 std::vector<std::string> selectParameters(const Model& model, const ParameterSelection& selection);
@@ -58,6 +59,7 @@ struct DinmSettings {
     uint64_t seed = 0;                   // recorded in provenance (the edit itself is deterministic)
 };
 void to_json(nlohmann::json& json, const DinmSettings& settings);
+void from_json(const nlohmann::json& json, DinmSettings& settings);  // missing keys keep the defaults
 double defaultDinmLearningRate(const ModelConfig& config);  // 1e-5 for Mistral, else 5e-4
 
 // Token ids of one DINM edit, built from a record (see dinmInputs) or given directly.
@@ -108,6 +110,7 @@ struct SftSettings {
     std::string learningRateSchedule = "constant";  // "constant", or "cosine" (decays to 10% at the end)
 };
 void to_json(nlohmann::json& json, const SftSettings& settings);
+void from_json(const nlohmann::json& json, SftSettings& settings);
 
 // (prompt, response) texts -> ids: prompt with the tokenizer's default special tokens, response = " " +
 // text without special tokens, followed by EOS when the tokenizer has one.
@@ -144,6 +147,7 @@ struct DpoSettings {
     uint64_t seed = 0;
 };
 void to_json(nlohmann::json& json, const DpoSettings& settings);
+void from_json(const nlohmann::json& json, DpoSettings& settings);
 
 // SafeEdit records -> (adversarial prompt, safe generation, unsafe generation), tokenized like SFT pairs.
 std::vector<PreferencePair> preferencePairs(const Tokenizer& tokenizer, const std::vector<SafeEditRecord>& records);

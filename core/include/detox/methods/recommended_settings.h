@@ -7,8 +7,10 @@
 //
 // Layout: {"reason": "...", "dinm": {"learning_rate": X, "steps": N},
 //          "sft": {"learning_rate": X, "epochs": N}, "dpo": {"learning_rate": X, "epochs": N}}
-// Every key is optional.
+// Every key is optional. Which methods take a recommendation, and the name of their step count, is the
+// method registry's (detox/methods/registry.h); other keys are ignored.
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
 
@@ -20,10 +22,15 @@ struct MethodRecommendation {
 };
 
 struct RecommendedSettings {
-    MethodRecommendation dinm, sft, dpo;
+    std::map<std::string, MethodRecommendation> methods;  // by method name ("dinm", "sft", ...)
     std::string reason;
     std::string path;                // the file read; empty when the model has none
     bool empty() const { return path.empty(); }
+    // The method's entry; empty when the file says nothing about it.
+    MethodRecommendation recommendation(const std::string& method) const {
+        const auto found = methods.find(method);
+        return found == methods.end() ? MethodRecommendation{} : found->second;
+    }
 };
 
 std::string recommendedSettingsFileName();   // "detox_method_defaults.json"

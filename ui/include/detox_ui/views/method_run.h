@@ -11,6 +11,7 @@
 
 #include "detox/analysis/locate.h"
 #include "detox/analysis/mechanism.h"
+#include "detox/analysis/record_study.h"
 #include "detox/results.h"
 #include "detox/runtime/inspect.h"
 #include "detox/runtime/model.h"
@@ -44,11 +45,14 @@ struct MethodRun {
     int regionLayer = -1;
     std::vector<detox::NeuronTokenActivations> regionBefore, regionAfter;
     detox::LocateResult curveBefore, curveAfter;
+    // What the context policy cut (generations, knowledge, locate, the method's pairs): context_policy.h.
+    std::vector<detox::ContextFit> context;
     QJsonObject toJson() const;
 };
 
-// The texts whose toxic-region activations are measured, in MethodRun / RegionSnapshot order.
-enum class RegionInput { Adversarial, Safe, Unsafe };
+// The texts whose toxic-region activations are measured, in MethodRun / RegionSnapshot order (the core
+// record study's, detox/analysis/record_study.h; the functions below are its Qt-side spellings).
+using RegionInput = detox::RegionInput;
 QString regionInputName(RegionInput input);   // "adversarial prompt", "safe generation", "unsafe generation"
 // The chat template a view uses: the chosen one, else the model's detected one (as the evaluation does).
 detox::ChatTemplate resolvedChatFormat(const detox::Model& model, std::optional<detox::ChatTemplate> chosen);

@@ -1,22 +1,30 @@
-// The "Edit" tab: runs one method (DINM, SFT, DPO) on the selected record as a job and measures the
-// record before and after (MethodRun). Model work runs as jobs on the model's queue.
+// The "Edit" tab: runs one registered method (detox/methods/registry.h: DINM, SFT, DPO, the prompt-only
+// baselines) on the selected record as a job, through the core record study (MethodRun). Model work runs
+// as jobs on the model's queue.
 #pragma once
 #include <QElapsedTimer>
 #include <QJsonObject>
 #include <QString>
 #include <QWidget>
 
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "detox/methods/methods.h"
 #include "detox/methods/recommended_settings.h"
+#include "detox/methods/registry.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
 #include "detox_ui/figures/figure.h"
 #include "detox_ui/jobs/job_runner.h"
 #include "detox_ui/views/method_run.h"
 
+class QAbstractSpinBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
@@ -29,8 +37,8 @@ namespace detox::ui {
 
 class PlotView;
 
-enum class EditMethod { Dinm, Sft, Dpo };
-QString editMethodName(EditMethod method);   // "dinm", "sft", "dpo"
+using EditMethod = detox::MethodId;
+QString editMethodName(EditMethod method);   // the registry name: "dinm", "sft", "dpo", "self-reminder", ...
 
 class EditView : public QWidget {
     Q_OBJECT
@@ -45,15 +53,14 @@ public:
 
     void setMethod(EditMethod method);       // also fills in that method's defaults
     EditMethod method() const;
-    // The settings the form holds now (defaults from methods.h, DINM's from the paper).
-    detox::DinmSettings dinmSettings() const;
-    detox::SftSettings sftSettings() const;
-    detox::DpoSettings dpoSettings() const;
-    // What the form is pre-filled with for each method: the paper's defaults (DINM's learning rate by model
-    // family), overridden by the model's detox_method_defaults.json when it has a usable one.
-    detox::DinmSettings prefilledDinmSettings() const;
-    detox::SftSettings prefilledSftSettings() const;
-    detox::DpoSettings prefilledDpoSettings() const;
+    // The chosen method's settings as the form holds them now, with each value's source (what the form
+    // changed counts as the user's).
+    detox::ResolvedSettings settings() const;
+    // What the form is pre-filled with for a method (resolveSettings: the paper's defaults for this model,
+    // then its detox_method_defaults.json when it has a usable one).
+    detox::ResolvedSettings prefilledSettings(EditMethod method) const;
+    // Every registered method's pre-filled settings by name (ComparisonSettings::methodSettings).
+    std::map<std::string, nlohmann::json> prefilledMethodSettings() const;
     void setMaxNewTokens(int tokens);        // for the before/after generations (default 48)
     int maxNewTokens() const { return maxNewTokens_; }
     // The chat format of the before/after generations: empty = the model's detected template.
@@ -69,6 +76,8 @@ public:
     QComboBox* methodCombo() const { return methodCombo_; }
     QComboBox* chatFormatCombo() const { return chatFormatCombo_; }  // "detected (...)", then each ChatTemplate
     QDoubleSpinBox* learningRateSpin() const { return learningRate_; }
+    // The settings form, filled from the method's registry entry (SettingField): decimals in the learning-rate
+    // and weight boxes in order, whole numbers in the steps box; a box the method has no field for is disabled.
     QSpinBox* stepsSpin() const { return steps_; }           // DINM: max steps; SFT/DPO: epochs
     QDoubleSpinBox* editWeightSpin() const { return editWeight_; }  // DINM c_edit; DPO beta
     QPushButton* runButton() const { return runButton_; }
@@ -86,7 +95,8 @@ signals:
 
 private:
     void fillDefaults();
-    void showDefaultsSource(const detox::MethodRecommendation& recommendation);
+    void showDefaultsSource();
+    std::vector<std::pair<detox::SettingField, QAbstractSpinBox*>> formWidgets() const;
     void updateEnabled();
     void onProgress(JobId id, const detox::Progress& progress);
     void showRun(const MethodRun& run);
@@ -104,12 +114,14 @@ private:
     QElapsedTimer liveLossDrawn_;              // the live plot redraws at most every kLiveLossRedrawMs
     detox::RecommendedSettings recommended_;   // the model's detox_method_defaults.json, if any
     QString recommendedError_;
+    detox::ResolvedSettings prefilled_;        // the chosen method's, as fillDefaults put them in the form
 
     QComboBox* methodCombo_ = nullptr;
     QComboBox* chatFormatCombo_ = nullptr;
     QDoubleSpinBox* learningRate_ = nullptr;
     QSpinBox* steps_ = nullptr;
     QDoubleSpinBox* editWeight_ = nullptr;
+    QLabel* learningRateLabel_ = nullptr;
     QLabel* stepsLabel_ = nullptr;
     QLabel* weightLabel_ = nullptr;
     QLabel* defaultsSource_ = nullptr;
