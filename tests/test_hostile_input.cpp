@@ -21,6 +21,7 @@
 #include "detox/safeedit/safeedit.h"
 #include "detox/tokenizer/tokenizer.h"
 #include "fixtures.h"
+#include "methods/method_training.h"
 #include "tiny_model.h"
 
 namespace {
@@ -236,7 +237,7 @@ private Q_SLOTS:
         const QStringList edit = {"edit", "--model", q(model), "--data", data, "--id", "0", "--method", "dinm"};
         expectBadInput(runCli(QStringList(edit) << "--lr" << "inf"), {"--lr", "finite", "inf"});
         expectBadInput(runCli(QStringList(edit) << "--lr" << "nan"), {"--lr", "nan"});
-        expectBadInput(runCli(QStringList(edit) << "--lr" << "0"), {"--lr", "> 0"});
+        expectBadInput(runCli(QStringList(edit) << "--lr" << "0"), {"--lr", "(0, 1000]"});
         expectBadInput(runCli(QStringList(edit) << "--steps" << "-5"), {"--steps", "-5"});
         const QStringList generate = {"generate", "--model", q(model), "--prompt", "hi"};
         expectBadInput(runCli(QStringList(generate) << "--temperature" << "nan"), {"--temperature", "nan"});
@@ -374,6 +375,35 @@ private Q_SLOTS:
         const QString message = errorOf([&] { model.save(out); });
         QVERIFY2(message.contains("model.layers.1.input_layernorm.weight") && message.contains("NaN or infinite"),
                  qPrintable(message));
+        QVERIFY(!fs::exists(out));
+    }
+
+    void aNonFiniteLossStopsTraining() {
+        torch::Tensor weight = torch::ones({3}).requires_grad_(true);
+        detox::nn::TrainingLoopSettings settings;
+        settings.examples = 2;
+        settings.label = "SFT";
+        settings.learningRate = 1e-3;
+        int calls = 0;
+        const QString message = errorOf([&] {
+            detox::nn::runTrainingLoop(settings, {weight}, [&](const std::vector<size_t>&) {
+                ++calls;
+                return weight.sum() * std::numeric_limits<float>::quiet_NaN();
+            }, detox::noJobControl());
+        });
+        QVERIFY2(message.contains("SFT step 1") && message.contains("not a finite number"), qPrintable(message));
+        QCOMPARE(calls, 1);  // stopped at the first step; the optimizer never stepped
+        QCOMPARE(weight.detach().sum().item<float>(), 3.0f);
+    }
+
+    void anAbsurdLearningRateIsRefused() {
+        // 1e38 reached LibTorch's optimizer and failed there (exit 1, "cannot be converted to type float").
+        const std::string model = demoCopy();
+        const QString data = detox::test::sourcePath("datasets/demo/safeedit_demo_test.json");
+        const std::string out = detox::test::scratchDir().toStdString() + "/edited";
+        expectBadInput(runCli({"edit", "--model", q(model), "--data", data, "--id", "0", "--method", "dinm", "--lr",
+                               "1e38", "--steps", "5", "--save", q(out)}),
+                       {"--lr", "(0, 1000]", "1e38"});
         QVERIFY(!fs::exists(out));
     }
 

@@ -46,10 +46,11 @@ struct Range {
 };
 constexpr double kUnbounded = std::numeric_limits<double>::max();
 constexpr double kMaxCount = 1'000'000;  // steps, epochs, records, ...
+constexpr double kMaxRate = 1000;        // learning rates: LibTorch's optimizers take them as float
 const std::map<std::string, Range>& optionRanges() {
     static const std::map<std::string, Range> ranges = {
-        {"lr", {0, kUnbounded, true}},         {"dinm-lr", {0, kUnbounded, true}},
-        {"sft-lr", {0, kUnbounded, true}},     {"dpo-lr", {0, kUnbounded, true}},
+        {"lr", {0, kMaxRate, true}},           {"dinm-lr", {0, kMaxRate, true}},
+        {"sft-lr", {0, kMaxRate, true}},       {"dpo-lr", {0, kMaxRate, true}},
         {"beta", {0, kUnbounded, true}},       {"c-edit", {0, kUnbounded}},
         {"norm-constraint", {0, kUnbounded, true}},
         {"temperature", {0, 1000}},            {"top-p", {0, 1, true}},
