@@ -88,11 +88,58 @@ private Q_SLOTS:
         expectBadInput({"merge", dir_ + "/whole.json", shardFiles[0], "--out", dir_ + "/bad.json"}, "differs");
     }
 
+    // SafeEdit's three editing instances have no "generalization test": DG_* were never measured, so they
+    // are null in the JSON and "n/a" in the summary and in report.md -- never 0.0.
+    void unmeasuredMetricsAreNullAndNa() {
+        DETOX_REQUIRE_FIXTURE("safeedit-sample/three_instances_for_editing.json");
+        const QString out = dir_ + "/three.json";
+        const Run run = runCli({"evaluate", "--model", model_, "--data",
+                                detox::test::fixturePath("safeedit-sample/three_instances_for_editing.json"),
+                                "--max-new-tokens", "2", "--chat-template", "plain", "--out", out});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        QVERIFY2(run.out.contains("DG_onlyQ n/a") && run.out.contains("DG_Avg n/a") && !run.out.contains("DG_Avg 0.0"),
+                 qPrintable(run.out));
+        QVERIFY2(!run.out.contains("DS n/a"), qPrintable(run.out));  // DS was measured
+        const nlohmann::json safety = readJson(out).at("metrics");
+        for (const char* key : {"DG_onlyQ", "DG_otherA", "DG_otherQ", "DG_otherAQ", "DG_Avg"})
+            QVERIFY2(safety.at(key).is_null(), key);
+        QVERIFY(safety.at("DS").is_number());
+        const Run report = runCli({"report", out, "--out", dir_ + "/three-report"});
+        QVERIFY2(report.exitCode == 0, qPrintable(report.err));
+        QFile markdown(dir_ + "/three-report/report.md");
+        QVERIFY(markdown.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(markdown.readAll());
+        QVERIFY2(text.contains(" | n/a | n/a | n/a | n/a | n/a | "), qPrintable(text.left(2000)));
+    }
+
+    // --ids are the records' "id" fields; an unknown one names the file's range and first ids; --positions
+    // are places in the file. locate says the same.
+    void idsStayIdsAndPositionsArePlaces() {
+        DETOX_REQUIRE_FIXTURE("safeedit-sample/safeedit_test_sample.json");
+        const QString data = detox::test::fixturePath("safeedit-sample/safeedit_test_sample.json");
+        const QStringList base = {"evaluate", "--model", model_, "--data", data, "--max-new-tokens", "2",
+                                  "--chat-template", "plain"};
+        expectBadInput(QStringList(base) << "--ids" << "906" << "--out" << dir_ + "/x.json",
+                       "no record has this id; the file's 7 ids run from 0 to 6 (in file order: 0, 1, 2, 3, 4, 5, 6)");
+        expectBadInput(QStringList(base) << "--positions" << "7" << "--out" << dir_ + "/x.json", "outside the file's 7 records");
+        expectBadInput(QStringList(base) << "--positions" << "1" << "--limit" << "2" << "--out" << dir_ + "/x.json",
+                       "one of --ids, --positions or --limit");
+        const Run run = runCli(QStringList(base) << "--positions" << "6,0" << "--out" << dir_ + "/positions.json");
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const nlohmann::json cases = readJson(dir_ + "/positions.json").at("cases");
+        QCOMPARE(cases.size(), size_t(2));
+        QCOMPARE(cases.at(0).at("record_index").get<int>(), 6);
+        QCOMPARE(cases.at(1).at("record_index").get<int>(), 0);
+        const Run locate = runCli({"locate", "--model", model_, "--data", data, "--ids", "906"});
+        QCOMPARE(locate.exitCode, 2);
+        QVERIFY2(locate.err.contains("ids run from 0 to 6"), qPrintable(locate.err));
+    }
+
     void badInputExitsTwoWithOneLine() {
         expectBadInput(evaluateArgs(dir_ + "/x.json") << "--shard" << "4/3", "--shard");
         expectBadInput({"evaluate", "--model", model_, "--data", "demo", "--out", dir_ + "/x.json", "--ids", "1",
                         "--limit", "2"},
-                       "not both");
+                       "not several");
         expectBadInput({"evaluate", "--model", dir_ + "/no-such-model", "--data", "demo", "--limit", "1", "--out",
                         dir_ + "/x.json"},
                        "no-such-model");

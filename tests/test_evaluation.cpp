@@ -128,12 +128,12 @@ private Q_SLOTS:
         };
         const auto& metrics = result.metrics;
         QCOMPARE(metrics.safety.cases, 6);
-        QCOMPARE(metrics.safety.DS, defense("DS"));
-        QCOMPARE(metrics.safety.DG_onlyQ, defense("DG_onlyQ"));
-        QCOMPARE(metrics.safety.DG_otherA, defense("DG_otherA"));
-        QCOMPARE(metrics.safety.DG_otherQ, defense("DG_otherQ"));
-        QCOMPARE(metrics.safety.DG_otherAQ, defense("DG_otherAQ"));
-        QVERIFY(std::abs(metrics.safety.DG_Avg -
+        QCOMPARE(metrics.safety.DS.value(), defense("DS"));
+        QCOMPARE(metrics.safety.DG_onlyQ.value(), defense("DG_onlyQ"));
+        QCOMPARE(metrics.safety.DG_otherA.value(), defense("DG_otherA"));
+        QCOMPARE(metrics.safety.DG_otherQ.value(), defense("DG_otherQ"));
+        QCOMPARE(metrics.safety.DG_otherAQ.value(), defense("DG_otherAQ"));
+        QVERIFY(std::abs(metrics.safety.DG_Avg.value() -
                          (defense("DG_onlyQ") + defense("DG_otherA") + defense("DG_otherQ") + defense("DG_otherAQ")) / 4) < 1e-9);
         QVERIFY(std::abs(metrics.safety.fluency - fluency / 6) < 1e-9);
         QVERIFY(std::abs(*metrics.knowledgeAccuracy - knowledge / 6) < 1e-12);
@@ -203,10 +203,11 @@ private Q_SLOTS:
         detox::EvaluationSettings missing;
         missing.ids = {123456};
         expectError(missing, "id 123456");
+        expectError(missing, "ids run from");  // the file's id range, first ids in file order
         detox::EvaluationSettings both;
         both.ids = {0};
         both.limit = 3;
-        expectError(both, "not both");
+        expectError(both, "not several");
         detox::EvaluationSettings shard;
         shard.shardIndex = 4;
         shard.shardCount = 3;

@@ -98,8 +98,8 @@ private Q_SLOTS:
         QCOMPARE(cases[1].unsafeLabels.at(kInputDS), 1.0);
         QVERIFY(std::fabs(cases[1].fluency - 0.9727653) < 1e-6);  // see test_metrics
         const SafetyMetrics metrics = aggregate(cases);
-        QCOMPARE(metrics.DS, 50.0);
-        QCOMPARE(metrics.DG_Avg, (0.0 + 50.0) / 2);  // DG_onlyQ 0, DG_otherA 50; the rest unlabelled
+        QCOMPARE(metrics.DS.value(), 50.0);
+        QCOMPARE(metrics.DG_Avg.value(), (0.0 + 50.0) / 2);  // DG_onlyQ 0, DG_otherA 50; the rest unlabelled
     }
 
     void cancellationStopsJudging() {

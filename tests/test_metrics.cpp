@@ -96,21 +96,21 @@ private Q_SLOTS:
         };
         const SafetyMetrics metrics = aggregate(cases);
         QCOMPARE(metrics.cases, 3);
-        QVERIFY(near(metrics.DS, 100 - 100 * (1.0 / 3)));  // labels 0, 1, 0 -> 66.67
-        QCOMPARE(metrics.DG_onlyQ, 100.0);                  // 0, 0
-        QCOMPARE(metrics.DG_otherA, 50.0);                  // 1, 0
-        QCOMPARE(metrics.DG_otherQ, 75.0);                  // 0, 0.5
-        QCOMPARE(metrics.DG_otherAQ, 0.0);                  // 1, 1
-        QCOMPARE(metrics.DG_Avg, (100.0 + 50 + 75 + 0) / 4);
+        QVERIFY(near(metrics.DS.value(), 100 - 100 * (1.0 / 3)));  // labels 0, 1, 0 -> 66.67
+        QCOMPARE(metrics.DG_onlyQ.value(), 100.0);                  // 0, 0
+        QCOMPARE(metrics.DG_otherA.value(), 50.0);                  // 1, 0
+        QCOMPARE(metrics.DG_otherQ.value(), 75.0);                  // 0, 0.5
+        QCOMPARE(metrics.DG_otherAQ.value(), 0.0);                  // 1, 1
+        QCOMPARE(metrics.DG_Avg.value(), (100.0 + 50 + 75 + 0) / 4);
         QCOMPARE(metrics.fluency, 4.0);
         QCOMPARE(metrics.labelled.at(kInputDS), 3);
         QCOMPARE(metrics.labelled.at(kInputOtherAQ), 2);
 
         const auto byCategory = aggregateByCategory(cases);
         QCOMPARE(byCategory.size(), size_t(2));
-        QCOMPARE(byCategory.at("offensiveness").DS, 100.0);
-        QCOMPARE(byCategory.at("offensiveness").DG_Avg, 0.0);  // nothing labelled
-        QCOMPARE(byCategory.at("physical harm").DS, 50.0);
+        QCOMPARE(byCategory.at("offensiveness").DS.value(), 100.0);
+        QVERIFY(!byCategory.at("offensiveness").DG_Avg);  // nothing labelled: not measured, not 0
+        QCOMPARE(byCategory.at("physical harm").DS.value(), 50.0);
         QCOMPARE(byCategory.at("physical harm").fluency, 4.0);
     }
 
@@ -134,8 +134,17 @@ private Q_SLOTS:
         nlohmann::json metricsJson = metrics;
         QCOMPARE(metricsJson["DS"].get<double>(), 0.0);
         const SafetyMetrics metricsBack = nlohmann::json::parse(metricsJson.dump()).get<SafetyMetrics>();
-        QCOMPARE(metricsBack.DG_onlyQ, 50.0);
-        QCOMPARE(metricsBack.DG_Avg, 50.0);
+        QCOMPARE(metricsBack.DG_onlyQ.value(), 50.0);
+        QCOMPARE(metricsBack.DG_Avg.value(), 50.0);
+        // Inputs no case had are not measured: null in JSON, empty when read back, "n/a" in tables.
+        QVERIFY(metricsJson["DG_otherA"].is_null() && metricsJson["DG_otherAQ"].is_null());
+        QVERIFY(!metricsBack.DG_otherA && !metricsBack.DG_otherQ && !metricsBack.DG_otherAQ);
+        QCOMPARE(formatRate(metricsBack.DG_otherA), std::string("n/a"));
+        QCOMPARE(formatRate(metricsBack.DG_onlyQ), std::string("50.0"));
+        const SafetyMetrics none = aggregate({makeCase(9, "offensiveness", {{kInputDS, 1}}, 1.0)});
+        QCOMPARE(none.DS.value(), 0.0);  // measured as 0 stays 0
+        QVERIFY(!none.DG_onlyQ && !none.DG_Avg);
+        QVERIFY(nlohmann::json(none)["DG_Avg"].is_null());
         QCOMPARE(metricsBack.judge, std::string("rules-v1 (heuristic)"));
         QVERIFY(metricsBack.heuristicJudge);
         QCOMPARE(metricsBack.labelled.at(kInputDS), 1);

@@ -59,7 +59,7 @@ QString cell(QTableWidget* table, int row, int column) {
     return item ? item->text() : QString();
 }
 
-QString rate(double value) { return QString::number(value, 'f', 1); }
+QString rate(std::optional<double> value) { return value ? QString::number(*value, 'f', 1) : QStringLiteral("n/a"); }
 
 std::map<std::string, FloatTensor> allParameters(const Model& model) {
     std::map<std::string, FloatTensor> parameters;

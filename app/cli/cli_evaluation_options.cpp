@@ -25,10 +25,15 @@ void checkGeneration(const EvaluationSettings& settings) {
 }
 
 void readSelection(const Arguments& args, EvaluationSettings& settings) {
-    if (args.has("ids") && args.has("limit")) throw BadArguments("give either --ids or --limit, not both");
+    if (int(args.has("ids")) + int(args.has("positions")) + int(args.has("limit")) > 1)
+        throw BadArguments("give one of --ids, --positions or --limit, not several");
     if (args.has("ids")) {
         settings.ids = args.intList("ids");
         if (settings.ids.empty()) throw BadArguments("--ids needs at least one id");
+    }
+    if (args.has("positions")) {
+        settings.positions = args.intList("positions");
+        if (settings.positions.empty()) throw BadArguments("--positions needs at least one position");
     }
     settings.limit = args.intValue("limit", 0);
     if (settings.limit < 0 || (args.has("limit") && settings.limit == 0)) throw BadArguments("--limit must be at least 1");
@@ -72,8 +77,9 @@ std::vector<OptionSpec> caseEvaluationOptions() {
     return {
         {"data", "FILE|demo", "a SafeEdit JSON file, or 'demo' for the demo test split"},
         {"demo", "", "the demo test split (same as --data demo)"},
-        {"ids", "0,5,7", "only these record ids (in this order)"},
-        {"limit", "N", "only the first N records"},
+        {"ids", "0,5,7", "only these record ids (the \"id\" field, in this order)"},
+        {"positions", "0,1,2", "only the records at these 0-based places in the file (in this order)"},
+        {"limit", "N", "only the first N records in file order"},
         {"shard", "i/N", "shard i of N (positions p with p % N == i-1); merge with detox merge"},
         {"judge", "rules|DIR", "safety judge: rules (default, heuristic) or a SafeEdit classifier directory"},
         {"max-new-tokens", "N", "tokens generated per response (default 600, as EasyEdit)"},

@@ -58,9 +58,9 @@ void printEvaluationSummary(const EvaluationResult& result, const std::string& o
               << ")\n"
               << "judge    " << result.judgeName << (result.heuristicJudge ? "  -- heuristic, not the SafeEdit classifier" : "")
               << "\n"
-              << "DS " << number(m.safety.DS, 1) << "  DG_onlyQ " << number(m.safety.DG_onlyQ, 1) << "  DG_otherA "
-              << number(m.safety.DG_otherA, 1) << "  DG_otherQ " << number(m.safety.DG_otherQ, 1) << "  DG_otherAQ "
-              << number(m.safety.DG_otherAQ, 1) << "  DG_Avg " << number(m.safety.DG_Avg, 1) << "  fluency "
+              << "DS " << formatRate(m.safety.DS) << "  DG_onlyQ " << formatRate(m.safety.DG_onlyQ) << "  DG_otherA "
+              << formatRate(m.safety.DG_otherA) << "  DG_otherQ " << formatRate(m.safety.DG_otherQ) << "  DG_otherAQ "
+              << formatRate(m.safety.DG_otherAQ) << "  DG_Avg " << formatRate(m.safety.DG_Avg) << "  fluency "
               << number(m.safety.fluency, 3) << "\n";
     if (m.knowledgeAccuracy)
         std::cout << "knowledge accuracy " << number(*m.knowledgeAccuracy, 3) << " (" << m.knowledgeCases << " cases)"

@@ -52,7 +52,7 @@ std::string metricsRow(const std::string& name, const EvaluationMetrics& metrics
     const SafetyMetrics& m = metrics.safety;
     std::ostringstream row;
     row << "| " << name << " | " << m.cases;
-    for (double value : {m.DS, m.DG_onlyQ, m.DG_otherA, m.DG_otherQ, m.DG_otherAQ, m.DG_Avg}) row << " | " << formatNumber(value, 1);
+    for (const std::string& key : safetyRateKeys()) row << " | " << formatRate(safetyRate(m, key), 1);  // n/a: not measured
     row << " | " << formatNumber(m.fluency, 3) << " | " << formatNumber(metrics.knowledgeAccuracy, 3) << " |\n";
     return row.str();
 }

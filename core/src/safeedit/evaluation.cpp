@@ -382,6 +382,7 @@ nlohmann::json evaluationSettingsJson(const EvaluationSettings& s, ChatTemplate 
                            {"batch_size", s.batchSize},
                            {"chat_template", chatTemplateName(resolvedTemplate)},
                            {"ids", s.ids},
+                           {"positions", s.positions},
                            {"limit", s.limit},
                            {"general_text", s.generalTextPath},
                            {"general_qa", s.generalQaPath},
@@ -396,7 +397,8 @@ CaseSelection selectCases(const SafeEditDataset& dataset, const EvaluationSettin
     if (settings.shardCount < 1 || settings.shardIndex < 1 || settings.shardIndex > settings.shardCount)
         throw Error("", "shard", "expected i/N with 1 <= i <= N, got " + std::to_string(settings.shardIndex) + "/" +
                                      std::to_string(settings.shardCount));
-    if (!settings.ids.empty() && settings.limit > 0) throw Error("", "ids", "give either ids or a limit, not both");
+    if (int(!settings.ids.empty()) + int(!settings.positions.empty()) + int(settings.limit > 0) > 1)
+        throw Error("", "ids", "give one of ids, positions or a limit, not several");
     if (settings.limit < 0) throw Error("", "limit", "must not be negative");
     CaseSelection selection;
     if (!settings.ids.empty()) {
@@ -404,8 +406,18 @@ CaseSelection selectCases(const SafeEditDataset& dataset, const EvaluationSettin
         for (int id : settings.ids) {
             if (!seen.insert(id).second) throw Error(dataset.path, "id " + std::to_string(id), "listed twice");
             const SafeEditRecord* record = dataset.findById(id);
-            if (!record) throw Error(dataset.path, "id " + std::to_string(id), "no record has this id");
+            if (!record) throw Error(dataset.path, "id " + std::to_string(id), "no record has this id; " + idHint(dataset));
             selection.selected.push_back(size_t(record - dataset.records.data()));
+        }
+    } else if (!settings.positions.empty()) {
+        std::set<int> seen;
+        for (int position : settings.positions) {
+            if (position < 0 || size_t(position) >= dataset.records.size())
+                throw Error(dataset.path, "position " + std::to_string(position),
+                            "outside the file's " + std::to_string(dataset.records.size()) + " records (positions 0 to " +
+                                std::to_string(dataset.records.size() - 1) + ")");
+            if (!seen.insert(position).second) throw Error(dataset.path, "position " + std::to_string(position), "listed twice");
+            selection.selected.push_back(size_t(position));
         }
     } else {
         size_t count = dataset.records.size();

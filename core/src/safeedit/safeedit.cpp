@@ -2,6 +2,7 @@
 #include "detox/safeedit/safeedit.h"
 
 #include <algorithm>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>

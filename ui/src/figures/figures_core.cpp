@@ -1,5 +1,7 @@
 #include "detox_ui/figures/figures_core.h"
 
+#include <algorithm>
+#include <limits>
 #include <set>
 
 #include "detox/error.h"
@@ -119,10 +121,20 @@ FigureSpec metricsBarFigure(const QStringList& methods, const QStringList& metri
 }
 
 FigureSpec metricsBarFigure(const QStringList& methods, const std::vector<SafetyMetrics>& metrics) {
-    const QStringList names{"DS", "DG_onlyQ", "DG_otherA", "DG_otherQ", "DG_otherAQ", "DG_Avg"};
+    // A rate no series measured is named "(n/a)" and drawn as nothing (NaN), never as a bar at 0.
+    QStringList names;
+    for (const std::string& key : detox::safetyRateKeys()) {
+        const bool measured = std::any_of(metrics.begin(), metrics.end(),
+                                          [&](const SafetyMetrics& m) { return detox::safetyRate(m, key).has_value(); });
+        names << QString::fromStdString(key) + (measured ? QString() : QStringLiteral(" (n/a)"));
+    }
     QVector<QVector<double>> values;
-    for (const SafetyMetrics& m : metrics)
-        values.append({m.DS, m.DG_onlyQ, m.DG_otherA, m.DG_otherQ, m.DG_otherAQ, m.DG_Avg});
+    for (const SafetyMetrics& m : metrics) {
+        QVector<double> row;
+        for (const std::string& key : detox::safetyRateKeys())
+            row.append(detox::safetyRate(m, key).value_or(std::numeric_limits<double>::quiet_NaN()));
+        values.append(row);
+    }
     FigureSpec figure = metricsBarFigure(methods, names, values, QStringLiteral("SafeEdit defense rates"));
     figure.yLabel = QStringLiteral("defense rate (%)");
     return figure;

@@ -81,6 +81,10 @@ QWidget* CompareView::buildRecordSection() {
     metricsPlot_ = new PlotView(page);
     metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
     mechanismPlot_ = new PlotView(page);
+    mechanismPlot_->setToolTip(
+        tr("region activation change (%): relative change of the toxic layer's MLP activations on the record's texts.\n"
+           "defense gain (points, judge): unsafe rate before minus after over the record's inputs, x100, as judged "
+           "by the safety judge (a DS-like gain).\nNot the same as detox report's region toxicity (probe cosine)."));
     curvesPlot_ = new PlotView(page);
     shiftHost_ = new QWidget(page);
     shiftHost_->setLayout(new QGridLayout);
@@ -151,12 +155,15 @@ FigureSpec CompareView::metricsFigure() const {
 FigureSpec CompareView::mechanismFigure() const {
     FigureSpec figure;
     figure.id = QStringLiteral("mechanism-per-method");
-    figure.title = QStringLiteral("Toxic region and toxicity per method");
+    figure.title = QStringLiteral("Toxic region and defense gain per method");
     figure.xLabel = QStringLiteral("run");
     figure.yLabel = QStringLiteral("% / points");
     figure.kind = FigureKind::Bar;
     FigureSeries activation{QStringLiteral("region activation change (%)"), {}, {}, {}};
-    FigureSeries toxicity{QStringLiteral("toxicity reduction (points)"), {}, {}, {}};
+    // "defense gain": the drop of the judge's unsafe rate over the record's inputs, in points -- not the
+    // probe's region toxicity (a cosine, detox report's "region toxicity").
+    FigureSeries toxicity{QStringLiteral("defense gain (points, judge)"), {}, {}, {}};
+
     for (int i = 0; i < runs_.size(); ++i) {
         const MethodRun& run = runs_[i];
         figure.categories << run.id;
@@ -231,7 +238,7 @@ void CompareView::rebuild() {
 
     if (runs_.isEmpty()) {
         metricsPlot_->clearFigure(tr("Run a method in the Edit tab to compare"));
-        mechanismPlot_->clearFigure(tr("Toxic-region activation change and toxicity reduction per method"));
+        mechanismPlot_->clearFigure(tr("Toxic-region activation change and defense gain per method"));
         curvesPlot_->clearFigure(tr("Distance curves before and after each method"));
     } else {
         metricsPlot_->setFigure(metricsFigure());

@@ -38,8 +38,8 @@ QStringList datasetTableHeaders() {
 QStringList datasetTableRow(const detox::EvaluationResult& evaluation) {
     const detox::SafetyMetrics& m = evaluation.metrics.safety;
     QStringList cells;
-    for (double rate : {m.DS, m.DG_onlyQ, m.DG_otherA, m.DG_otherQ, m.DG_otherAQ, m.DG_Avg})
-        cells << QString::number(rate, 'f', 1);
+    for (const std::string& key : detox::safetyRateKeys())
+        cells << QString::fromStdString(detox::formatRate(detox::safetyRate(m, key), 1));  // "n/a": not measured
     cells << QString::number(m.fluency, 'f', 3);
     const auto knowledge = evaluation.metrics.knowledgeAccuracy;
     cells << (knowledge ? QString::number(*knowledge, 'f', 3) : QStringLiteral("–"));
@@ -51,10 +51,10 @@ QStringList datasetTableRow(const detox::EvaluationResult& evaluation) {
 }
 
 QString comparisonSummary(const detox::ComparisonResult& result) {
-    QStringList parts{QStringLiteral("original DS %1").arg(result.baseline.metrics.safety.DS, 0, 'f', 1)};
+    QStringList parts{QStringLiteral("original DS %1").arg(QString::fromStdString(detox::formatRate(result.baseline.metrics.safety.DS)))};
     for (const auto& method : result.methods)
         parts << QStringLiteral("%1 DS %2").arg(QString::fromStdString(method.method))
-                     .arg(method.evaluation.metrics.safety.DS, 0, 'f', 1);
+                     .arg(QString::fromStdString(detox::formatRate(method.evaluation.metrics.safety.DS)));
     return QStringLiteral("%1 records: %2").arg(result.baseline.cases.size()).arg(parts.join(", "));
 }
 

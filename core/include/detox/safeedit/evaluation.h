@@ -43,6 +43,7 @@ struct EvaluationSettings {
     // Which cases: explicit dataset ids (in the order given) or the first `limit` records (0 = all), then
     // shard i of N (1-based): the records at 0-based positions p of that list with p % N == i - 1.
     std::vector<int> ids;
+    std::vector<int> positions;         // or 0-based places in the file (in the order given)
     int limit = 0;
     int shardIndex = 1;
     int shardCount = 1;
@@ -62,7 +63,8 @@ struct EvaluationSettings {
 nlohmann::json evaluationSettingsJson(const EvaluationSettings& settings, ChatTemplate resolvedTemplate);
 
 // The selected list before sharding and this shard's part of it. Throws detox::Error for an id not in the
-// dataset, ids together with a limit, or a shard outside 1..N.
+// dataset (naming the file's id range and first ids), a position outside it, more than one of ids /
+// positions / limit, or a shard outside 1..N.
 struct CaseSelection {
     std::vector<size_t> selected;       // record indices in the dataset, in selection order
     std::vector<int> shardPositions;    // positions in `selected` that belong to this shard

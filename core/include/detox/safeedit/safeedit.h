@@ -58,6 +58,10 @@ struct SafeEditDataset {
     const SafeEditRecord* findById(int id) const;
 };
 
+// For a message about an id the file does not have: "the file's 50 ids run from 12 to 4391 (in file order:
+// 906, 243, 528, ...); --ids takes ids, --positions 0-based places in the file".
+std::string idHint(const SafeEditDataset& dataset);
+
 // The nine SafeEdit unsafety categories, spelled as in the data.
 const std::vector<std::string>& safeEditCategories();
 
