@@ -124,6 +124,23 @@ bool isLocateJson(const nlohmann::json& json) {
            json[0].contains("toxic_layer");
 }
 
+// A figure's axis is layers, tokens or records: no array of numbers in a result we wrote comes near this.
+constexpr size_t kMaxReportArray = 65536;
+
+// Refuses, before any figure is built, a result whose number arrays are far beyond any model's size
+// (a locate result with a million distances would take a minute and gigabytes to draw); names the array.
+void checkReportBounds(const std::string& path, const nlohmann::json& json, const std::string& where = "") {
+    if (json.is_array()) {
+        if (json.size() > kMaxReportArray && !json[0].is_object())
+            throw Error(path, where.empty() ? "/" : where,
+                        "array of " + std::to_string(json.size()) + " values; a report draws at most " +
+                            std::to_string(kMaxReportArray) + " per axis (is this really a detox result?)");
+        for (size_t i = 0; i < json.size(); ++i) checkReportBounds(path, json[i], where + "/" + std::to_string(i));
+    } else if (json.is_object()) {
+        for (const auto& [key, value] : json.items()) checkReportBounds(path, value, where + "/" + key);
+    }
+}
+
 Section readSection(const std::string& path) {
     nlohmann::json json;
     try {
@@ -131,6 +148,7 @@ Section readSection(const std::string& path) {
     } catch (const nlohmann::json::exception& e) {
         throw Error(path, "", std::string("not valid JSON: ") + e.what());
     }
+    checkReportBounds(path, json);
     if (isComparisonJson(json)) return comparisonSection(path, loadComparison(path));
     if (json.is_object() && json.value("kind", std::string()) == "safeedit_evaluation")
         return evaluationSection(path, loadEvaluation(path));

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_commands.h"
-#include "cli_progress.h"
 #include "cli_model_options.h"
+#include "cli_progress.h"
 #include "detox/demo/demo_model.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"

@@ -2,7 +2,6 @@
 #include "detox/safeedit/safeedit.h"
 
 #include <algorithm>
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>

@@ -163,7 +163,6 @@ FigureSpec CompareView::mechanismFigure() const {
     // "defense gain": the drop of the judge's unsafe rate over the record's inputs, in points -- not the
     // probe's region toxicity (a cosine, detox report's "region toxicity").
     FigureSeries toxicity{QStringLiteral("defense gain (points, judge)"), {}, {}, {}};
-
     for (int i = 0; i < runs_.size(); ++i) {
         const MethodRun& run = runs_[i];
         figure.categories << run.id;
