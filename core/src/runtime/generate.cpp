@@ -4,6 +4,7 @@
 #include <set>
 
 #include "detox/error.h"
+#include "runtime/interventions.h"
 #include "runtime/transformer.h"
 
 namespace detox {
@@ -77,11 +78,14 @@ std::vector<Generation> generateTokens(const Model::Impl& model, const std::vect
         torch::Tensor mask = batch.mask;
         torch::Tensor input = batch.ids;
         std::vector<bool> done(static_cast<size_t>(batchSize), false);
+        const auto interventions = makeInterventions(model, settings.interventions, batch.lengths);
+        CaptureSet writes;  // records nothing; carries the interventions when there are any
         for (int step = 0; step < settings.maxNewTokens; ++step) {
             job.checkpoint();
             AttentionInputs attention = model.attentionInputs(mask, input.size(1));
+            if (interventions) writes.interventions = interventions->step(mask, input.size(1));
             torch::Tensor hidden = model.runLayers(model.embed(input, attention.positions), 0, config.numLayers,
-                                                   attention, nullptr, &cache);
+                                                   attention, interventions ? &writes : nullptr, &cache);
             torch::Tensor logits = model.logitLens(hidden.select(1, hidden.size(1) - 1));
             std::vector<int64_t> next = chooser.choose(logits.to(torch::kCPU, torch::kFloat32));  // host
             bool allDone = true;

@@ -11,6 +11,7 @@
 #include "detox/hash.h"
 #include "detox/version.h"
 #include "runtime/float_tensor.h"
+#include "runtime/interventions.h"
 #include "runtime/transformer.h"
 
 namespace detox {
@@ -289,6 +290,8 @@ ForwardOutput Model::forward(const std::vector<std::vector<int>>& batch, const C
     checkRunFits(impl_->config, impl_->directory, tokens.ids.size(0), tokens.ids.size(1), 0,
                  request.logits && !request.lastPositionLogitsOnly);
     CaptureSet captures(request.points, request.layers, impl_->config.numLayers);
+    const auto interventions = makeInterventions(*impl_, request.interventions, tokens.lengths);
+    if (interventions) captures.interventions = interventions->step(tokens.mask, tokens.ids.size(1));
     AttentionInputs attention = impl_->attentionInputs(tokens.mask, tokens.ids.size(1));
     torch::Tensor hidden = impl_->runLayers(impl_->embed(tokens.ids, attention.positions), 0, impl_->config.numLayers,
                                             attention, &captures);

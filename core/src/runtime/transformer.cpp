@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "detox/error.h"
+#include "runtime/interventions.h"
 #include "runtime/linear.h"
 #include "runtime/weights.h"
 
@@ -235,11 +236,15 @@ torch::Tensor Model::Impl::mlpDown(int layer, const torch::Tensor& activation) c
     return nn::linear(activation, w.downWeight, w.downBias);
 }
 
-torch::Tensor Model::Impl::runLayer(int layer, const torch::Tensor& residualBefore, const AttentionInputs& attention,
+torch::Tensor Model::Impl::runLayer(int layer, const torch::Tensor& residualIn, const AttentionInputs& attention,
                                     CaptureSet* captures, KVCache* cache) const {
-    auto capture = [&](Capture point, const torch::Tensor& value) {
-        if (captures && captures->wants(point, layer)) captures->record(point, layer, value);
+    auto capture = [&](Capture point, torch::Tensor& value) {
+        if (!captures) return;
+        if (captures->interventions && captures->interventions->touches(point, layer))
+            value = captures->interventions->apply(point, layer, value);
+        if (captures->wants(point, layer)) captures->record(point, layer, value);
     };
+    torch::Tensor residualBefore = residualIn;
     capture(Capture::ResidPre, residualBefore);
     torch::Tensor attentionOut = attentionBlock(layer, residualBefore, attention, cache, captures);
     capture(Capture::AttnOut, attentionOut);

@@ -71,6 +71,8 @@ struct TokenBatch {
 // Throws detox::Error for empty sequences or ids outside [0, vocabSize).
 TokenBatch padTokens(const std::vector<std::vector<int>>& sequences, bool leftPadding, int padId, int vocabSize);
 
+class InterventionSet;  // runtime/interventions.h
+
 // Which (point, layer) pairs to record. Default-constructed: records nothing, costs nothing.
 class CaptureSet {
 public:
@@ -82,6 +84,8 @@ public:
     // Keeps the tensor as given (graph included when autograd is on).
     void record(Capture point, int layer, const torch::Tensor& value);
     std::map<std::string, torch::Tensor> tensors;  // "resid_post.3" -> value
+    // Writes applied where each activation is produced, before it is recorded (null: none).
+    const InterventionSet* interventions = nullptr;
 
 private:
     static constexpr size_t kPoints = 7;

@@ -39,11 +39,37 @@ std::optional<Capture> captureFromName(const std::string& name);
 std::vector<Capture> allCaptures();
 std::string captureKey(Capture point, int layer);             // "resid_post.3"
 
+// A write at a capture point (any point but attn_pattern), applied where the activation is produced,
+// before it is captured and before the rest of the model reads it. Forward passes and generation.
+//   Replace     the selected entries become `values`
+//   Add         the selected entries get scale * `values` added
+//   Scale       the selected entries are multiplied by scale
+//   ProjectOut  the component along `values` (a direction, normalised here) is removed from each
+//               selected vector, times scale (1 = all of it): x - scale * (x . d) d, d = values / |values|
+// `values`: [width] (the same for every selected position) or [positions.size(), width] (one row per
+// listed position); width = neurons.size(), or the point's whole width when neurons is empty.
+struct Intervention {
+    enum class Kind { Replace, Add, Scale, ProjectOut };
+    Capture point = Capture::ResidPost;
+    int layer = 0;
+    Kind kind = Kind::Replace;
+    std::vector<int> rows;       // batch rows; empty = every row
+    // Token positions of each sequence (0 = its first token); empty = every position. Negative counts from
+    // the end of the prompt (-1 = its last token). In generation, positions past the prompt are the new tokens.
+    std::vector<int> positions;
+    std::vector<int> neurons;    // channels of the last dimension; empty = all of them
+    FloatTensor values;
+    float scale = 1.0f;
+};
+std::string interventionKindName(Intervention::Kind kind);  // "replace", "add", "scale", "project_out"
+std::optional<Intervention::Kind> interventionKindFromName(const std::string& name);
+
 struct CaptureRequest {
     std::vector<Capture> points;
     std::vector<int> layers;            // empty = all layers
     bool logits = true;                 // false: skip the unembedding (captures only)
     bool lastPositionLogitsOnly = false;  // logits [batch, 1, vocab] at each sequence's last real token
+    std::vector<Intervention> interventions;  // applied in order; captures see the written activations
 };
 
 struct ForwardOutput {
@@ -58,6 +84,7 @@ struct GenerationSettings {
     double topP = 1.0;
     uint64_t seed = 0;                  // sampling is deterministic for a seed (and batch composition)
     std::vector<int> stopIds;           // in addition to the model's EOS ids
+    std::vector<Intervention> interventions;  // at every step (prefill and each new token)
 };
 
 struct Generation {
