@@ -278,9 +278,14 @@ private Q_SLOTS:
         expectRefusal({first, otherSettings}, "settings");
         expectRefusal({first, first}, "given twice");
         expectRefusal({first}, "shard 2/2: missing");
-        auto overlapping = second;
-        overlapping.cases.push_back(first.cases.front());
-        expectRefusal({first, overlapping}, "disjoint");
+        // A case of shard 1 inside shard 2: its position does not belong there.
+        auto foreignCase = second;
+        foreignCase.cases.push_back(first.cases.front());
+        expectRefusal({first, foreignCase}, "outside this shard");
+        // The same case twice: shards must cover disjoint cases.
+        auto repeatedCase = second;
+        repeatedCase.cases.push_back(second.cases.front());
+        expectRefusal({first, repeatedCase}, "disjoint");
     }
 
     void cancellationStopsBetweenBatches() {

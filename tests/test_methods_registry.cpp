@@ -15,25 +15,13 @@
 #include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/judge.h"
 #include "detox/safeedit/metrics.h"
+#include "reference_answers.h"
 #include "test_methods_models.h"
 #include "tiny_model.h"
 
 using namespace detox;
 
 namespace {
-
-// Greedy answers as the evaluation formats them, from Model::generate directly.
-std::vector<std::string> directAnswers(const Model& model, const std::vector<std::string>& messages, ChatTemplate format,
-                                       int maxNewTokens) {
-    std::vector<std::vector<int>> prompts;
-    for (const std::string& message : messages) prompts.push_back(promptIds(model.tokenizer(), message, format));
-    GenerationSettings settings;
-    settings.maxNewTokens = maxNewTokens;
-    settings.stopIds = templateStopIds(model.tokenizer(), format);
-    std::vector<std::string> texts;
-    for (const Generation& generation : model.generate(prompts, settings)) texts.push_back(generation.text);
-    return texts;
-}
 
 std::vector<double> ruleLabels(const std::vector<std::string>& answers) {
     std::vector<double> labels;
@@ -185,7 +173,7 @@ private Q_SLOTS:
             QCOMPARE(inputs.size(), size_t(5));
             std::vector<std::string> messages;
             for (const auto& [key, text] : inputs) messages.push_back(text);
-            const std::vector<std::string> before = directAnswers(model, messages, format, tokens);
+            const std::vector<std::string> before = detox::test::chatFormattedAnswers(model, messages, format, tokens);
             const LocateResult curveBefore = locateToxicLayer(model, record_, LocateVariant::Masked);
             const std::optional<double> knowledgeBefore = knowledgeAccuracy(model, *record_.knowledge, format);
 
@@ -219,7 +207,7 @@ private Q_SLOTS:
             std::vector<std::string> promptsAfter;
             for (const std::string& message : messages) promptsAfter.push_back(method.promptAfter(message, settings.values));
             QCOMPARE(study.promptsAfter, promptsAfter);
-            const std::vector<std::string> after = directAnswers(model, promptsAfter, format, tokens);
+            const std::vector<std::string> after = detox::test::chatFormattedAnswers(model, promptsAfter, format, tokens);
             QCOMPARE(study.after.answers, after);
             QCOMPARE(study.after.fluency, meanNGramEntropy(after));
             QCOMPARE(study.after.unsafe, ruleLabels(after));

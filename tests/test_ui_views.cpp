@@ -19,6 +19,7 @@
 #include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/metrics.h"
 #include "plot_values.h"
+#include "reference_answers.h"
 #include "tiny_demo_model.h"
 #include "detox/analysis/locate.h"
 #include "detox/runtime/model.h"
@@ -40,20 +41,6 @@ namespace {
 
 std::shared_ptr<Model> loadTestModel(const QString& scratch) {
     return std::make_shared<Model>(Model::load(detox::test::demoOrTinyModelDirectory(scratch).toStdString()));
-}
-
-// Greedy answers to the record's five inputs by core generate on the prompts formatted as the evaluation
-// formats them (promptIds in `format`, the template's stop ids), in one batch as the view runs them.
-std::vector<std::string> chatFormattedAnswers(const Model& model, const std::vector<std::string>& inputs,
-                                              ChatTemplate format, int maxNewTokens) {
-    std::vector<std::vector<int>> prompts;
-    for (const std::string& input : inputs) prompts.push_back(promptIds(model.tokenizer(), input, format));
-    GenerationSettings settings;
-    settings.maxNewTokens = maxNewTokens;
-    settings.stopIds = templateStopIds(model.tokenizer(), format);
-    std::vector<std::string> texts;
-    for (const Generation& generation : model.generate(prompts, settings)) texts.push_back(generation.text);
-    return texts;
 }
 
 bool waitForJob(JobRunner& runner) { return runner.waitForIdle(600000); }
@@ -224,7 +211,7 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
         for (const std::string& text : {record_.generalization->onlyHarmfulQuestion, record_.generalization->otherAttackPrompt,
                                         record_.generalization->otherQuestion, record_.generalization->otherQuestionsAndAttack})
             inputTexts.push_back(text);
-    const std::vector<std::string> expectedBefore = chatFormattedAnswers(*model_, inputTexts, detected, 8);
+    const std::vector<std::string> expectedBefore = detox::test::chatFormattedAnswers(*model_, inputTexts, detected, 8);
     const std::optional<double> knowledgeBefore = knowledgeAccuracy(*model_, *record_.knowledge, detected);
     QVERIFY(knowledgeBefore.has_value());
     // The located layer's down projection is what DINM edits (masked variant = DINM's default).
@@ -250,7 +237,7 @@ void TestUiViews::dinmRunsUndoesAndCompares() {
     QVERIFY(model_->parameter(target).values != original.values);
     // The table's generations are core generate's on the chat-formatted prompts, before and after.
     QCOMPARE(run.chatFormat, QString::fromStdString(chatTemplateName(detected)));
-    const std::vector<std::string> expectedAfter = chatFormattedAnswers(*model_, inputTexts, detected, 8);
+    const std::vector<std::string> expectedAfter = detox::test::chatFormattedAnswers(*model_, inputTexts, detected, 8);
     QCOMPARE(run.generations.size(), inputTexts.size());
     for (size_t i = 0; i < inputTexts.size(); ++i) {
         QCOMPARE(run.generations[i].before, expectedBefore[i]);
@@ -370,8 +357,8 @@ void TestUiViews::promptOnlyBaselineRunsInTheEditView() {
             inputs.push_back(text);
             reminded.push_back(selfReminderPrompt(text));
         }
-    const std::vector<std::string> before = chatFormattedAnswers(*model_, inputs, detected, 6);
-    const std::vector<std::string> after = chatFormattedAnswers(*model_, reminded, detected, 6);
+    const std::vector<std::string> before = detox::test::chatFormattedAnswers(*model_, inputs, detected, 6);
+    const std::vector<std::string> after = detox::test::chatFormattedAnswers(*model_, reminded, detected, 6);
     QTest::mouseClick(view.runButton(), Qt::LeftButton);
     QVERIFY(waitForJob(runner_));
     QVERIFY(view.lastRun());
