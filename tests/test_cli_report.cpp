@@ -199,8 +199,9 @@ private Q_SLOTS:
                 // Every edit starts from the original model: its "before" curve is the baseline's.
                 QCOMPARE(mechanism.at("curves_before").at(0).at("distances"), baselineCurves[i].at("distances"));
                 QCOMPARE(mechanism.at("layer").get<int>(), baselineCurves[i].at("toxic_layer").get<int>());
-                const double reduction = mechanism.at("toxicity_before").get<double>() - mechanism.at("toxicity_after").get<double>();
-                QVERIFY(std::abs(mechanism.at("toxicity_reduction").get<double>() - reduction) < 1e-12);
+                const double reduction = mechanism.at("region_toxicity_before").get<double>() -
+                                         mechanism.at("region_toxicity_after").get<double>();
+                QVERIFY(std::abs(mechanism.at("region_toxicity_reduction").get<double>() - reduction) < 1e-12);
             }
         }
         // DPO's first step starts at the reference model: loss = -log sigmoid(0) = log 2.

@@ -101,8 +101,41 @@ private Q_SLOTS:
         const auto read = written.get<detox::ComparisonResult>();
         QCOMPARE(nlohmann::json(read), written);
         QVERIFY(read.probe.has_value());
-        QCOMPARE(read.methods.at(0).edits.at(0).mechanism.toxicityReduction,
-                 result.methods.at(0).edits.at(0).mechanism.toxicityReduction);
+        QCOMPARE(read.methods.at(0).edits.at(0).mechanism.regionToxicityReduction,
+                 result.methods.at(0).edits.at(0).mechanism.regionToxicityReduction);
+    }
+
+    // Format 1 called the probe cosine toxicity_*; such files still read, with the same numbers. A file
+    // from a newer format is refused naming format_version.
+    void olderFormatReadsAndNewerIsRefused() {
+        detox::Model tiny = model();
+        const auto result = detox::compareMethods(tiny, data_, *judge_, smallSettings({"sft"}));
+        nlohmann::json written = result;
+        QCOMPARE(written.at("format_version").get<int>(), 2);
+        nlohmann::json older = written;
+        older["format_version"] = 1;
+        for (auto& edit : older["methods"][0]["edits"]) {
+            auto& mechanism = edit["mechanism"];
+            for (const std::string part : {"before", "after", "reduction"}) {
+                mechanism["toxicity_" + part] = mechanism.at("region_toxicity_" + part);
+                mechanism.erase("region_toxicity_" + part);
+            }
+        }
+        const auto& expected = result.methods.at(0).edits.at(0).mechanism;
+        const auto read = older.get<detox::ComparisonResult>().methods.at(0).edits.at(0).mechanism;
+        QVERIFY(expected.regionToxicityBefore != 0);
+        QCOMPARE(read.regionToxicityBefore, expected.regionToxicityBefore);
+        QCOMPARE(read.regionToxicityAfter, expected.regionToxicityAfter);
+        QCOMPARE(read.regionToxicityReduction, expected.regionToxicityReduction);
+
+        nlohmann::json newer = written;
+        newer["format_version"] = 3;
+        try {
+            (void)newer.get<detox::ComparisonResult>();
+            QFAIL("a newer format was read");
+        } catch (const detox::Error& e) {
+            QVERIFY2(std::string(e.what()).find("format_version") != std::string::npos, e.what());
+        }
     }
 
     void mergeRefusesShardsThatDoNotBelongTogether() {

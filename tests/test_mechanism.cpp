@@ -181,8 +181,8 @@ private Q_SLOTS:
         editor.dinm(records[0], settings);
         MechanismMeasurements after = measureMechanism(model, records, 1, probe);
         MechanismComparison comparison = compareMechanism("dinm", before, after, parameterShift(editor), 5);
-        QCOMPARE(comparison.toxicityReduction, before.regionToxicity - after.regionToxicity);
-        QVERIFY(comparison.toxicityBefore != comparison.toxicityAfter);
+        QCOMPARE(comparison.regionToxicityReduction, before.regionToxicity - after.regionToxicity);
+        QVERIFY(comparison.regionToxicityBefore != comparison.regionToxicityAfter);
         QVERIFY(comparison.parameterShift.relative[1][6] > 0);
         QCOMPARE(comparison.activationShift.topNeurons.size(), size_t(5));
         // The edit is above the region's input: its mean activation is unchanged.
@@ -190,7 +190,8 @@ private Q_SLOTS:
         QCOMPARE(comparison.curvesBefore.size(), size_t(6));
         QVERIFY(comparison.curvesBefore[0].distances != comparison.curvesAfter[0].distances);
         nlohmann::json json = comparison;
-        QVERIFY(json.contains("toxicity_reduction"));
+        QCOMPARE(json.at("region_toxicity_reduction").get<double>(), comparison.regionToxicityReduction);
+        QVERIFY(!json.contains("toxicity_reduction"));  // one name per quantity (README glossary)
     }
 };
 

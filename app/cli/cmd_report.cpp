@@ -76,16 +76,16 @@ std::string mechanismTable(const ComparisonResult& result) {
     std::ostringstream md;
     md << "| method | record | layer | steps | final loss | seconds | region toxicity before | region toxicity after | "
           "region toxicity reduction "
-          "| activation norm change |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-    auto toxicity = [&](double value) { return result.probe ? formatNumber(value, 4) : std::string("-"); };
+          "| region activation change (%) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    auto toxicity = [&](double value) { return result.probe ? formatNumber(value, 4) : std::string("n/a"); };
     for (const auto& method : result.methods)
         for (const auto& edit : method.edits) {
             const auto& losses = edit.edit.lossHistory;
             md << "| " << method.method << " | " << edit.recordId << " | " << edit.mechanism.layer << " | "
                << losses.size() << " | " << formatNumber(losses.empty() ? std::nullopt : std::optional(losses.back().total), 4)
-               << " | " << formatNumber(edit.edit.durationSeconds, 2) << " | " << toxicity(edit.mechanism.toxicityBefore)
-               << " | " << toxicity(edit.mechanism.toxicityAfter) << " | " << toxicity(edit.mechanism.toxicityReduction)
-               << " | " << formatNumber(edit.mechanism.activationShift.relativeNormChange, 4) << " |\n";
+               << " | " << formatNumber(edit.edit.durationSeconds, 2) << " | " << toxicity(edit.mechanism.regionToxicityBefore)
+               << " | " << toxicity(edit.mechanism.regionToxicityAfter) << " | " << toxicity(edit.mechanism.regionToxicityReduction)
+               << " | " << formatNumber(100.0 * edit.mechanism.activationShift.relativeNormChange, 2) << " |\n";
         }
     return md.str() + "\n";
 }

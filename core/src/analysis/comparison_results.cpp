@@ -10,20 +10,22 @@ namespace detox {
 void from_json(const nlohmann::json& json, ParameterShiftMatrix& shift);
 void from_json(const nlohmann::json& json, ActivationShift& shift);
 void from_json(const nlohmann::json& json, ToxicProbe& probe);
-void from_json(const nlohmann::json& json, MechanismComparison& comparison);
 
 namespace {
 
-constexpr int kFormatVersion = 1;
+// 2: the probe-cosine keys are region_toxicity_* (format 1 called them toxicity_*, a name the Compare
+// view's judge-based defense gain also claimed); format 1 files are still read.
+constexpr int kFormatVersion = 2;
 
-double numberOrZero(const nlohmann::json& json, const char* key) {
+double numberOrZero(const nlohmann::json& json, const std::string& key) {
     return json.contains(key) && json.at(key).is_number() ? json.at(key).get<double>() : 0.0;
 }
 
 nlohmann::json mechanismJson(const MechanismComparison& mechanism, bool hasProbe) {
     nlohmann::json json = mechanism;
-    // Without a probe there is no toxicity to report: null, not a misleading 0.
-    if (!hasProbe) json["toxicity_before"] = json["toxicity_after"] = json["toxicity_reduction"] = nullptr;
+    // Without a probe there is no region toxicity to report: null, not a misleading 0.
+    if (!hasProbe)
+        json["region_toxicity_before"] = json["region_toxicity_after"] = json["region_toxicity_reduction"] = nullptr;
     return json;
 }
 
@@ -32,22 +34,23 @@ nlohmann::json editJson(const ComparedEdit& edit, bool hasProbe) {
             {"mechanism", mechanismJson(edit.mechanism, hasProbe)}};
 }
 
-// The numbers a reader looks for first: metrics and mean mechanism figures of each method.
+// The numbers a reader looks for first: metrics and mean mechanism figures of each method (the region
+// activation change as a fraction, x100 = %).
 nlohmann::json methodSummary(const MethodComparison& method, bool hasProbe) {
     double seconds = 0, normChange = 0, reduction = 0, largestShift = 0;
     for (const auto& edit : method.edits) {
         seconds += edit.edit.durationSeconds;
         normChange += edit.mechanism.activationShift.relativeNormChange;
-        reduction += edit.mechanism.toxicityReduction;
+        reduction += edit.mechanism.regionToxicityReduction;
         for (const auto& row : edit.mechanism.parameterShift.relative)
             for (double value : row) largestShift = std::max(largestShift, value);
     }
     const double count = method.edits.empty() ? 1.0 : double(method.edits.size());
     nlohmann::json summary = {{"edits", method.edits.size()},
                               {"edit_seconds", seconds},
-                              {"mean_relative_activation_norm_change", normChange / count},
+                              {"mean_region_activation_change", normChange / count},
                               {"largest_relative_parameter_shift", largestShift}};
-    summary["mean_toxicity_reduction"] = hasProbe ? nlohmann::json(reduction / count) : nlohmann::json();
+    summary["mean_region_toxicity_reduction"] = hasProbe ? nlohmann::json(reduction / count) : nlohmann::json();
     return summary;
 }
 
@@ -80,17 +83,24 @@ void from_json(const nlohmann::json& json, ToxicProbe& probe) {
     probe.heldOutCount = json.at("held_out_count").get<int>();
 }
 
-void from_json(const nlohmann::json& json, MechanismComparison& comparison) {
+namespace {
+
+MechanismComparison readMechanism(const nlohmann::json& json, int formatVersion) {
+    const std::string prefix = formatVersion >= 2 ? "region_toxicity_" : "toxicity_";
+    MechanismComparison comparison;
     comparison.method = json.at("method").get<std::string>();
     comparison.layer = json.at("layer").get<int>();
     comparison.parameterShift = json.at("parameter_shift").get<ParameterShiftMatrix>();
     comparison.activationShift = json.at("activation_shift").get<ActivationShift>();
-    comparison.toxicityBefore = numberOrZero(json, "toxicity_before");
-    comparison.toxicityAfter = numberOrZero(json, "toxicity_after");
-    comparison.toxicityReduction = numberOrZero(json, "toxicity_reduction");
+    comparison.regionToxicityBefore = numberOrZero(json, prefix + "before");
+    comparison.regionToxicityAfter = numberOrZero(json, prefix + "after");
+    comparison.regionToxicityReduction = numberOrZero(json, prefix + "reduction");
     comparison.curvesBefore = json.at("curves_before").get<std::vector<LocateResult>>();
     comparison.curvesAfter = json.at("curves_after").get<std::vector<LocateResult>>();
+    return comparison;
 }
+
+}  // namespace
 
 bool isComparisonJson(const nlohmann::json& json) {
     return json.is_object() && json.value("kind", std::string()) == kComparisonKind;
@@ -124,6 +134,11 @@ void to_json(nlohmann::json& json, const ComparisonResult& result) {
 void from_json(const nlohmann::json& json, ComparisonResult& result) {
     if (!isComparisonJson(json))
         throw Error("", "kind", std::string("expected \"") + kComparisonKind + "\" (a detox compare result)");
+    const int formatVersion = json.value("format_version", 1);
+    if (formatVersion > kFormatVersion)
+        throw Error("", "format_version",
+                    "expected " + std::to_string(kFormatVersion) + " or lower (written by a newer detox), got " +
+                        std::to_string(formatVersion));
     const nlohmann::json& provenance = json.at("provenance");
     from_json(provenance, result.provenance);
     result.shardIndex = provenance.at("shard").at("index").get<int>();
@@ -140,7 +155,7 @@ void from_json(const nlohmann::json& json, ComparisonResult& result) {
         method.evaluation = item.at("evaluation").get<EvaluationResult>();
         for (const auto& edit : item.at("edits"))
             method.edits.push_back({edit.at("position").get<int>(), edit.at("id").get<int>(),
-                                    edit.at("edit").get<EditResult>(), edit.at("mechanism").get<MechanismComparison>()});
+                                    edit.at("edit").get<EditResult>(), readMechanism(edit.at("mechanism"), formatVersion)});
         result.methods.push_back(std::move(method));
     }
 }

@@ -312,9 +312,9 @@ MechanismComparison compareMechanism(const std::string& method, const MechanismM
     result.layer = before.layer;
     result.parameterShift = std::move(shift);
     result.activationShift = activationShift(before.activations, after.activations, topK);
-    result.toxicityBefore = before.regionToxicity;
-    result.toxicityAfter = after.regionToxicity;
-    result.toxicityReduction = before.regionToxicity - after.regionToxicity;
+    result.regionToxicityBefore = before.regionToxicity;
+    result.regionToxicityAfter = after.regionToxicity;
+    result.regionToxicityReduction = before.regionToxicity - after.regionToxicity;
     result.curvesBefore = before.distanceCurves;
     result.curvesAfter = after.distanceCurves;
     return result;
@@ -325,9 +325,9 @@ void to_json(nlohmann::json& json, const MechanismComparison& c) {
             {"layer", c.layer},
             {"parameter_shift", c.parameterShift},
             {"activation_shift", c.activationShift},
-            {"toxicity_before", c.toxicityBefore},
-            {"toxicity_after", c.toxicityAfter},
-            {"toxicity_reduction", c.toxicityReduction},
+            {"region_toxicity_before", c.regionToxicityBefore},
+            {"region_toxicity_after", c.regionToxicityAfter},
+            {"region_toxicity_reduction", c.regionToxicityReduction},
             {"curves_before", c.curvesBefore},
             {"curves_after", c.curvesAfter}};
 }

@@ -71,12 +71,13 @@ FigureSpec mechanismBars(const ComparisonResult& result, const QString& prefix) 
     QVector<QVector<double>> values;
     for (const auto& method : result.methods) {
         methods << QString::fromStdString(method.method);
-        // Without a probe there is no toxicity measure, only the activation change.
-        if (result.probe) values.append(QVector<double>{meanToxicityReduction(method), meanActivationNormChange(method)});
-        else values.append(QVector<double>{meanActivationNormChange(method)});
+        // Without a probe there is no region toxicity, only the activation change.
+        const double activationPercent = 100.0 * meanActivationNormChange(method);
+        if (result.probe) values.append(QVector<double>{meanRegionToxicityReduction(method), activationPercent});
+        else values.append(QVector<double>{activationPercent});
     }
-    QStringList measures{QStringLiteral("relative activation norm change")};
-    if (result.probe) measures.prepend(QStringLiteral("toxicity reduction"));
+    QStringList measures{QStringLiteral("region activation change (%)")};
+    if (result.probe) measures.prepend(QStringLiteral("region toxicity reduction (cosine)"));
     FigureSpec figure = withId(
         metricsBarFigure(methods, measures, values, QStringLiteral("Toxic region after each method (mean over edits)")),
         prefix + "mechanism");
@@ -96,8 +97,8 @@ double meanOverEdits(const MethodComparison& method, Value value) {
 
 }  // namespace
 
-double meanToxicityReduction(const MethodComparison& method) {
-    return meanOverEdits(method, [](const ComparedEdit& edit) { return edit.mechanism.toxicityReduction; });
+double meanRegionToxicityReduction(const MethodComparison& method) {
+    return meanOverEdits(method, [](const ComparedEdit& edit) { return edit.mechanism.regionToxicityReduction; });
 }
 
 double meanActivationNormChange(const MethodComparison& method) {

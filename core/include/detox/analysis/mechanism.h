@@ -106,8 +106,8 @@ struct MechanismComparison {
     int layer = -1;
     ParameterShiftMatrix parameterShift;
     ActivationShift activationShift;
-    double toxicityBefore = 0, toxicityAfter = 0;
-    double toxicityReduction = 0;            // before - after
+    double regionToxicityBefore = 0, regionToxicityAfter = 0;
+    double regionToxicityReduction = 0;            // before - after
     std::vector<LocateResult> curvesBefore, curvesAfter;
 };
 void to_json(nlohmann::json& json, const MechanismComparison& comparison);

@@ -47,7 +47,7 @@ public:
     QVector<FigureSpec> shiftFigures() const;
     FigureSpec metricsFigure() const;
     // Per run: the toxic region's relative activation-norm change on the adversarial prompt (%) and the
-    // toxicity reduction (mean unsafe verdict before - after, x100).
+    // defense gain (mean unsafe verdict before - after, x100).
     FigureSpec mechanismFigure() const;
     // The safe-vs-unsafe distance curve before (once per record) and after each run, overlaid.
     FigureSpec curvesFigure() const;
