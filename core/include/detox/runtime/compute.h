@@ -5,7 +5,9 @@
 namespace detox {
 
 // Sets LibTorch's intra-op thread count (it defaults to 1 on Debian's build).
-// threads <= 0 means one per core. Call once at start-up from every executable.
+// threads <= 0 means one per core. Call once at start-up from every executable, before any tensor
+// work: the first call also re-selects OpenBLAS's kernels when it fell back to its generic ones on a
+// CPU it does not know (compute.cpp; computeDescription says so).
 void initCompute(int threads = 0);
 
 int computeThreads();
