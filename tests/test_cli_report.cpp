@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
+#include "detox/methods/registry.h"
 #include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 #include "tiny_model.h"
@@ -356,8 +357,10 @@ private:
             for (const auto& edit : method.at("edits")) {
                 const QString suffix = QString::fromStdString(method.at("method").get<std::string>()) +
                                        QStringLiteral("-record-%1").arg(edit.at("id").get<int>());
-                figures << "compare-toxic-layers-" + suffix << "compare-loss-" + suffix
-                        << "compare-parameter-shift-" + suffix;
+                figures << "compare-toxic-layers-" + suffix;
+                // A prompt-only baseline trains nothing: no loss curve, no parameter shift.
+                if (detox::methodByName(method.at("method").get<std::string>()).changesWeights)
+                    figures << "compare-loss-" + suffix << "compare-parameter-shift-" + suffix;
             }
         return figures;
     }

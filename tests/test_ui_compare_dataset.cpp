@@ -174,6 +174,13 @@ void TestUiCompareDataset::tableAndFiguresHoldCompareMethodsValues() {
                  QString::fromStdString(method.method));
         if (entry.changesWeights) continue;
         QVERIFY(method.edits.at(0).edit.changedTensors.empty());
+        // Nothing trained: its record's figures are the before/after curves only, no empty loss or shift axes.
+        const QString suffix = QString::fromStdString(method.method) + QStringLiteral("-record-%1").arg(expectedIds.front());
+        QStringList ids;
+        for (const FigureSpec& figure : figures) ids << figure.id;
+        QVERIFY(ids.contains("compare-toxic-layers-" + suffix));
+        QVERIFY(!ids.contains("compare-loss-" + suffix));
+        QVERIFY(!ids.contains("compare-parameter-shift-" + suffix));
         const auto& inputs = method.evaluation.cases.at(0).safety.inputs;
         const SafeEditRecord* record = dataset->findById(method.evaluation.cases.at(0).safety.id);
         QCOMPARE(inputs.at("DS"), entry.promptAfter(record->adversarialPrompt, entry.paperDefaults(ModelConfig{})));

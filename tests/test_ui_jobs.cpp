@@ -156,6 +156,51 @@ private slots:
         QCOMPARE(lastEntry(finished).message, QString("cancelled by the user"));
     }
 
+    void resultOfAJobCancelledAfterItsWorkIsDiscarded() {
+        // The work ignores cancellation and returns; the cancel arrives before the main thread delivers.
+        JobRunner runner;
+        std::atomic<bool> returned{false};
+        bool delivered = false;
+        QSignalSpy finished(&runner, &JobRunner::jobFinished);
+        const JobId id = runner.submit(JobSpec<int>{
+            .options = {"finishes anyway"},
+            .work = [&](detox::JobControl&) {
+                returned = true;
+                return 7;
+            },
+            .onSuccess = [&](int&) { delivered = true; }});
+        while (!returned) std::this_thread::sleep_for(1ms);  // no event processing: finishJob is still queued
+        runner.cancel(id);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 5000);
+        QVERIFY(!delivered);
+        QCOMPARE(lastEntry(finished).status, JobStatus::Cancelled);
+        QCOMPARE(lastEntry(finished).message, QString("cancelled; its result was discarded"));
+    }
+
+    void cancelQueueStopsOnlyThatQueue() {
+        JobRunner runner;
+        FakeLongJob slow;
+        slow.steps = 1000;
+        QSignalSpy finished(&runner, &JobRunner::jobFinished);
+        bool otherDelivered = false;
+        runner.submit(JobSpec<int>{.options = {"a running", {}, "model-a"}, .work = slow});
+        runner.submit(JobSpec<int>{.options = {"a queued", {}, "model-a"}, .work = FakeLongJob{}});
+        runner.submit(JobSpec<int>{.options = {"b", {}, "model-b"},
+                                   .work = FakeLongJob{},
+                                   .onSuccess = [&](int&) { otherDelivered = true; }});
+        QTRY_VERIFY_WITH_TIMEOUT(slow.stepsDone->load() >= 1, 5000);
+        runner.cancelQueue("model-a");
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 3, 10000);
+        QMap<QString, JobStatus> status;
+        for (const QList<QVariant>& signal : finished)
+            status[signal.at(0).value<RunLogEntry>().name] = signal.at(0).value<RunLogEntry>().status;
+        QCOMPARE(status.value("a running"), JobStatus::Cancelled);
+        QCOMPARE(status.value("a queued"), JobStatus::Cancelled);
+        QCOMPARE(status.value("b"), JobStatus::Succeeded);
+        QVERIFY(otherDelivered);
+        QVERIFY(slow.stepsDone->load() < slow.steps);
+    }
+
     void errorsBecomeMessages() {
         JobRunner runner;
         QSignalSpy failed(&runner, &JobRunner::jobFailed);

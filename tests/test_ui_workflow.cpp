@@ -13,6 +13,7 @@
 #include <QMessageBox>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -68,6 +69,7 @@ private slots:
     void savesEditedModelAndUndoes();
     void exportsAllFigures();
     void badModelKeepsTheLoadedOne();
+    void switchingModelsCancelsWithoutWaiting();
     void cleanupTestCase() { window_.reset(); }
 
 private:
@@ -275,6 +277,11 @@ void TestUiWorkflow::dinmRunKeepsTheWindowResponsive() {
     QVERIFY(window.model()->parameter(regionTensor_).values != originalRegion_.values);
     QCOMPARE(window.modelPanel()->field("state"), QString("edited (unsaved)"));
     QVERIFY(action(window, "actionUndoEdits")->isEnabled());
+    // The run is in the workbench's edit history, and the state's edit session is the one that edited.
+    QCOMPARE(window.state()->runs().size(), 1);
+    QCOMPARE(window.state()->runs().back().id, result.id);
+    QVERIFY(window.state()->hasEdits());
+    QCOMPARE(window.state()->selectedRecordId(), record_.id);
 
     // The loss plot holds the run's losses.
     const QVector<double> total = graphValues(edit->lossPlot()->plot(), "total");
@@ -377,6 +384,63 @@ void TestUiWorkflow::badModelKeepsTheLoadedOne() {
     QVERIFY(window.findChild<QMessageBox*>("modelError"));
     QCOMPARE(window.modelPanel()->field("layers"), QString::number(reference_->config().numLayers));
     QVERIFY(window.toxicLayersView()->locateButton()->isEnabled());
+}
+
+void TestUiWorkflow::switchingModelsCancelsWithoutWaiting() {
+    // A long DINM run on the loaded model; opening a model meanwhile cancels it without waiting for it to
+    // stop (no nested event loop: the old job is still pending when the new model is in place), and its
+    // result never reaches the views or the edit history.
+    MainWindow& window = *window_;
+    EditView* edit = window.editView();
+    const auto oldModel = window.model();
+    const quint64 oldGeneration = window.state()->modelGeneration();
+    edit->setMethod(EditMethod::Dinm);
+    edit->stepsSpin()->setValue(100000);
+    edit->learningRateSpin()->setValue(1e-6);
+    QSignalSpy finished(window.jobs(), &JobRunner::jobFinished);
+    edit->run();
+    QVERIFY(edit->isRunning());
+    int pendingAtSwitch = -1;
+    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+    connect(&window, &MainWindow::modelLoaded, this, [&] { pendingAtSwitch = window.jobs()->pendingCount(); });
+    // The model panel's load options apply to the new load.
+    ModelPanel* panel = window.modelPanel();
+    panel->weightModeCombo()->setCurrentIndex(panel->weightModeCombo()->findData("stored"));
+    window.openModel(modelDirectory_);
+    QVERIFY(loaded.wait(120000));
+    QVERIFY2(pendingAtSwitch >= 1, "the switch waited for the old model's job to stop");
+    QVERIFY(window.model() != oldModel);
+    QCOMPARE(window.model()->weightMode(), WeightMode::Stored);
+    QCOMPARE(panel->field("weights"), QString::fromStdString(window.model()->weightsDescription()));
+    QVERIFY(panel->field("weights").startsWith("stored"));
+    QCOMPARE(window.state()->modelGeneration(), oldGeneration + 1);
+    QVERIFY(window.state()->runs().isEmpty());
+    QVERIFY(!window.state()->hasEdits());
+    QVERIFY(window.jobs()->waitForIdle(60000));
+    bool sawCancelledDinm = false;
+    for (const QList<QVariant>& signal : finished) {
+        const auto entry = signal.at(0).value<RunLogEntry>();
+        if (entry.name.startsWith("DINM")) sawCancelledDinm = entry.status == JobStatus::Cancelled;
+    }
+    QVERIFY(sawCancelledDinm);
+    QVERIFY(window.state()->runs().isEmpty());
+    QCOMPARE(edit->lastRun().has_value(), false);   // the new model's view starts empty
+    QVERIFY(!edit->isRunning());
+    QVERIFY(edit->runButton()->isEnabled());
+
+    // "Reload with these options": the same directory, now with every weight converted to F32.
+    panel->weightModeCombo()->setCurrentIndex(panel->weightModeCombo()->findData("f32"));
+    QVERIFY(panel->reloadButton()->isEnabled());
+    QTest::mouseClick(panel->reloadButton(), Qt::LeftButton);
+    QVERIFY(loaded.wait(120000));
+    QCOMPARE(window.model()->weightMode(), WeightMode::F32);
+    QVERIFY(panel->field("weights").startsWith("f32"));
+    QCOMPARE(window.modelPath(), modelDirectory_);
+    // This build's LibTorch has no CUDA: the device is listed but disabled, and says what to rebuild with.
+    const auto* devices = qobject_cast<const QStandardItemModel*>(panel->deviceCombo()->model());
+    QCOMPARE(panel->deviceCombo()->itemData(1).toString(), QString("cuda"));
+    QVERIFY(!devices->item(1)->isEnabled());
+    QVERIFY(devices->item(1)->toolTip().contains("CMAKE_PREFIX_PATH"));
 }
 
 QTEST_MAIN(TestUiWorkflow)

@@ -1,6 +1,8 @@
 // Figures of a method comparison (figures_comparison.h), built with figures_core.
 #include "detox_ui/figures/figures_comparison.h"
 
+#include "detox/methods/registry.h"
+
 #include "detox_ui/figures/figures_core.h"
 
 namespace detox::ui {
@@ -112,16 +114,22 @@ QVector<FigureSpec> comparisonFigures(const ComparisonResult& result, const QStr
         figures.append(withId(toxicLayerFigure(result.baselineCurves), prefix + "toxic-layers"));
     QVector<FigureSpec> heatmaps;
     QVector<bool> heatmapShown;
-    for (const auto& method : result.methods)
+    for (const auto& method : result.methods) {
+        // A prompt-only baseline trains nothing: no loss curve and no parameter shift to draw (report.md's
+        // table says so), rather than empty axes.
+        const detox::Method* info = detox::findMethod(method.method);
+        const bool changesWeights = !info || info->changesWeights;
         for (const auto& edit : method.edits) {
             const bool shown = !onlyRecord || edit.recordId == *onlyRecord;
             if (shown) {
                 figures.append(beforeAfterCurves(edit, method.method, prefix));
-                figures.append(lossCurve(edit, method.method, prefix));
+                if (changesWeights) figures.append(lossCurve(edit, method.method, prefix));
             }
+            if (!changesWeights) continue;
             heatmaps.append(shiftHeatmap(edit, method.method, prefix));
             heatmapShown.append(shown);
         }
+    }
     // The range is shared by every edit's heatmap, also those of records not shown.
     QVector<FigureSpec*> shared;
     for (auto& heatmap : heatmaps) shared.append(&heatmap);

@@ -194,12 +194,17 @@ void JobRunner::postProgress(JobId id, const std::shared_ptr<ProgressSlot>& slot
         Qt::QueuedConnection);
 }
 
-void JobRunner::finishJob(JobId id, JobStatus status, const QString& message) {
+void JobRunner::finishJob(JobId id, JobStatus status, QString message) {
     auto found = running_.find(id);
     if (found == running_.end()) return;
     std::unique_ptr<Job> job = std::move(found->second);
     running_.erase(found);
 
+    if (status == JobStatus::Succeeded && job->control->cancelRequested()) {
+        // Cancelled after its work returned: whoever cancelled has moved on (e.g. to another model).
+        status = JobStatus::Cancelled;
+        message = tr("cancelled; its result was discarded");
+    }
     RunLogEntry& entry = job->entry;
     entry.finished = QDateTime::currentDateTimeUtc();
     entry.durationSeconds = entry.started.msecsTo(entry.finished) / 1000.0;
@@ -261,6 +266,15 @@ void JobRunner::cancelAll() {
         for (const auto& job : jobs) ids.push_back(job->id);
     for (JobId id : ids) cancel(id);
     for (auto& [id, job] : running_) job->control->requestCancel();
+}
+
+void JobRunner::cancelQueue(const QString& queue) {
+    std::vector<JobId> ids;
+    if (auto found = queued_.find(queue); found != queued_.end())
+        for (const auto& job : found->second) ids.push_back(job->id);
+    for (const auto& [id, job] : running_)
+        if (job->options.queue == queue) ids.push_back(id);
+    for (JobId id : ids) cancel(id);
 }
 
 int JobRunner::pendingCount() const {

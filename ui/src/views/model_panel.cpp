@@ -1,9 +1,15 @@
 #include "detox_ui/views/model_panel.h"
 
+#include <QComboBox>
 #include <QDir>
 #include <QFormLayout>
+#include <QGroupBox>
 #include <QLabel>
+#include <QPushButton>
+#include <QStandardItemModel>
 #include <QVBoxLayout>
+
+#include <exception>
 
 namespace detox::ui {
 
@@ -38,16 +44,58 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     addField("hidden", tr("Hidden size"));
     addField("parameters", tr("Parameters"));
     addField("dtype", tr("Stored dtype"));
-    addField("memory", tr("Memory (F32)"));
+    addField("weights", tr("Weights"));
+    addField("memory", tr("Memory"));
     addField("state", tr("State"));
     addField("path", tr("Path"));
     fields_["path"]->setWordWrap(true);
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(headline_);
     layout->addWidget(details_);
+    layout->addWidget(buildLoadOptions());
     layout->addStretch(1);
     details_->hide();
     headline_->setText(tr("<b>No model loaded</b><br>File &gt; Open Model (Ctrl+Shift+O)"));
+}
+
+QWidget* ModelPanel::buildLoadOptions() {
+    auto* box = new QGroupBox(tr("Load options (next Open Model)"), this);
+    weightMode_ = new QComboBox(box);
+    weightMode_->setObjectName("loadWeightMode");
+    weightMode_->addItem(tr("auto: F32 if it fits, else as stored"), "auto");
+    weightMode_->addItem(tr("f32: convert every weight at load (fastest)"), "f32");
+    weightMode_->addItem(tr("stored: keep BF16/F16 mapped, convert per layer"), "stored");
+    weightMode_->setToolTip(tr("How the weights are held in memory; compute is F32 on the CPU either way. A 7B BF16 "
+                               "model needs about 27 GB as F32 and 13.5 GB as stored."));
+    device_ = new QComboBox(box);
+    device_->setObjectName("loadDevice");
+    device_->addItem("cpu", "cpu");
+    device_->addItem("cuda", "cuda");
+    try {
+        detox::checkDevice("cuda");
+    } catch (const std::exception& error) {
+        // This LibTorch has no CUDA: say so on the item instead of failing at load time.
+        auto* items = static_cast<QStandardItemModel*>(device_->model());
+        items->item(1)->setEnabled(false);
+        items->item(1)->setToolTip(QString::fromStdString(error.what()));
+        device_->setToolTip(QString::fromStdString(error.what()));
+    }
+    reload_ = new QPushButton(tr("Reload with these options"), box);
+    reload_->setObjectName("reloadModel");
+    reload_->setEnabled(false);
+    connect(reload_, &QPushButton::clicked, this, &ModelPanel::reloadRequested);
+    auto* form = new QFormLayout(box);
+    form->addRow(tr("Weights:"), weightMode_);
+    form->addRow(tr("Device:"), device_);
+    form->addRow(reload_);
+    return box;
+}
+
+detox::LoadOptions ModelPanel::loadOptions() const {
+    detox::LoadOptions options;
+    options.weights = *detox::weightModeFromName(weightMode_->currentData().toString().toStdString());
+    options.device = device_->currentData().toString().toStdString();
+    return options;
 }
 
 QLabel* ModelPanel::addField(const QString& key, const QString& title) {
@@ -68,7 +116,7 @@ void ModelPanel::showLoading(const QString& directory) {
     headline_->setText(tr("<b>Loading...</b><br>%1").arg(QDir::toNativeSeparators(directory).toHtmlEscaped()));
 }
 
-void ModelPanel::showModel(const detox::CheckpointInfo& info, long long parameters, long long weightBytes) {
+void ModelPanel::showModel(const detox::CheckpointInfo& info, const detox::Model& model) {
     const detox::ModelConfig& config = info.config;
     headline_->setText(tr("<b>%1</b>").arg(QDir(QString::fromStdString(info.directory)).dirName().toHtmlEscaped()));
     fields_["architecture"]->setText(QString::fromStdString(config.hfArchitecture));
@@ -77,15 +125,19 @@ void ModelPanel::showModel(const detox::CheckpointInfo& info, long long paramete
                                    .arg(config.hiddenSize)
                                    .arg(config.intermediateSize)
                                    .arg(config.numHeads));
-    fields_["parameters"]->setText(formatCount(parameters));
+    fields_["parameters"]->setText(formatCount(model.parameterCount()));
     fields_["dtype"]->setText(QString::fromStdString(config.storedDtype));
-    QString memory = tr("%1 weights, %2 total").arg(formatBytes(weightBytes), formatBytes(info.memory.totalBytes));
+    fields_["weights"]->setText(QString::fromStdString(model.weightsDescription()));
+    fields_["weights"]->setWordWrap(true);
+    QString memory =
+        tr("%1 weights as held, %2 total").arg(formatBytes(model.weightBytes()), formatBytes(info.memory.totalBytes));
     if (info.memory.availableBytes > 0) memory += tr(" of %1 free").arg(formatBytes(info.memory.availableBytes));
     fields_["memory"]->setText(memory);
     fields_["path"]->setText(QDir::toNativeSeparators(QString::fromStdString(info.directory)));
     fields_["path"]->setToolTip(fields_["path"]->text());
     setEdited(false);
     details_->show();
+    reload_->setEnabled(true);
 }
 
 void ModelPanel::showFailure(const QString& directory, const QString& message) {

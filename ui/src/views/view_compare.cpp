@@ -7,6 +7,7 @@
 #include <QTabWidget>
 #include <QVBoxLayout>
 
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -167,7 +168,8 @@ FigureSpec CompareView::mechanismFigure() const {
         const MethodRun& run = runs_[i];
         figure.categories << run.id;
         activation.x.append(i);
-        activation.y.append(regionActivationChange(run).value_or(0.0));
+        // Not measured (no region read): no bar, never a silent 0.
+        activation.y.append(regionActivationChange(run).value_or(std::numeric_limits<double>::quiet_NaN()));
         toxicity.x.append(i);
         toxicity.y.append(100.0 * (meanUnsafe(run, false) - meanUnsafe(run, true)));
     }

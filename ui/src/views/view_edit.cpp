@@ -201,8 +201,13 @@ EditView::~EditView() {
 }
 
 void EditView::setModel(std::shared_ptr<detox::Model> model) {
+    auto editor = model ? std::make_shared<detox::ModelEditor>(*model, detox::EditMode::Reset) : nullptr;
+    setEditSession(std::move(model), std::move(editor));
+}
+
+void EditView::setEditSession(std::shared_ptr<detox::Model> model, std::shared_ptr<detox::ModelEditor> editor) {
     model_ = std::move(model);
-    editor_ = model_ ? std::make_shared<detox::ModelEditor>(*model_, detox::EditMode::Reset) : nullptr;
+    editor_ = model_ ? std::move(editor) : nullptr;
     lastRun_.reset();
     recommended_ = {};
     recommendedError_.clear();

@@ -70,6 +70,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setObjectName("MainWindow");
     setDockNestingEnabled(true);
     resize(1440, 900);
+    state_ = new WorkbenchState(this);
     jobs_ = new JobRunner(this);
     runLog_ = new RunLogModel(this);
     connect(jobs_, &JobRunner::jobFinished, runLog_, &RunLogModel::addEntry);
@@ -82,6 +83,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     restoreWindowState();
 
     connect(browser_, &DatasetBrowser::datasetLoaded, this, [this](const QString& path, int records) {
+        state_->setDataset(browser_->dataset(), path);
+        state_->selectRecord(browser_->selectedRecordId());  // the browser may have selected before it said so
         statusData_->setText(tr("%1 (%2 records)").arg(QFileInfo(path).fileName()).arg(records));
         statusData_->setToolTip(path);
         rebuildRecentMenu();
@@ -344,15 +347,18 @@ void MainWindow::loadModelInBackground(const QString& directory) {
     statusModel_->setText(tr("Loading %1...").arg(QFileInfo(directory).fileName()));
     JobOptions options;
     options.name = tr("Load model %1").arg(QFileInfo(directory).fileName());
-    options.settings = QJsonObject{{"directory", directory}};
+    const detox::LoadOptions loadOptions = modelPanel_->loadOptions();
+    options.settings = QJsonObject{{"directory", directory},
+                                   {"weights", QString::fromStdString(detox::weightModeName(loadOptions.weights))},
+                                   {"device", QString::fromStdString(loadOptions.device)}};
     options.queue = QStringLiteral("model-load");
     const std::string path = directory.toStdString();
     jobs_->submit(JobSpec<LoadedModel>{
         .options = options,
-        .work = [path](detox::JobControl& job) {
+        .work = [path, loadOptions](detox::JobControl& job) {
             LoadedModel loaded;
             loaded.info = detox::inspectCheckpoint(path);  // headers only: fails fast on a bad directory
-            loaded.model = std::make_shared<detox::Model>(detox::Model::load(path, job));
+            loaded.model = std::make_shared<detox::Model>(detox::Model::load(path, loadOptions, job));
             return loaded;
         },
         .onSuccess = [this](LoadedModel& loaded) { applyModel(loaded.model, loaded.info); },
@@ -367,12 +373,15 @@ void MainWindow::loadModelInBackground(const QString& directory) {
                             {"layers", config.numLayers},
                             {"hidden_size", config.hiddenSize},
                             {"parameters", double(loaded.model->parameterCount())},
+                            {"weights", QString::fromStdString(loaded.model->weightsDescription())},
                             {"dtype", QString::fromStdString(config.storedDtype)}}};
         },
         .onFailure = [this, directory](const RunLogEntry& entry) {
-            if (model_) modelPanel_->showModel(*modelInfo_, model_->parameterCount(), model_->weightBytes());
+            const auto& model = state_->model();
+            if (model && state_->checkpointInfo())
+                modelPanel_->showModel(*state_->checkpointInfo(), *model);
             else modelPanel_->showFailure(directory, entry.message);
-            statusModel_->setText(model_ ? QFileInfo(modelPath_).fileName() : tr("No model"));
+            statusModel_->setText(model ? QFileInfo(modelPath_).fileName() : tr("No model"));
             if (entry.status != JobStatus::Cancelled)
                 showError(tr("Cannot open model"), tr("%1\n\n%2").arg(directory, entry.message), "modelError");
             emit modelLoadFailed(directory, entry.message);
@@ -381,21 +390,13 @@ void MainWindow::loadModelInBackground(const QString& directory) {
 }
 
 void MainWindow::applyModel(std::shared_ptr<detox::Model> model, const detox::CheckpointInfo& info) {
-    if (model_ && jobs_->isBusy()) {
-        // Jobs of the old model hold its editor: let them stop before the views switch models.
-        jobs_->cancelAll();
-        jobs_->waitForIdle(60000);
-    }
-    model_ = std::move(model);
-    modelInfo_ = std::make_shared<detox::CheckpointInfo>(info);
-    modelPanel_->showModel(info, model_->parameterCount(), model_->weightBytes());
-    toxicView_->setModel(model_);
-    regionView_->setModel(model_);
-    editView_->setModel(model_);
-    browser_->setContextModel(model_);
-    compareView_->setModel(model_);
-    compareView_->clearRuns();
-    const QString directory = QString::fromStdString(model_->directory());
+    // The old model's jobs hold it and its edit session by shared ownership: they are asked to stop and
+    // free them on their worker when they do; their results are discarded (JobRunner::cancel), so the
+    // switch need not wait. The views follow the state (connectViews).
+    if (const auto old = state_->model()) jobs_->cancelQueue(modelQueue(*old));
+    state_->setModel(std::move(model), info);
+    modelPanel_->showModel(info, *state_->model());
+    const QString directory = state_->modelDirectory();
     modelOpened(directory, tr("%1 (%2 layers)").arg(QFileInfo(directory).fileName()).arg(info.config.numLayers));
     addRecentModel(directory);
     rebuildRecentModelsMenu();
@@ -414,19 +415,37 @@ void MainWindow::connectViews() {
     regionView_->setJobRunner(jobs_);
     editView_->setJobRunner(jobs_);
     compareView_->setJobRunner(jobs_);
-    connect(browser_, &DatasetBrowser::recordSelected, this, &MainWindow::showSelectedRecord);
+    // The views observe the workbench state: a new model resets each of them, a run lands in the history.
+    connect(state_, &WorkbenchState::modelChanged, this, [this] {
+        const auto model = state_->model();
+        toxicView_->setModel(model);
+        regionView_->setModel(model);
+        editView_->setEditSession(model, state_->editor());
+        browser_->setContextModel(model);
+        compareView_->setModel(model);
+        compareView_->clearRuns();
+        updateActions();
+    });
+    connect(state_, &WorkbenchState::runAdded, compareView_, &CompareView::addRun);
+    connect(state_, &WorkbenchState::runAdded, regionView_, &ToxicRegionView::addMethodRun);
+    connect(state_, &WorkbenchState::editsChanged, this, [this] {
+        modelPanel_->setEdited(state_->hasEdits());
+        updateActions();
+    });
+    connect(state_, &WorkbenchState::selectionChanged, this, &MainWindow::showSelectedRecord);
+    connect(modelPanel_, &ModelPanel::reloadRequested, this, [this] {
+        if (state_->model()) openModel(state_->modelDirectory());
+    });
+    connect(browser_, &DatasetBrowser::recordSelected, this, [this](int id) {
+        // The browser owns loading and filtering; the state follows what it shows (also a dataset set
+        // on the browser directly, as tests do).
+        if (state_->dataset() != browser_->dataset()) state_->setDataset(browser_->dataset(), browser_->datasetPath());
+        state_->selectRecord(id);
+    });
     connect(toxicView_, &ToxicLayersView::located, regionView_,
             [this](const detox::LocateResult& result) { regionView_->setToxicLayer(result.toxicLayer); });
-    connect(editView_, &EditView::runFinished, compareView_, &CompareView::addRun);
-    connect(editView_, &EditView::runFinished, regionView_, &ToxicRegionView::addMethodRun);
-    connect(editView_, &EditView::runFinished, this, [this] {
-        modelPanel_->setEdited(editView_->hasEdits());
-        updateActions();
-    });
-    connect(editView_, &EditView::undone, this, [this] {
-        modelPanel_->setEdited(false);
-        updateActions();
-    });
+    connect(editView_, &EditView::runFinished, state_, &WorkbenchState::addRun);
+    connect(editView_, &EditView::undone, state_, &WorkbenchState::editsUndone);
     connect(toxicView_, &ToxicLayersView::resultReady, this, &MainWindow::recordResult);
     connect(regionView_, &ToxicRegionView::resultReady, this, &MainWindow::recordResult);
     connect(editView_, &EditView::resultReady, this, &MainWindow::recordResult);
@@ -441,15 +460,11 @@ void MainWindow::connectViews() {
     updateActions();
 }
 
-void MainWindow::showSelectedRecord(int id) {
-    const auto dataset = browser_->dataset();
-    if (!dataset) return;
-    for (const detox::SafeEditRecord& record : dataset->records) {
-        if (record.id != id) continue;
-        toxicView_->setRecord(record);
-        regionView_->setRecord(record);
-        editView_->setRecord(record);
-        break;
+void MainWindow::showSelectedRecord() {
+    if (const detox::SafeEditRecord* record = state_->selectedRecord()) {
+        toxicView_->setRecord(*record);
+        regionView_->setRecord(*record);
+        editView_->setRecord(*record);
     }
     updateActions();
 }
@@ -467,13 +482,13 @@ void MainWindow::recordResult(const QString& id, const QJsonObject& result) {
 }
 
 void MainWindow::updateActions() {
-    const bool ready = model_ && browser_->selectedRecord();
-    for (QAction* action : recordActions_) action->setEnabled(ready);
+    const bool hasModel = state_->model() != nullptr;
+    for (QAction* action : recordActions_) action->setEnabled(hasModel && state_->selectedRecord());
     if (cancelAction_) cancelAction_->setEnabled(jobs_->isBusy());
-    const bool edited = editView_->hasEdits();
-    if (undoAction_) undoAction_->setEnabled(edited && !editView_->isRunning());
-    if (saveModelAction_) saveModelAction_->setEnabled(model_ != nullptr);
-    if (compareDatasetAction_) compareDatasetAction_->setEnabled(model_ && browser_->dataset() && !compareView_->isComparing());
+    if (undoAction_) undoAction_->setEnabled(state_->hasEdits() && !editView_->isRunning());
+    if (saveModelAction_) saveModelAction_->setEnabled(hasModel);
+    if (compareDatasetAction_)
+        compareDatasetAction_->setEnabled(hasModel && state_->dataset() && !compareView_->isComparing());
     if (exportComparisonAction_) exportComparisonAction_->setEnabled(compareView_->datasetComparison().has_value());
 }
 
@@ -484,7 +499,7 @@ void MainWindow::locateToxicLayer() {
 
 void MainWindow::analyseToxicRegion() {
     showView(View::ToxicRegion);
-    regionView_->analyse(editView_->hasEdits());
+    regionView_->analyse(state_->hasEdits());
 }
 
 void MainWindow::runMethod(int editMethod) {
@@ -514,10 +529,10 @@ JobId MainWindow::compareVisibleRecords() {
     compareView_->showDatasetSection();
     const detox::ComparisonSettings settings = datasetComparisonSettings();
     QString problem;
-    if (!model_) problem = tr("Open a model first.");
-    else if (!browser_->dataset()) problem = tr("Open a SafeEdit dataset first.");
+    if (!state_->model()) problem = tr("Open a model first.");
+    else if (!state_->dataset()) problem = tr("Open a SafeEdit dataset first.");
     else if (settings.evaluation.ids.empty()) problem = tr("No records are visible: clear the filters or the search.");
-    else if (editView_->hasEdits() || editView_->isRunning())
+    else if (state_->hasEdits() || editView_->isRunning())
         // Its "original" row would silently be the edited model: ask for a clean start instead.
         problem = tr("The model has edits from the Edit view, or an edit is running. Each method repairs every record starting from the "
                      "weights as they are, so undo all edits (Ctrl+Shift+Z) first, or save the edited model and "
@@ -527,7 +542,7 @@ JobId MainWindow::compareVisibleRecords() {
         showError(tr("Cannot compare methods"), problem, "compareError");
         return 0;
     }
-    const JobId job = compareView_->runDatasetComparison(browser_->dataset(), settings);
+    const JobId job = compareView_->runDatasetComparison(state_->dataset(), settings);
     updateActions();
     return job;
 }
@@ -560,12 +575,12 @@ void MainWindow::reopenLogEntry(const RunLogEntry& entry) {
 void MainWindow::undoEdits() { editView_->undo(); }
 
 void MainWindow::saveEditedModel(const QString& directory) {
-    if (!model_) return;
+    const auto model = state_->model();
+    if (!model) return;
     JobOptions options;
     options.name = tr("Save model to %1").arg(QFileInfo(directory).fileName());
     options.settings = QJsonObject{{"directory", directory}, {"source", modelPath_}};
-    options.queue = modelQueue(*model_);  // after any edit still running on it
-    auto model = model_;
+    options.queue = modelQueue(*model);  // after any edit still running on it
     const std::string path = directory.toStdString();
     jobs_->submit(JobSpec<void>{
         .options = options,
@@ -604,7 +619,7 @@ void MainWindow::rebuildRecentModelsMenu() {
 }
 
 bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
-    if (!model_ || !browser_->selectedRecord()) return false;
+    if (!state_->model() || !state_->selectedRecord()) return false;
     locateToxicLayer();
     if (!jobs_->waitForIdle(timeoutMs)) return false;
     regionView_->analyse(false);
@@ -620,7 +635,7 @@ bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
     // The Compare tab's dataset section: the three methods on the first visible records, from the
     // loaded weights (the runs above stay in the record section).
     undoEdits();
-    if (!jobs_->waitForIdle(timeoutMs) || editView_->hasEdits()) return false;
+    if (!jobs_->waitForIdle(timeoutMs) || state_->hasEdits()) return false;
     compareView_->recordLimitSpin()->setValue(kShowcaseComparisonRecords);
     if (compareVisibleRecords() == 0 || !jobs_->waitForIdle(timeoutMs)) return false;
     return compareView_->datasetComparison().has_value();
@@ -664,8 +679,8 @@ void MainWindow::showView(View view) { views_->setCurrentIndex(int(view)); }
 Session MainWindow::currentSession() const {
     Session session;
     session.modelPath = modelPath_;
-    session.datasetPath = browser_->datasetPath();
-    session.selectedRecord = browser_->selectedRecordId();
+    session.datasetPath = state_->datasetPath();
+    session.selectedRecord = state_->selectedRecordId();
     session.theme = themeName(theme_);
     session.runLog = runLog_->entries();
     return session;

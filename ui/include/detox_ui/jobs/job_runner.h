@@ -102,8 +102,11 @@ public:
     template <typename Result>
     JobId submit(JobSpec<Result> spec);
 
-    void cancel(JobId id);         // queued: removed at once; running: asked to stop at its next checkpoint
+    // Queued: removed at once; running: asked to stop at its next checkpoint. A cancelled job's result is
+    // never delivered, even when its work had already returned: it ends as Cancelled.
+    void cancel(JobId id);
     void cancelAll();
+    void cancelQueue(const QString& queue);   // every job of one queue (e.g. a model's)
     bool isBusy() const;           // any job queued or running
     int pendingCount() const;      // queued + running
     QString jobName(JobId id) const;
@@ -147,7 +150,7 @@ private:
 
     JobId enqueue(std::unique_ptr<Job> job);
     void startNext(const QString& queue);
-    void finishJob(JobId id, JobStatus status, const QString& message);
+    void finishJob(JobId id, JobStatus status, QString message);
     void postProgress(JobId id, const std::shared_ptr<ProgressSlot>& slot, const detox::Progress& progress);
     void updateBusy();
 

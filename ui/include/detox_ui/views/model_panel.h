@@ -1,12 +1,16 @@
 // The Model dock: what the loaded checkpoint is (architecture, layers, hidden size, parameters, dtype,
-// memory estimate, path) and whether it holds unsaved edits. Display only; MainWindow loads models.
+// how its weights are held and where, memory, path) and whether it holds unsaved edits; and the load
+// options (weight mode, device) the next File > Open Model uses. MainWindow loads models.
 #pragma once
 #include <QWidget>
 
 #include "detox/checkpoint/checkpoint.h"
+#include "detox/runtime/model.h"
 
+class QComboBox;
 class QFormLayout;
 class QLabel;
+class QPushButton;
 
 namespace detox::ui {
 
@@ -21,22 +25,37 @@ public:
     explicit ModelPanel(QWidget* parent = nullptr);
 
     void showLoading(const QString& directory);
-    void showModel(const detox::CheckpointInfo& info, long long parameters, long long weightBytes);
+    void showModel(const detox::CheckpointInfo& info, const detox::Model& model);
     void showFailure(const QString& directory, const QString& message);
     void setEdited(bool edited);       // "edited (unsaved)" vs "as loaded"
 
     // Field values as shown, by key: "architecture", "layers", "hidden", "parameters", "dtype",
-    // "memory", "path", "state".
+    // "weights" (mode and device as loaded), "memory", "path", "state".
     QString field(const QString& key) const;
     QLabel* headline() const { return headline_; }
 
+    // The options of the next load: weights auto / f32 / stored (detox/runtime/model.h WeightMode) and the
+    // device. A device this build cannot use is listed disabled, its tooltip saying what to rebuild with.
+    detox::LoadOptions loadOptions() const;
+    QComboBox* weightModeCombo() const { return weightMode_; }   // data: weightModeName
+    QComboBox* deviceCombo() const { return device_; }           // data: "cpu", "cuda"
+    QPushButton* reloadButton() const { return reload_; }
+
+signals:
+    // "Reload with these options": the loaded model's directory again, with loadOptions().
+    void reloadRequested();
+
 private:
     QLabel* addField(const QString& key, const QString& title);
+    QWidget* buildLoadOptions();
 
     QLabel* headline_ = nullptr;
     QFormLayout* form_ = nullptr;
     QWidget* details_ = nullptr;
     QMap<QString, QLabel*> fields_;
+    QComboBox* weightMode_ = nullptr;
+    QComboBox* device_ = nullptr;
+    QPushButton* reload_ = nullptr;
 };
 
 }  // namespace detox::ui

@@ -48,6 +48,8 @@ public:
 
     // A new model gets a new ModelEditor (Reset mode: each run starts from the loaded weights).
     void setModel(std::shared_ptr<detox::Model> model);
+    // The workbench's model and its edit session (WorkbenchState): the view runs on them, never owns them.
+    void setEditSession(std::shared_ptr<detox::Model> model, std::shared_ptr<detox::ModelEditor> editor);
     void setRecord(const detox::SafeEditRecord& record);
     void setJobRunner(JobRunner* runner);
 

@@ -1,8 +1,10 @@
 // The workbench's main window: menus, model panel, dataset browser and the analysis views.
 //
-// openModel() loads a checkpoint as a job (Model::load) and hands the shared model to every view; the
-// dataset browser's selected record drives the views; the Analysis and Methods menus run the views'
-// jobs. Every finished job and every view result lands in the Run log.
+// What the workbench works on (model, edit session and history, dataset, selected record) lives in one
+// WorkbenchState; the window wires the views to it. openModel() loads a checkpoint as a job (Model::load)
+// and puts it into the state, cancelling the old model's jobs without waiting for them; the dataset
+// browser's selection drives the state's; the Analysis and Methods menus run the views' jobs. Every
+// finished job and every view result lands in the Run log.
 //
 // Hooks (tests, other front ends):
 //   - setModelLoader(): replaces the built-in loader; the loader calls modelOpened() when done.
@@ -17,6 +19,7 @@
 #include "detox_ui/jobs/job_runner.h"
 #include "detox_ui/workbench/session.h"
 #include "detox_ui/workbench/theme.h"
+#include "detox_ui/workbench/workbench_state.h"
 
 class QActionGroup;
 class QDockWidget;
@@ -111,7 +114,8 @@ public:
     QMenu* analysisMenu() const { return analysisMenu_; }
     QMenu* methodsMenu() const { return methodsMenu_; }
     QString modelPath() const { return modelPath_; }
-    std::shared_ptr<detox::Model> model() const { return model_; }
+    std::shared_ptr<detox::Model> model() const { return state_->model(); }
+    WorkbenchState* state() const { return state_; }
     ModelPanel* modelPanel() const { return modelPanel_; }
     ToxicLayersView* toxicLayersView() const { return toxicView_; }
     ToxicRegionView* toxicRegionView() const { return regionView_; }
@@ -132,7 +136,7 @@ private:
     void connectViews();
     void loadModelInBackground(const QString& directory);
     void applyModel(std::shared_ptr<detox::Model> model, const detox::CheckpointInfo& info);
-    void showSelectedRecord(int id);
+    void showSelectedRecord();
     void recordResult(const QString& id, const QJsonObject& result);
     void updateActions();
     void rebuildRecentModelsMenu();
@@ -164,8 +168,7 @@ private:
     QAction* undoAction_ = nullptr;
     QAction* compareDatasetAction_ = nullptr;
     QAction* exportComparisonAction_ = nullptr;
-    std::shared_ptr<detox::Model> model_;
-    std::shared_ptr<detox::CheckpointInfo> modelInfo_;
+    WorkbenchState* state_ = nullptr;
     ModelPanel* modelPanel_ = nullptr;
     ToxicLayersView* toxicView_ = nullptr;
     ToxicRegionView* regionView_ = nullptr;
