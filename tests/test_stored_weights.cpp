@@ -271,9 +271,55 @@ private Q_SLOTS:
         }
         QVERIFY(impl.heldParameter(up).is_same(mapped));
         QCOMPARE(model.weightBytes(), storedBytes);
+        // Pinning dropped the mapped copies' pages from the process; read again they are the file's.
+        QVERIFY(torch::equal(logitsOf(model, kBatch), before));
         detox::PinnedWeights none(impl, {0, 1}, true, 16);
         QVERIFY(none.names().empty());
         QCOMPARE(impl.heldParameter(up).scalar_type(), torch::kBFloat16);
+    }
+
+    // DINM's lower layers leave the process while the steps run (releaseMappedLayerPages): the values read
+    // afterwards are the file's, and owned (F32-resident) tensors are untouched.
+    void releasedLayerPagesReadBackTheFile() {
+        DETOX_REQUIRE_FIXTURE("tiny-hf/llama/config.json");
+        const std::string directory = halfCopy("llama", "BF16");
+        for (WeightMode mode : {WeightMode::Stored, WeightMode::F32}) {
+            Model model = loadAs(directory, mode);
+            const torch::Tensor before = logitsOf(model, kBatch);
+            detox::releaseMappedLayerPages(model.impl(), {0, 1});
+            QVERIFY(torch::equal(logitsOf(model, kBatch), before));
+        }
+    }
+
+    // DINM in stored mode (layers above the toxic one pinned in F32, lower ones released) follows the
+    // same losses as on the model converted to F32 at load, and records what it pinned.
+    void dinmInStoredModeMatchesF32Mode() {
+        DETOX_REQUIRE_FIXTURE("tiny-hf/llama/config.json");
+        const std::string directory = halfCopy("llama", "BF16");
+        detox::DinmInputs inputs{{1, 5, 9, 14}, {3, 7, 11}, {2, 4, 8}, {6, 10}};
+        detox::DinmSettings settings;
+        settings.learningRate = 1e-2;
+        settings.maxSteps = 4;
+        settings.stopLoss = 0;
+        std::vector<std::vector<double>> losses;
+        std::vector<long long> pinned;
+        for (WeightMode mode : {WeightMode::Stored, WeightMode::F32}) {
+            Model model = loadAs(directory, mode);
+            const bool roomToPin = detox::pinningBudgetBytes(model.impl()) > (64ll << 20);  // the tiny model is ~1 MB
+            detox::ModelEditor editor(model);
+            auto result = editor.dinm(inputs, 0, settings);
+            if (mode == WeightMode::Stored && roomToPin) QVERIFY(result.settings.at("pinned_f32_bytes").get<long long>() > 0);
+            losses.emplace_back();
+            for (const auto& record : result.lossHistory) losses.back().push_back(record.total);
+            pinned.push_back(result.settings.at("pinned_f32_bytes").get<long long>());
+            QVERIFY(model.impl().heldParameter(model.impl().layerParameterName(1, model.impl().spec->up)).scalar_type() ==
+                    (mode == WeightMode::Stored ? torch::kBFloat16 : torch::kFloat32));  // pinning ended with the edit
+        }
+        QCOMPARE(losses[0].size(), size_t(4));
+        QVERIFY(losses[0][3] < losses[0][0]);  // it trained
+        for (size_t i = 0; i < losses[0].size(); ++i)
+            QVERIFY2(std::abs(losses[0][i] - losses[1][i]) <= 1e-5 * std::abs(losses[1][i]), std::to_string(i).c_str());
+        QCOMPARE(pinned[1], 0ll);  // nothing to pin in f32 mode
     }
 
     // The estimate knows both modes; auto picks one that fits; a refusal names the mode that would fit.

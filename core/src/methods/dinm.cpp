@@ -13,6 +13,7 @@
 //  * Only the layers above the edited matrix are recomputed per step (cacheLowerLayers).
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "detox/error.h"
 #include "methods/method_dinm.h"
@@ -151,7 +152,18 @@ EditResult runDinm(Model& model, const DinmInputs& given, int layer, const DinmS
         TrainableScope trainable(impl, {target});
         torch::Tensor weight = *impl.slot(target).value;
         torch::Tensor original = weight.detach().clone();
+        // Stored-dtype models: the layers every step runs (above the toxic one) and the LM head held in F32
+        // while the edit lasts, within the memory nobody else needs, instead of converted four times a step.
+        std::vector<int> stepping;
+        for (int above = layer + 1; above < impl.config.numLayers; ++above) stepping.push_back(above);
+        PinnedWeights pinned(impl, stepping, true, pinningBudgetBytes(impl));
+        result.settings["pinned_f32_bytes"] = pinned.bytes();
         DinmObjective objective(impl, inputs, layer, settings.cacheLowerLayers);
+        if (settings.cacheLowerLayers) {  // the steps never read the cached layers: their pages may go
+            std::vector<int> below(static_cast<size_t>(layer));
+            std::iota(below.begin(), below.end(), 0);
+            releaseMappedLayerPages(impl, below);
+        }
         torch::optim::Adam optimizer({weight},
                                      torch::optim::AdamOptions(settings.learningRate).weight_decay(settings.weightDecay));
         for (int step = 0; step < settings.maxSteps; ++step) {

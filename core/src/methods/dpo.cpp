@@ -80,7 +80,8 @@ EditResult trainDpo(Model& model, const std::vector<PreferencePair>& pairs, cons
     const int64_t batchSize = std::max(1, settings.batchSize);
 
     // Reference log-probabilities, once, without gradient.
-    torch::Tensor referenceChosen = torch::zeros({static_cast<int64_t>(examples.size())}, torch::kFloat64);
+    torch::Tensor referenceChosen = torch::zeros({static_cast<int64_t>(examples.size())},
+                                                 torch::TensorOptions().dtype(torch::kFloat64).device(impl.device));
     torch::Tensor referenceRejected = torch::zeros_like(referenceChosen);
     {
         c10::InferenceMode inference;
@@ -114,7 +115,8 @@ EditResult trainDpo(Model& model, const std::vector<PreferencePair>& pairs, cons
         auto batchLoss = [&](const std::vector<size_t>& indices) {
             torch::Tensor sums = responseLogProbSums(impl, preferenceBatch(examples, indices, padId, impl.config.vocabSize));
             const int64_t n = static_cast<int64_t>(indices.size());
-            torch::Tensor index = torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kInt64);
+            torch::Tensor index = torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kInt64)
+                                      .to(impl.device);
             torch::Tensor chosenShift = sums.narrow(0, 0, n) - referenceChosen.index_select(0, index).to(torch::kFloat32);
             torch::Tensor rejectedShift = sums.narrow(0, n, n) - referenceRejected.index_select(0, index).to(torch::kFloat32);
             return -torch::log_sigmoid(settings.beta * (chosenShift - rejectedShift)).mean();

@@ -34,11 +34,13 @@ torch::Tensor nextTokenLogProbs(const Model::Impl& model, const TokenBatch& batc
     torch::Tensor logits = model.forwardLogits(batch);
     const int64_t length = logits.size(1);
     torch::Tensor logProbs = torch::log_softmax(logits.narrow(1, 0, length - 1), -1);
-    return logProbs.gather(-1, batch.ids.narrow(1, 1, length - 1).unsqueeze(-1)).squeeze(-1);
+    torch::Tensor next = batch.ids.narrow(1, 1, length - 1).to(logProbs.device());
+    return logProbs.gather(-1, next.unsqueeze(-1)).squeeze(-1);
 }
 
 torch::Tensor responseLogProbSums(const Model::Impl& model, const ResponseBatch& batch) {
-    return (nextTokenLogProbs(model, batch.tokens) * batch.targetMask).sum(1);
+    torch::Tensor logProbs = nextTokenLogProbs(model, batch.tokens);
+    return (logProbs * batch.targetMask.to(logProbs.device())).sum(1);  // the mask is built on the host
 }
 
 bool trimToLength(std::vector<int>& prompt, std::vector<int>& response, int maxLength) {

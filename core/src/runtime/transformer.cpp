@@ -1,5 +1,8 @@
 #include "runtime/transformer.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <limits>
 
@@ -384,6 +387,20 @@ void Model::Impl::setRequiresGrad(const std::vector<std::string>& names, bool en
     }
 }
 
+namespace {
+
+// Drops this process's resident pages of a tensor viewing the read-only file mapping (whole pages inside
+// it): they stay in the page cache, and a later read maps them again without I/O unless memory ran short.
+// Only for mapped views: on owned memory this would zero the data.
+void releaseMappedPages(const torch::Tensor& mapped) {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto first = reinterpret_cast<uintptr_t>(mapped.data_ptr());
+    const uintptr_t begin = (first + page - 1) / page * page, end = (first + mapped.nbytes()) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+}  // namespace
+
 PinnedWeights::PinnedWeights(Model::Impl& model, const std::vector<int>& layers, bool lmHead, long long budgetBytes) {
     std::vector<std::string> prefixes;
     for (int layer : layers) prefixes.push_back(layerModule(*model.spec, layer, "") );
@@ -400,9 +417,21 @@ PinnedWeights::PinnedWeights(Model::Impl& model, const std::vector<int>& layers,
             if (bytes_ + bytes > budgetBytes) return;
             saved_.emplace_back(slot.value, value);
             value = value.to(model.computeDtype, /*non_blocking=*/false, /*copy=*/true);  // keeps (transposed) strides
+            // The mapped copy is not read while pinned: out of this process's memory (net cost: the F32 copy
+            // less the stored bytes).
+            if (!slot.ownsMemory) releaseMappedPages(saved_.back().second);
             names_.push_back(name);
             bytes_ += bytes;
         }
+    }
+}
+
+void releaseMappedLayerPages(const Model::Impl& model, const std::vector<int>& layers) {
+    for (int layer : layers) {
+        const std::string prefix = layerModule(*model.spec, layer, "");
+        for (const auto& [name, slot] : model.parameters)
+            if (name.rfind(prefix, 0) == 0 && !slot.ownsMemory && slot.value->defined() && slot.value->device().is_cpu())
+                releaseMappedPages(*slot.value);
     }
 }
 

@@ -206,6 +206,10 @@ private:
 // The budget an edit may spend on PinnedWeights: available memory less the load estimate's working margin
 // for activations and a GiB for everything else (0 when nothing can be spared).
 long long pinningBudgetBytes(const Model::Impl& model);
+// Drops this process's resident pages of the given layers' matrices that view the file mapping (an edit
+// that will not read them for a while: DINM's cached lower layers). The page cache keeps them, so the next
+// read maps them again without I/O unless memory ran short. Owned tensors are left alone.
+void releaseMappedLayerPages(const Model::Impl& model, const std::vector<int>& layers);
 
 // Builds the in-memory model from a checkpoint directory (model.cpp).
 std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const LoadOptions& options, JobControl& job);
