@@ -14,6 +14,7 @@ struct Context {
     double gemmGflops = 0;    // the reference rate measured in this run
     double bandwidthGBs = 0;  // memory read bandwidth measured in this run (GB/s, 1e9 bytes)
     bool quick = false;       // smaller shapes, for smoke runs
+    std::string shape;        // --shape: only this model shape in the scale benchmark ("" = all)
 };
 
 struct Benchmark {
@@ -34,5 +35,8 @@ double bestSeconds(const std::function<void()>& body, int repeats = 5, int warmu
 // Peak resident set size of this process so far, in bytes (from /proc/self/status VmHWM).
 long long peakResidentBytes();
 long long currentResidentBytes();
+
+// detox-bench --write-checkpoint SHAPE DIR: a random BF16 checkpoint of a real shape (bench_scale.cpp).
+int writeCheckpointCommand(const std::string& shape, const std::string& directory);
 
 }  // namespace detox::bench

@@ -1,4 +1,5 @@
-// detox-bench [--quick] [--filter SUBSTRING] [--list]
+// detox-bench [--quick] [--filter SUBSTRING] [--shape tinyllama|llama7b] [--list]
+// detox-bench --write-checkpoint tinyllama|llama7b DIR   (a random BF16 checkpoint, for scripts/scale-7b.sh)
 // Prints one JSON object: machine facts, the fp32 GEMM reference, the memory bandwidth, then each
 // benchmark's figures.
 #include <algorithm>
@@ -132,13 +133,20 @@ int main(int argc, char** argv) {
         std::string arg = argv[i];
         if (arg == "--quick") context.quick = true;
         else if (arg == "--filter" && i + 1 < argc) filter = argv[++i];
+        else if (arg == "--shape" && i + 1 < argc) context.shape = argv[++i];
+        else if (arg == "--write-checkpoint" && i + 2 < argc) return writeCheckpointCommand(argv[i + 1], argv[i + 2]);
         else if (arg == "--list") {
             for (const auto& b : registry()) std::cout << b.name << "\t" << b.description << "\n";
             return 0;
         } else {
-            std::cerr << "usage: detox-bench [--quick] [--filter SUBSTRING] [--list]\n";
+            std::cerr << "usage: detox-bench [--quick] [--filter SUBSTRING] [--shape tinyllama|llama7b] [--list]\n"
+                         "       detox-bench --write-checkpoint tinyllama|llama7b DIR\n";
             return 2;
         }
+    }
+    if (!context.shape.empty() && context.shape != "tinyllama" && context.shape != "llama7b") {
+        std::cerr << "detox-bench: --shape is tinyllama or llama7b\n";
+        return 2;
     }
     detox::initCompute();
     nlohmann::json report;

@@ -2,11 +2,26 @@
 // the peak memory of DINM, SFT and DPO on a random Llama-shaped model.
 #include <fstream>
 
-#include "bench_harness.h"
-#include "detox/methods/methods.h"
+#include "bench_model.h"
 #include "methods/method_dinm.h"
 
 namespace detox::bench {
+
+std::vector<int> benchIds(int count, int vocab, int offset) {
+    std::vector<int> ids;
+    for (int i = 0; i < count; ++i) ids.push_back(3 + (i * 7919 + offset * 104729) % (vocab - 3));
+    return ids;
+}
+
+DinmInputs benchDinmInputs(int vocab, bool quick) {
+    DinmInputs inputs;  // SafeEdit-like lengths: long adversarial prompt, shorter answers
+    inputs.editPromptIds = benchIds(quick ? 96 : 256, vocab, 1);
+    inputs.editTargetIds = benchIds(quick ? 32 : 96, vocab, 2);
+    inputs.constraintPromptIds = benchIds(quick ? 24 : 48, vocab, 3);
+    inputs.constraintAnswerIds = benchIds(quick ? 16 : 48, vocab, 4);
+    return inputs;
+}
+
 namespace {
 
 // Resets the process's peak resident size (VmHWM) so each method's peak is its own (Linux >= 4.0).
@@ -29,21 +44,6 @@ ModelConfig benchConfig(bool quick) {
     config.eosId = 2;
     config.eosIds = {2};
     return config;
-}
-
-std::vector<int> randomIds(int count, int vocab, int offset) {
-    std::vector<int> ids;
-    for (int i = 0; i < count; ++i) ids.push_back(3 + (i * 7919 + offset * 104729) % (vocab - 3));
-    return ids;
-}
-
-DinmInputs benchInputs(int vocab, bool quick) {
-    DinmInputs inputs;  // SafeEdit-like lengths: long adversarial prompt, shorter answers
-    inputs.editPromptIds = randomIds(quick ? 96 : 256, vocab, 1);
-    inputs.editTargetIds = randomIds(quick ? 32 : 96, vocab, 2);
-    inputs.constraintPromptIds = randomIds(quick ? 24 : 48, vocab, 3);
-    inputs.constraintAnswerIds = randomIds(quick ? 16 : 48, vocab, 4);
-    return inputs;
 }
 
 nlohmann::json dinmStepTimes(Model& model, const DinmInputs& inputs, int layer) {
@@ -73,7 +73,7 @@ nlohmann::json dinmStepTimes(Model& model, const DinmInputs& inputs, int layer) 
 nlohmann::json runMethodsBenchmark(const Context& context) {
     const ModelConfig config = benchConfig(context.quick);
     Model model = modelFromImpl(randomModelImpl(config, 1));
-    const DinmInputs inputs = benchInputs(config.vocabSize, context.quick);
+    const DinmInputs inputs = benchDinmInputs(config.vocabSize, context.quick);
     nlohmann::json out;
     out["model"] = {{"hidden", config.hiddenSize}, {"layers", config.numLayers},
                     {"intermediate", config.intermediateSize}, {"vocab", config.vocabSize},
@@ -96,9 +96,9 @@ nlohmann::json runMethodsBenchmark(const Context& context) {
     std::vector<TrainingPair> sftPairs;
     std::vector<PreferencePair> dpoPairs;
     for (int i = 0; i < 4; ++i) {
-        sftPairs.push_back({inputs.editPromptIds, randomIds(64, config.vocabSize, 10 + i)});
-        dpoPairs.push_back({inputs.editPromptIds, randomIds(64, config.vocabSize, 20 + i),
-                            randomIds(64, config.vocabSize, 30 + i)});
+        sftPairs.push_back({inputs.editPromptIds, benchIds(64, config.vocabSize, 10 + i)});
+        dpoPairs.push_back({inputs.editPromptIds, benchIds(64, config.vocabSize, 20 + i),
+                            benchIds(64, config.vocabSize, 30 + i)});
     }
     nlohmann::json jobs;
     auto measure = [&](const std::string& name, const std::function<EditResult()>& body) {

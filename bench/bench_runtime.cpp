@@ -11,13 +11,15 @@
 #include <fstream>
 #include <limits>
 
-#include "bench_harness.h"
+#include "bench_model.h"
 #include "detox/runtime/model.h"
 #include "runtime/linear.h"
 #include "runtime/transformer.h"
 
 namespace detox::bench {
 namespace {
+
+}  // namespace
 
 ModelConfig gpt2Shape(bool quick) {
     ModelConfig c;
@@ -59,6 +61,18 @@ ModelConfig tinyLlamaShape(bool quick) {
     return c;
 }
 
+ModelConfig llama7bShape() {
+    ModelConfig c = tinyLlamaShape(false);
+    c.hiddenSize = 4096;
+    c.intermediateSize = 11008;
+    c.numLayers = 32;
+    c.numHeads = c.numKvHeads = 32;
+    c.headDim = 128;
+    c.maxPositions = 4096;
+    return c;
+}
+
+namespace {
 // The model's weight matrices as it multiplies them (compute layout [out, in], held dtype and strides):
 // one layer's (every layer has the same shapes) and the LM head.
 struct Matrices {
@@ -75,6 +89,7 @@ Matrices modelMatrices(const Model::Impl& impl) {
     m.lmHead = impl.lmHead();
     return m;
 }
+}  // namespace
 
 // Weight bytes a one-token decode step reads: every layer's matrices and the LM head, as held.
 double decodeWeightBytes(const Model::Impl& impl) {
@@ -112,8 +127,8 @@ double modelGemmSeconds(const Model::Impl& impl, int64_t rows) {
 
 // Seconds per one-token decode step for `batch` sequences after a 16-token prompt: the KV-cache path of
 // generateTokens (attention inputs, all layers, final norm + LM head on the last position, argmax),
-// best of 3 runs of `steps` steps after one warm-up step.
-double decodeStepSeconds(const Model::Impl& impl, int64_t batch, int steps) {
+// best of `runs` runs of `steps` steps after one warm-up step.
+double decodeStepSeconds(const Model::Impl& impl, int64_t batch, int steps, int runs) {
     c10::InferenceMode inference;
     const int64_t prompt = 16;
     torch::manual_seed(1);
@@ -138,9 +153,11 @@ double decodeStepSeconds(const Model::Impl& impl, int64_t batch, int steps) {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
     };
     double best = std::numeric_limits<double>::infinity();
-    for (int run = 0; run < 3; ++run) best = std::min(best, runSteps());
+    for (int run = 0; run < runs; ++run) best = std::min(best, runSteps());
     return best;
 }
+
+namespace {
 
 // Decode tokens/s for batch 1 and 4 against the bandwidth bound (weights read once per step), with the
 // row kernel (nn::linear, runtime/linear.h) and without it (torch::linear's sgemm: the old path).
