@@ -3,6 +3,8 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QGridLayout>
+#include <QLabel>
+#include <QProgressBar>
 #include <QSize>
 #include <QString>
 #include <QVector>
@@ -12,6 +14,7 @@
 #include "detox/runtime/model.h"
 #include "detox_ui/figures/figure.h"
 #include "detox_ui/figures/plot_view.h"
+#include "detox_ui/jobs/job_runner.h"
 
 namespace detox::ui {
 
@@ -23,6 +26,25 @@ inline QJsonObject toQJson(const nlohmann::json& json) {
 // Jobs on one model run one at a time: the queue is the model's directory.
 inline QString modelQueue(const detox::Model& model) {
     return QStringLiteral("model:") + QString::fromStdString(model.directory());
+}
+
+// A job's progress in a view's bar: steps once a total is known (busy until then).
+inline void showJobProgress(QProgressBar* bar, const detox::Progress& progress) {
+    if (progress.total <= 0 || progress.step <= 0) return;
+    bar->setRange(0, progress.total);
+    bar->setValue(progress.step);
+}
+
+// A job that ended without a result, in a view's bar and status line ("Patching cancelled; earlier
+// results are kept" / "Patching failed: ..."). `current`: the view still shows what the job was for.
+inline void showJobStopped(QProgressBar* bar, QLabel* status, const RunLogEntry& entry, const QString& what,
+                           bool current) {
+    bar->setRange(0, 1);
+    bar->setValue(0);
+    if (!current) return;
+    status->setText(entry.status == JobStatus::Cancelled
+                        ? QObject::tr("%1 cancelled; earlier results are kept").arg(what)
+                        : QObject::tr("%1 failed: %2").arg(what, entry.message));
 }
 
 // Replaces the PlotViews in host's grid layout with one per figure, `columns` a row.

@@ -2,12 +2,16 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QProgressBar>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QVBoxLayout>
 
 #include <nlohmann/json.hpp>
 
+#include "detox/safeedit/evaluation.h"
+#include "detox_ui/figures/figures_causal.h"
 #include "detox_ui/figures/figures_core.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/views/view_toxic_layers.h"
@@ -15,6 +19,34 @@
 #include "view_support.h"
 
 namespace detox::ui {
+
+namespace {
+
+// A patching job's result: the core result and the corrupt prompt's last-K tokens (the map's columns).
+struct PatchingRun {
+    detox::PatchingResult result;
+    QStringList positionTokens;
+};
+
+// The corrupt (adversarial) prompt's tokens at the result's positions, encoded as patchRecord encodes it
+// (promptIds in the chat template; a keep-last cut leaves the last tokens as they are).
+QStringList positionTokens(const detox::Model& model, const detox::SafeEditRecord& record,
+                           const detox::PatchingRecordResult& result, detox::ChatTemplate format) {
+    const std::vector<int> ids = detox::promptIds(model.tokenizer(), record.adversarialPrompt, format);
+    QStringList tokens;
+    for (int offset : result.positions) {
+        const int index = int(ids.size()) + offset;
+        tokens << (index >= 0 ? QString::fromStdString(tokenLabels(model.tokenizer(), {ids[size_t(index)]}).front())
+                              : QString());
+    }
+    return tokens;
+}
+
+QString percent(std::optional<double> fraction) {
+    return fraction ? QStringLiteral("%1%").arg(100.0 * *fraction, 0, 'f', 1) : QStringLiteral("n/a");
+}
+
+}  // namespace
 
 ToxicLayersView::ToxicLayersView(QWidget* parent) : QWidget(parent) {
     variantCombo_ = new QComboBox(this);
@@ -36,6 +68,26 @@ ToxicLayersView::ToxicLayersView(QWidget* parent) : QWidget(parent) {
     textCombo_->addItem(tr("adversarial prompt"), QStringLiteral("adversarial"));
     mapPlot_ = new PlotView(this);
     mapPlot_->clearFigure(tr("The layer x token map appears after Locate"));
+    pointCombo_ = new QComboBox(this);
+    for (Capture point : {Capture::ResidPost, Capture::AttnOut, Capture::MlpOut})
+        pointCombo_->addItem(QString::fromStdString(captureName(point)), QString::fromStdString(captureName(point)));
+    pointCombo_->setToolTip(tr("The activation copied from the clean run (bare harmful question) into the corrupt "
+                               "run (adversarial prompt)"));
+    positionsSpin_ = new QSpinBox(this);
+    positionsSpin_->setRange(1, 64);
+    positionsSpin_->setValue(detox::PatchingSettings{}.lastPositions);
+    positionsSpin_->setToolTip(tr("K: the last K prompt positions, aligned from the end of both prompts"));
+    patchButton_ = new QPushButton(tr("Patch"), this);
+    patchCancelButton_ = new QPushButton(tr("Cancel"), this);
+    patchProgress_ = new QProgressBar(this);
+    patchProgress_->setRange(0, 1);
+    patchProgress_->setValue(0);
+    patchProgress_->setMaximumWidth(220);
+    patchStatus_ = new QLabel(this);
+    patchStatus_->setWordWrap(true);
+    patchStatus_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    patchCurvePlot_ = new PlotView(this);
+    patchMapPlot_ = new PlotView(this);
 
     auto* controls = new QHBoxLayout;
     controls->addWidget(new QLabel(tr("Variant:"), this));
@@ -43,6 +95,15 @@ ToxicLayersView::ToxicLayersView(QWidget* parent) : QWidget(parent) {
     controls->addWidget(overlayCheck_);
     controls->addWidget(locateButton_);
     controls->addStretch(1);
+    auto* patchControls = new QHBoxLayout;
+    patchControls->addWidget(new QLabel(tr("Activation patching at"), this));
+    patchControls->addWidget(pointCombo_);
+    patchControls->addWidget(new QLabel(tr("last positions:"), this));
+    patchControls->addWidget(positionsSpin_);
+    patchControls->addWidget(patchButton_);
+    patchControls->addWidget(patchCancelButton_);
+    patchControls->addWidget(patchProgress_);
+    patchControls->addStretch(1);
     auto* mapControls = new QHBoxLayout;
     mapControls->addWidget(new QLabel(tr("Layer x token map:"), this));
     mapControls->addWidget(measureCombo_);
@@ -54,14 +115,26 @@ ToxicLayersView::ToxicLayersView(QWidget* parent) : QWidget(parent) {
     mapLayout->setContentsMargins(0, 0, 0, 0);
     mapLayout->addLayout(mapControls);
     mapLayout->addWidget(mapPlot_, 1);
+    // Correlation next to intervention: the distance curve beside the patching curve, the layer x token map
+    // beside the patching map.
+    auto* curves = new QSplitter(Qt::Horizontal, this);
+    curves->addWidget(plot_);
+    curves->addWidget(patchCurvePlot_);
+    auto* maps = new QSplitter(Qt::Horizontal, this);
+    maps->addWidget(mapPane);
+    maps->addWidget(patchMapPlot_);
+    maps->setStretchFactor(0, 1);
+    maps->setStretchFactor(1, 1);
     auto* splitter = new QSplitter(Qt::Vertical, this);
-    splitter->addWidget(plot_);
-    splitter->addWidget(mapPane);
+    splitter->addWidget(curves);
+    splitter->addWidget(maps);
     splitter->setStretchFactor(0, 2);
     splitter->setStretchFactor(1, 3);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(controls);
     layout->addWidget(status_);
+    layout->addLayout(patchControls);
+    layout->addWidget(patchStatus_);
     layout->addWidget(splitter, 1);
 
     connect(locateButton_, &QPushButton::clicked, this, &ToxicLayersView::locate);
@@ -74,6 +147,16 @@ ToxicLayersView::ToxicLayersView(QWidget* parent) : QWidget(parent) {
     connect(textCombo_, &QComboBox::currentIndexChanged, this, [this] {
         if (map_) computeMap();
     });
+    connect(patchButton_, &QPushButton::clicked, this, &ToxicLayersView::patch);
+    connect(patchCancelButton_, &QPushButton::clicked, this, &ToxicLayersView::cancelPatching);
+    connect(pointCombo_, &QComboBox::currentIndexChanged, this, &ToxicLayersView::redrawPatching);
+    connect(positionsSpin_, &QSpinBox::valueChanged, this, [this] {
+        // Curves over different K are not comparable: a new K starts over.
+        if (patching_.empty() && patchJob_ == 0) return;
+        cancelPatching();
+        clearPatching(tr("K changed: press Patch"));
+    });
+    clearPatching(tr("Select a record and press Patch"));
     updateEnabled();
 }
 
@@ -83,25 +166,36 @@ void ToxicLayersView::setModel(std::shared_ptr<detox::Model> model) {
     map_.reset();
     plot_->clearFigure(tr("Select a record and press Locate"));
     mapPlot_->clearFigure(tr("The layer x token map appears after Locate"));
+    cancelPatching();
+    clearPatching(tr("Select a record and press Patch"));
     updateEnabled();
 }
 
-void ToxicLayersView::setRecord(const detox::SafeEditRecord& record) {
+void ToxicLayersView::setRecord(const detox::SafeEditRecord& record, const detox::SafeEditDataset* source) {
     record_ = record;
+    source_.reset();
+    if (source) source_ = detox::SafeEditDataset{source->path, source->sha256, {}, {}};
     results_.clear();
     map_.reset();
     plot_->clearFigure(tr("Record %1: press Locate (Ctrl+L)").arg(record.id));
     mapPlot_->clearFigure(tr("The layer x token map appears after Locate"));
+    cancelPatching();
+    clearPatching(tr("Record %1: press Patch").arg(record.id));
     updateEnabled();
 }
 
 void ToxicLayersView::setJobRunner(JobRunner* runner) {
+    if (runner_) disconnect(runner_, &JobRunner::jobProgress, this, &ToxicLayersView::onPatchProgress);
     runner_ = runner;
+    if (runner_) connect(runner_, &JobRunner::jobProgress, this, &ToxicLayersView::onPatchProgress);
     updateEnabled();
 }
 
 void ToxicLayersView::updateEnabled() {
-    locateButton_->setEnabled(model_ && record_ && runner_ && !running_);
+    const bool ready = model_ && record_ && runner_;
+    locateButton_->setEnabled(ready && !running_);
+    patchButton_->setEnabled(ready && patchJob_ == 0);
+    patchCancelButton_->setEnabled(patchJob_ != 0);
 }
 
 void ToxicLayersView::locate() {
@@ -156,6 +250,7 @@ void ToxicLayersView::showResult(const detox::LocateResult& result) {
     emit located(result);
     emit resultReady(QStringLiteral("locate-%1-%2").arg(result.recordId).arg(QString::fromStdString(result.variant)),
                      toQJson(json));
+    redrawPatching();  // the distance criterion's layer is marked on the patching curve
 }
 
 FigureSpec layerTokenFigure(const detox::LayerTokenMap& map, const QString& title) {
@@ -246,6 +341,151 @@ void ToxicLayersView::showMap(const detox::LayerTokenMap& map, const QString& te
     const QString title = tr("%1, %2 (record %3)").arg(measureTitle, textName).arg(record_ ? record_->id : 0);
     mapPlot_->setFigure(layerTokenFigure(map, title));
     emit mapReady(map);
+}
+
+std::optional<int> ToxicLayersView::distanceLayer() const {
+    // The shown variant's toxic layer, else the latest located one.
+    const QString variant = variantCombo_->currentData().toString();
+    for (const detox::LocateResult& result : results_)
+        if (QString::fromStdString(result.variant) == variant && result.toxicLayer >= 0) return result.toxicLayer;
+    if (!results_.empty() && results_.back().toxicLayer >= 0) return results_.back().toxicLayer;
+    return std::nullopt;
+}
+
+void ToxicLayersView::patch() {
+    if (!model_ || !record_ || !runner_ || patchJob_ != 0) return;
+    const QString point = pointCombo_->currentData().toString();
+    detox::PatchingSettings settings;
+    settings.point = detox::captureFromName(point.toStdString()).value_or(Capture::ResidPost);
+    settings.lastPositions = positionsSpin_->value();
+    JobOptions options;
+    options.name = tr("Activation patching (record %1, %2, last %3 positions)")
+                       .arg(record_->id)
+                       .arg(point)
+                       .arg(settings.lastPositions);
+    options.settings = QJsonObject{{"record", record_->id}, {"point", point}, {"last_positions", settings.lastPositions}};
+    options.queue = modelQueue(*model_);
+    auto model = model_;
+    const detox::SafeEditRecord record = *record_;
+    detox::SafeEditDataset dataset = source_.value_or(detox::SafeEditDataset{});
+    dataset.records = {record};
+    const int request = ++patchRequest_;
+    patchProgress_->setRange(0, 0);  // busy until the first layer is done
+    patchStatus_->setText(tr("%1: clean and corrupt runs with captures...").arg(point));
+    patchJob_ = runner_->submit(JobSpec<PatchingRun>{
+        .options = options,
+        .work = [model, record, dataset, settings](detox::JobControl& job) {
+            // Phases: the clean and the corrupt run with captures (step 0), then one step per layer patched.
+            job.report({0, model->config().numLayers, "clean and corrupt runs with captures", {}});
+            PatchingRun run;
+            run.result = detox::patchRecords(*model, dataset, {record.id}, settings, job);
+            // The settings leave the chat template to the tokenizer's detected one, as patchRecord does.
+            const detox::ChatTemplate format = model->tokenizer().detectedChatTemplate();
+            run.positionTokens = positionTokens(*model, record, run.result.records.front(), format);
+            return run;
+        },
+        .onSuccess = [this, request](PatchingRun& run) {
+            patchJob_ = 0;
+            if (request == patchRequest_) showPatching(run.result, run.positionTokens);
+            updateEnabled();
+        },
+        .describe = [](const PatchingRun& run) {
+            const detox::PatchingRecordResult& record = run.result.records.front();
+            nlohmann::json json = run.result;
+            return ResultDescription{QStringLiteral("%1: patching picks layer %2")
+                                         .arg(QString::fromStdString(run.result.point))
+                                         .arg(record.bestLayer),
+                                     toQJson(json)};
+        },
+        .onFailure = [this, request](const RunLogEntry& entry) {
+            patchJob_ = 0;
+            showJobStopped(patchProgress_, patchStatus_, entry, tr("Patching"), request == patchRequest_);
+            updateEnabled();
+        },
+        .receiver = this});
+    updateEnabled();
+}
+
+void ToxicLayersView::cancelPatching() {
+    if (runner_ && patchJob_ != 0) runner_->cancel(patchJob_);
+}
+
+void ToxicLayersView::onPatchProgress(JobId id, const detox::Progress& progress) {
+    if (id != patchJob_ || patchJob_ == 0) return;
+    showJobProgress(patchProgress_, progress);
+    const QString steps = progress.total > 0 && progress.step > 0
+                              ? QStringLiteral(" %1/%2").arg(progress.step).arg(progress.total)
+                              : QString();
+    patchStatus_->setText(
+        tr("%1:%2 %3...").arg(pointCombo_->currentData().toString(), steps, QString::fromStdString(progress.message)));
+}
+
+void ToxicLayersView::clearPatching(const QString& hint) {
+    ++patchRequest_;  // a result still on its way belongs to what was cleared
+    patching_.clear();
+    patchingTokens_.clear();
+    patchProgress_->setRange(0, 1);
+    patchProgress_->setValue(0);
+    patchStatus_->clear();
+    patchCurvePlot_->clearFigure(hint);
+    patchMapPlot_->clearFigure(tr("The patching layer x position map appears after Patch"));
+}
+
+void ToxicLayersView::showPatching(const detox::PatchingResult& result, const QStringList& positionTokens) {
+    patching_[result.point] = result;
+    patchingTokens_[result.point] = positionTokens;
+    patchProgress_->setRange(0, 1);
+    patchProgress_->setValue(1);
+    const int index = pointCombo_->findData(QString::fromStdString(result.point));
+    if (index >= 0 && index != pointCombo_->currentIndex()) pointCombo_->setCurrentIndex(index);  // redraws
+    else redrawPatching();
+    nlohmann::json json = result;
+    emit patched(result);
+    emit resultReady(QStringLiteral("patching-%1-%2").arg(result.records.front().recordId).arg(
+                         QString::fromStdString(result.point)),
+                     toQJson(json));
+}
+
+void ToxicLayersView::redrawPatching() {
+    if (patching_.empty()) return;
+    const std::string point = pointCombo_->currentData().toString().toStdString();
+    // The chosen point's curve first: it carries the criteria's markers.
+    std::vector<detox::PatchingResult> curves;
+    if (patching_.count(point)) curves.push_back(patching_.at(point));
+    for (const auto& [name, result] : patching_)
+        if (name != point) curves.push_back(result);
+    const std::optional<int> distance = distanceLayer();
+    patchCurvePlot_->setFigure(patchingLayerFigure(curves, distance));
+
+    const auto shown = patching_.find(point);
+    if (shown == patching_.end()) {
+        patchMapPlot_->clearFigure(tr("No %1 result for this record yet: press Patch").arg(QString::fromStdString(point)));
+        patchStatus_->setText(tr("Curves measured: %1. Press Patch for %2.")
+                                  .arg(QString::fromStdString(curves.front().point), QString::fromStdString(point)));
+        return;
+    }
+    const detox::PatchingRecordResult& record = shown->second.records.front();
+    patchMapPlot_->setFigure(patchingMapFigure(record, QString::fromStdString(point), patchingTokens_[point]));
+    QString criteria = tr("patching picks layer %1 (recovers %2)")
+                           .arg(record.bestLayer)
+                           .arg(percent(patchingCurveValue(shown->second, record.bestLayer)));
+    if (distance)
+        criteria += tr("; distance picks layer %1 (patching there recovers %2)%3")
+                        .arg(*distance)
+                        .arg(percent(patchingCurveValue(shown->second, *distance)))
+                        .arg(*distance == record.bestLayer ? tr(": the criteria agree") : tr(": the criteria differ"));
+    else
+        criteria += tr("; press Locate for the distance criterion's layer");
+    patchStatus_->setText(
+        tr("%1, last %2 positions: log p(safe) - log p(unsafe) is %3 on the clean run (bare question), %4 on the "
+           "corrupt run (adversarial prompt); %5. Cost %6 forwards (%7 s).")
+            .arg(QString::fromStdString(point))
+            .arg(record.positions.size())
+            .arg(record.clean.metric(), 0, 'f', 2)
+            .arg(record.corrupt.metric(), 0, 'f', 2)
+            .arg(criteria)
+            .arg(record.forwardMultiple, 0, 'f', 1)
+            .arg(record.seconds, 0, 'f', 1));
 }
 
 }  // namespace detox::ui

@@ -1,0 +1,264 @@
+// Causal analysis in the GUI: activation patching in the Toxic layers view (a job whose curve and map are
+// read back from the plots and compared with core's patchRecord on the same model), its cancellation, and the
+// figure builders shared with `detox report`.
+#include <QComboBox>
+#include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <qcustomplot.h>
+
+#include "detox/analysis/locate.h"
+#include "detox/analysis/patching.h"
+#include "detox/demo/demo_model.h"
+#include "detox/runtime/model.h"
+#include "detox/safeedit/safeedit.h"
+#include "detox_ui/figures/figures_causal.h"
+#include "detox_ui/figures/plot_view.h"
+#include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/views/view_toxic_layers.h"
+#include "plot_values.h"
+#include "tiny_demo_model.h"
+
+using namespace detox;
+using namespace detox::ui;
+using detox::test::graphValues;
+
+namespace {
+
+bool waitForJob(JobRunner& runner) { return runner.waitForIdle(600000); }
+
+// The worker thread may split reductions differently from the main thread: equal up to rounding.
+bool closeTo(double a, double b) { return std::abs(a - b) <= 1e-5 * std::max(1.0, std::abs(b)); }
+
+// The cells a plot's colour map draws, row-major (rows = the figure's rows).
+QVector<double> colorMapCells(QCustomPlot* plot, int rows, int cols) {
+    QVector<double> cells;
+    for (int i = 0; i < plot->plottableCount(); ++i) {
+        auto* map = qobject_cast<QCPColorMap*>(plot->plottable(i));
+        if (!map) continue;
+        for (int row = 0; row < rows; ++row)
+            for (int col = 0; col < cols; ++col) cells.append(map->data()->cell(col, row));
+    }
+    return cells;
+}
+
+PatchingResult oneRecordResult(std::vector<std::optional<double>> curve, int best) {
+    PatchingRecordResult record;
+    record.recordId = 7;
+    record.layerRecovered = std::move(curve);
+    record.bestLayer = best;
+    record.positions = {-2, -1};
+    record.recovered = {{0.5, std::nullopt}, {-0.25, 1.5}, {0.0, 0.1}};
+    PatchingResult result;
+    result.point = "resid_post";
+    result.lastPositions = 2;
+    result.records = {record};
+    result.meanLayerRecovered = record.layerRecovered;
+    return result;
+}
+
+}  // namespace
+
+class TestUiCausal : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void patchingFiguresFromResults();
+    void patchingJobDrawsTheCoreResult();
+    void cancelStopsPatching();
+
+private:
+    QTemporaryDir scratch_;
+    std::shared_ptr<Model> model_;
+    SafeEditRecord record_;
+    JobRunner runner_;
+};
+
+void TestUiCausal::initTestCase() {
+    QVERIFY(scratch_.isValid());
+    model_ = std::make_shared<Model>(Model::load(detox::test::demoOrTinyModelDirectory(scratch_.path()).toStdString()));
+    const SafeEditDataset dataset = loadSafeEdit(demoDatasetPath("test"));
+    QVERIFY(!dataset.records.empty());
+    record_ = dataset.records.front();
+    QVERIFY(record_.generalization.has_value());
+}
+
+void TestUiCausal::patchingFiguresFromResults() {
+    const PatchingResult result = oneRecordResult({0.2, std::nullopt, 0.9}, 2);
+    const FigureSpec curve = patchingLayerFigure({result}, 0);
+    QCOMPARE(curve.id, QStringLiteral("patching-layers-record-7"));
+    QCOMPARE(curve.series.size(), 1);
+    QCOMPARE(curve.series[0].name, QStringLiteral("resid_post"));
+    QCOMPARE(curve.series[0].y[0], 0.2);
+    QVERIFY(std::isnan(curve.series[0].y[1]));   // not measured: a gap, never 0
+    QCOMPARE(curve.series[0].y[2], 0.9);
+    // Both criteria marked on the curve: patching's best layer and the distance's toxic layer.
+    QCOMPARE(curve.series[0].markers.size(), 2);
+    QCOMPARE(curve.series[0].markers[0].x, 2.0);
+    QCOMPARE(curve.series[0].markers[0].label, QStringLiteral("patching picks layer 2"));
+    QCOMPARE(curve.series[0].markers[1].x, 0.0);
+    QCOMPARE(curve.series[0].markers[1].y, 0.2);
+    QCOMPARE(curve.series[0].markers[1].label, QStringLiteral("distance picks layer 0"));
+    curve.validate();
+    // A distance layer where patching measured nothing gets no marker.
+    QCOMPARE(patchingLayerFigure({result}, 1).series[0].markers.size(), 1);
+
+    // Several records: the mean curve, named so.
+    PatchingResult two = result;
+    two.records.push_back(two.records.front());
+    two.meanLayerRecovered = {0.1, 0.3, std::nullopt};
+    const FigureSpec mean = patchingLayerFigure({two});
+    QCOMPARE(mean.id, QStringLiteral("patching-layers"));
+    QCOMPARE(mean.series[0].name, QStringLiteral("resid_post (mean of 2 records)"));
+    QCOMPARE(mean.series[0].y[1], 0.3);
+    QCOMPARE(mean.series[0].markers[0].label, QStringLiteral("patching picks layer 1"));
+
+    const FigureSpec map = patchingMapFigure(result.records.front(), "attn_out", {"how", "?"});
+    QCOMPARE(patchingMapFigure(result.records.front(), "attn_out", {"<|im_start|>", "?"}).heatmap.colLabels.front(),
+             QStringLiteral("-2\n<|im_st") + QChar(0x2026));
+    QCOMPARE(map.id, QStringLiteral("patching-map-attn-out-record-7"));
+    QCOMPARE(map.heatmap.rows, 3);
+    QCOMPARE(map.heatmap.cols, 2);
+    QCOMPARE(map.heatmap.colLabels, (QStringList{"-2\nhow", "-1\n?"}));
+    QCOMPARE(map.heatmap.rowLabels, (QStringList{"L0", "L1", "L2"}));
+    QCOMPARE(map.heatmap.at(1, 0), -0.25);
+    QVERIFY(std::isnan(map.heatmap.at(0, 1)));
+    // Symmetric, at least [-1, 1], widened by the overshoot 1.5.
+    QCOMPARE(map.heatmap.rangeMin, -1.5);
+    QCOMPARE(map.heatmap.rangeMax, 1.5);
+    QCOMPARE(patchingMapFigure(result.records.front(), "mlp_out").heatmap.colLabels, (QStringList{"-2", "-1"}));
+    map.validate();
+}
+
+void TestUiCausal::patchingJobDrawsTheCoreResult() {
+    ToxicLayersView view;
+    view.setJobRunner(&runner_);
+    QVERIFY(!view.patchButton()->isEnabled());
+    view.setModel(model_);
+    view.setRecord(record_);
+    QVERIFY(view.patchButton()->isEnabled());
+    QVERIFY(!view.patchCancelButton()->isEnabled());
+
+    // The distance criterion first, so its layer is marked on the patching curve.
+    view.variantCombo()->setCurrentIndex(view.variantCombo()->findData("masked"));
+    view.locate();
+    QVERIFY(waitForJob(runner_));
+    const int distanceLayer = locateToxicLayer(*model_, record_, LocateVariant::Masked).toxicLayer;
+    QCOMPARE(view.distanceLayer(), std::optional<int>(distanceLayer));
+
+    const int layers = model_->config().numLayers;
+    view.patchPointCombo()->setCurrentIndex(view.patchPointCombo()->findData("attn_out"));
+    view.patchPositionsSpin()->setValue(4);
+    QSignalSpy patched(&view, &ToxicLayersView::patched);
+    QSignalSpy progress(&runner_, &JobRunner::jobProgress);
+    QTest::mouseClick(view.patchButton(), Qt::LeftButton);
+    QVERIFY(view.isPatching());
+    QVERIFY(!view.patchButton()->isEnabled());
+    QVERIFY(view.patchCancelButton()->isEnabled());
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(patched.count(), 1);
+    QVERIFY(!view.isPatching());
+    QVERIFY(progress.count() >= 1);   // coalesced, but the phases were reported
+    QCOMPARE(view.patchProgress()->value(), view.patchProgress()->maximum());
+
+    // Independent reference: core's patchRecord on the main thread with the same settings.
+    PatchingSettings settings;
+    settings.point = Capture::AttnOut;
+    settings.lastPositions = 4;
+    const PatchingRecordResult expected = patchRecord(*model_, record_, settings);
+    QCOMPARE(view.patchingResults().size(), size_t(1));
+    const PatchingResult& shown = view.patchingResults().at("attn_out");
+    QCOMPARE(shown.point, std::string("attn_out"));
+    QCOMPARE(shown.lastPositions, 4);
+    QCOMPARE(shown.provenance.method, std::string("patch"));
+    const PatchingRecordResult& got = shown.records.front();
+    QCOMPARE(got.bestLayer, expected.bestLayer);
+    QVERIFY(closeTo(got.clean.metric(), expected.clean.metric()));
+    QVERIFY(closeTo(got.corrupt.metric(), expected.corrupt.metric()));
+
+    // The curve as drawn equals core's per-layer recovered fraction.
+    const QVector<double> drawn = graphValues(view.patchCurveView()->plot(), "attn_out");
+    QCOMPARE(drawn.size(), layers);
+    for (int layer = 0; layer < layers; ++layer) {
+        QVERIFY(expected.layerRecovered[size_t(layer)].has_value());
+        QVERIFY2(closeTo(drawn[layer], *expected.layerRecovered[size_t(layer)]), qPrintable(QString::number(layer)));
+    }
+    const QVector<FigureMarker>& markers = view.patchCurveView()->figure().series.front().markers;
+    QCOMPARE(markers.size(), 2);
+    QCOMPARE(markers[0].label, QStringLiteral("patching picks layer %1").arg(expected.bestLayer));
+    QCOMPARE(markers[1].label, QStringLiteral("distance picks layer %1").arg(distanceLayer));
+
+    // The map as drawn: layers x the last 4 positions, core's recovered fractions cell by cell.
+    const FigureSpec& mapFigure = view.patchMapView()->figure();
+    QCOMPARE(mapFigure.heatmap.rows, layers);
+    QCOMPARE(mapFigure.heatmap.cols, 4);
+    QVERIFY(mapFigure.heatmap.colLabels.front().startsWith("-4\n"));   // offset and the prompt's token
+    const QVector<double> cells = colorMapCells(view.patchMapView()->plot(), layers, 4);
+    QCOMPARE(cells.size(), layers * 4);
+    for (int layer = 0; layer < layers; ++layer)
+        for (int column = 0; column < 4; ++column) {
+            const auto& value = expected.recovered[size_t(layer)][size_t(column)];
+            QVERIFY(value.has_value());
+            QVERIFY2(closeTo(cells[layer * 4 + column], *value), qPrintable(QStringLiteral("%1,%2").arg(layer).arg(column)));
+        }
+    // The status names both criteria and the metric on both runs.
+    const QString status = view.patchStatus()->text();
+    QVERIFY2(status.contains(QStringLiteral("patching picks layer %1").arg(expected.bestLayer)), qPrintable(status));
+    QVERIFY2(status.contains(QStringLiteral("distance picks layer %1").arg(distanceLayer)), qPrintable(status));
+    QVERIFY2(status.contains(QString::number(expected.clean.metric(), 'f', 2)), qPrintable(status));
+
+    // Another point overlays its curve; the map follows the point selector.
+    view.patchPointCombo()->setCurrentIndex(view.patchPointCombo()->findData("resid_post"));
+    QVERIFY(!view.patchMapView()->hasFigure());   // nothing measured there yet
+    QCOMPARE(graphValues(view.patchCurveView()->plot(), "attn_out").size(), layers);
+    view.patch();
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(view.patchingResults().size(), size_t(2));
+    QCOMPARE(graphValues(view.patchCurveView()->plot(), "resid_post").size(), layers);
+    QCOMPARE(graphValues(view.patchCurveView()->plot(), "attn_out").size(), layers);
+    QVERIFY(view.patchMapView()->figure().id.startsWith("patching-map-resid-post"));
+
+    // A new K starts over: curves over different K are not comparable.
+    view.patchPositionsSpin()->setValue(3);
+    QVERIFY(view.patchingResults().empty());
+    QVERIFY(!view.patchCurveView()->hasFigure());
+}
+
+void TestUiCausal::cancelStopsPatching() {
+    ToxicLayersView view;
+    view.setJobRunner(&runner_);
+    view.setModel(model_);
+    view.setRecord(record_);
+    view.patchPositionsSpin()->setValue(16);
+    // Cancel as soon as the job reports its first phase (the clean and corrupt runs).
+    QMetaObject::Connection cancelOnProgress =
+        connect(&runner_, &JobRunner::jobProgress, &view, [&view] { view.patchCancelButton()->click(); });
+    QSignalSpy patched(&view, &ToxicLayersView::patched);
+    QSignalSpy cancelled(&runner_, &JobRunner::jobCancelled);
+    view.patch();
+    QVERIFY(waitForJob(runner_));
+    disconnect(cancelOnProgress);
+    QCOMPARE(cancelled.count(), 1);
+    QCOMPARE(patched.count(), 0);
+    QVERIFY(view.patchingResults().empty());
+    QVERIFY(!view.isPatching());
+    QVERIFY(view.patchButton()->isEnabled());
+    QVERIFY(!view.patchCancelButton()->isEnabled());
+    QVERIFY2(view.patchStatus()->text().contains("cancelled"), qPrintable(view.patchStatus()->text()));
+
+    // After a cancel the next run works.
+    view.patchPositionsSpin()->setValue(2);
+    view.patch();
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(patched.count(), 1);
+    QCOMPARE(view.patchingResults().at("resid_post").records.front().positions, (std::vector<int>{-2, -1}));
+}
+
+QTEST_MAIN(TestUiCausal)
+#include "test_ui_causal.moc"
