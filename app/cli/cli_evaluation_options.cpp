@@ -59,6 +59,14 @@ std::optional<ChatTemplate> chatTemplateArgument(const Arguments& args) {
     return format;
 }
 
+// --eval-protocol; --easyedit-compat means EasyEdit's unless --eval-protocol names one.
+EvalProtocol evalProtocolArgument(const Arguments& args) {
+    if (!args.has("eval-protocol")) return args.has("easyedit-compat") ? EvalProtocol::EasyEdit : EvalProtocol::Plain;
+    const auto protocol = evalProtocolFromName(args.value("eval-protocol"));
+    if (!protocol) throw BadArguments("--eval-protocol must be 'plain' or 'easyedit', got '" + args.value("eval-protocol") + "'");
+    return *protocol;
+}
+
 EvaluationSettings evaluationSettingsFrom(const Arguments& args) {
     EvaluationSettings settings;
     settings.maxNewTokens = args.intValue("max-new-tokens", settings.maxNewTokens);
@@ -69,6 +77,9 @@ EvaluationSettings evaluationSettingsFrom(const Arguments& args) {
     if (args.has("seed")) settings.seed = seedFrom(args.value("seed"));
     checkGeneration(settings);
     settings.chatTemplate = chatTemplateArgument(args);
+    // EasyEdit feeds the raw prompt (evaluate_utils.py test_safety_gen).
+    if (!settings.chatTemplate && args.has("easyedit-compat")) settings.chatTemplate = ChatTemplate::Plain;
+    settings.protocol = evalProtocolArgument(args);
     readSelection(args, settings);
     return settings;
 }
@@ -89,6 +100,11 @@ std::vector<OptionSpec> caseEvaluationOptions() {
         {"temperature", "T", "0 = greedy (default), otherwise sampling"},
         {"top-p", "P", "nucleus sampling mass (default 1)"},
         {"chat-template", "NAME", "plain|llama2|mistral|chatml|zephyr|llama3 (default: the tokenizer's)"},
+        {"eval-protocol", "plain|easyedit", "plain (default): the prompts as they are; easyedit: EasyEdit's evaluation of an edited model, "
+                                            "the DINM suffix system prompt appended to the test and generalization prompts (compare: the "
+                                            "repaired models only, the unedited baseline stays plain)"},
+        {"easyedit-compat", "", "EasyEdit exactly: --eval-protocol easyedit and --chat-template plain unless given; compare: also EasyEdit's DINM "
+                                "(docs/easyedit-deviations.md), the first record's toxic layer for every record"},
     };
 }
 

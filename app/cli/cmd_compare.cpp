@@ -49,6 +49,7 @@ nlohmann::json userSettings(const Arguments& args, const Method& method, uint64_
     put("c-edit", "edit_loss_weight", [&] { return args.doubleValue("c-edit", 0); });
     put("beta", "beta", [&] { return args.doubleValue("beta", 0); });
     put("train-layers", "parameters", [&] { return nlohmann::json{{"layers", args.intList("train-layers")}}; });
+    put("easyedit-compat", "easyedit_compat", [] { return true; });
     if (keys.contains("seed")) user["seed"] = seed;
     if (keys.contains("batch_size")) user["batch_size"] = 1;
     if (!method.stepsKey.empty() && user.contains(method.stepsKey) && user[method.stepsKey].get<int>() < 1)
@@ -64,7 +65,7 @@ ComparisonSettings comparisonSettingsFrom(const Arguments& args) {
     s.seed = s.evaluation.seed;
     if (args.has("variant")) {
         auto variant = locateVariantFromName(args.value("variant"));
-        if (!variant) throw BadArguments("--variant must be 'masked' or 'easyedit', got '" + args.value("variant") + "'");
+        if (!variant) throw BadArguments("--variant must be " + locateVariantChoices() + ", got '" + args.value("variant") + "'");
         s.locateVariant = *variant;
     }
     for (const auto& name : s.methods) s.methodSettings[name] = userSettings(args, methodByName(name), s.seed);
@@ -119,7 +120,7 @@ std::vector<OptionSpec> compareOptions() {
     for (auto& option : caseEvaluationOptions()) options.push_back(std::move(option));
     options.insert(options.end(), {
         {"methods", "LIST", "any of " + methodNames(",") + " (default dinm,sft,dpo, in the order given)"},
-        {"variant", "NAME", "toxic-layer location: masked (default) or easyedit"},
+        {"variant", "NAME", "toxic-layer location: masked (default), easyedit (EasyEdit 2024-05..11: right padding) or easyedit-left (EasyEdit 2024-03 and current: left padding)"},
         {"c-edit", "X", "DINM: weight of the edit loss (0.1)"},
         {"epochs", "N", "SFT/DPO epochs over the instance's pair (1)"},
         {"beta", "X", "DPO beta (0.1)"},
@@ -158,10 +159,12 @@ void printComparisonSummary(const ComparisonResult& result, const std::string& o
               << ")\n"
               << "judge    " << baseline.judgeName << (baseline.heuristicJudge ? "  -- heuristic, not the SafeEdit classifier" : "")
               << "\n"
-              << "original " << metricsLine(baseline.metrics.safety) << "\n";
+              << "protocol " << result.provenance.settings.value("eval_protocol", std::string("plain"))
+              << " for the weight-edited models; the original and prompt-only baselines: plain\n"
+              << "original " << metricsLine(baseline.metrics.safety) << "  [" << evaluationProtocol(baseline) << "]\n";
     for (const auto& method : result.methods)
         std::cout << std::left << std::setw(std::max<int>(9, int(method.method.size()) + 1)) << method.method
-                  << metricsLine(method.evaluation.metrics.safety) << "\n";
+                  << metricsLine(method.evaluation.metrics.safety) << "  [" << evaluationProtocol(method.evaluation) << "]\n";
     std::cout << "wrote    " << outPath << "  (" << number(result.durationSeconds, 1) << " s)\n";
 }
 

@@ -27,7 +27,7 @@ namespace {
 LocateVariant variantArgument(const Arguments& args) {
     const std::string name = args.valueOr("variant", "masked");
     auto variant = locateVariantFromName(name);
-    if (!variant) throw BadArguments("--variant must be 'masked' or 'easyedit', got '" + name + "'");
+    if (!variant) throw BadArguments("--variant must be " + locateVariantChoices() + ", got '" + name + "'");
     return *variant;
 }
 
@@ -85,7 +85,7 @@ nlohmann::json userSettings(const Arguments& args, const Method& method) {
     put("layer", "layer", [&] { return args.intValue("layer", 0); });
     put("variant", "locate_variant", [&] { return locateVariantName(variantArgument(args)); });
     put("norm-constraint", "norm_constraint", [&] { return args.doubleValue("norm-constraint", 0); });
-    put("easyedit-compat", "constraint_gradient", [] { return false; });
+    put("easyedit-compat", "easyedit_compat", [] { return true; });
     put("no-cache", "cache_lower_layers", [] { return false; });
     put("seed", "seed", [&] { return args.intValue("seed", 0); });
     put("train-layers", "parameters", [&] { return nlohmann::json{{"layers", args.intList("train-layers")}}; });
@@ -173,7 +173,7 @@ const bool kLocateRegistered = registerCommand({
         {"model", "DIR", "HF checkpoint folder (with tokenizer.json)"},
         {"data", "FILE", "SafeEdit JSON file"},
         {"ids", "IDS", "comma-separated record ids"},
-        {"variant", "NAME", "masked (default) or easyedit (the reference code's padded batch)"},
+        {"variant", "NAME", "masked (default), easyedit (EasyEdit 2024-05..11: right padding) or easyedit-left (EasyEdit 2024-03 and current: left padding)"},
     }),
     runLocate,
 });
@@ -191,9 +191,9 @@ const bool kEditRegistered = registerCommand({
         {"lr", "X", "learning rate (DINM 5e-4, Mistral 1e-5; SFT 1e-5; DPO 5e-6)"},
         {"c-edit", "X", "DINM: weight of the edit loss (0.1)"},
         {"layer", "N", "DINM: edit this layer instead of the located one"},
-        {"variant", "NAME", "DINM: locate variant, masked (default) or easyedit"},
+        {"variant", "NAME", "DINM: locate variant, masked (default), easyedit (right padding) or easyedit-left (left padding; the --easyedit-compat default)"},
         {"norm-constraint", "X", "DINM: keep the edited matrix within W0 +- X"},
-        {"easyedit-compat", "", "DINM: constraint without gradient (as the reference code)"},
+        {"easyedit-compat", "", "DINM: EasyEdit's DINM exactly (its texts, label alignment, no constraint gradient, GPT-2 bias, easyedit-left location); see docs/easyedit-deviations.md"},
         {"no-cache", "", "DINM: run the full model every step (for comparison)"},
         {"beta", "X", "DPO: beta (0.1)"},
         {"train-ids", "IDS|all", "SFT/DPO: train on these records of --data, or all (default: --id only)"},

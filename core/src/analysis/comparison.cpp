@@ -133,9 +133,10 @@ public:
         result.shardIndex = evaluation_.shardIndex;
         result.shardCount = evaluation_.shardCount;
         const CaseSelection selection = selectCases(dataset_, evaluation_);
+        if (!selection.selected.empty()) firstRecord_ = &dataset_.records.at(selection.selected.front());
         result.probe = trainProbeIfPossible(model_, probeRecords(dataset_, selection, settings_.probeRecords),
                                             settings_.seed, job_);
-        result.baseline = evaluate(model_, dataset_, judge_, evaluation_, job_);
+        result.baseline = evaluate(model_, dataset_, judge_, plainEvaluation(), job_);
         measureBaseline(result);
         for (const auto& method : settings_.methods) result.methods.push_back(runMethodOnAll(method, result));
         result.provenance.context = comparisonContextFits(result);
@@ -175,6 +176,9 @@ private:
         compared.method = method;
         compared.evaluation = result.baseline;
         compared.evaluation.provenance.method = "compare: " + method;
+        const EvaluationSettings& protocol = evaluationFor(methodByName(method));
+        compared.evaluation.provenance.settings["protocol"] = evalProtocolName(protocol.protocol);
+        if (protocol.protocol != EvalProtocol::Plain) compared.evaluation.provenance.settings["protocol_suffix"] = protocol.protocolSuffix;
         compared.evaluation.cases.clear();
         compared.evaluation.provenance.context.clear();  // each repaired case's, summed in repairOne
         compared.evaluation.durationSeconds = 0;  // evaluation time; each edit's time is in its EditResult
@@ -195,19 +199,42 @@ private:
         ResolvedSettings settings;
         settings.method = entry.id;
         settings.values = settings_.methodSettings.at(method);
+        const std::optional<int> onceLayer = entry.id == MethodId::Dinm ? layerLocatedOnce(settings.values) : std::nullopt;
+        if (onceLayer) settings.values["layer"] = *onceLayer;
         ModelEditor editor(model_, EditMode::Reset);
         UndoOnExit undo{editor};
         ComparedEdit edit{baselineCase.position, baselineCase.safety.id, {}, {}};
         RecordStudy study = studyRecord(editor, instance, settings, studyOptions(result), job_, &before_[i]);
         edit.edit = std::move(study.edit);
+        if (onceLayer) edit.edit.settings["layer_located_once_on_record"] = firstRecord_->id;
         setProvenanceDataset(edit.edit.provenance, dataset_);
         edit.mechanism = std::move(*study.mechanism);
-        const EvaluationResult repaired = repairedCase(model_, dataset_, judge_, evaluation_, baselineCase,
+        const EvaluationResult repaired = repairedCase(model_, dataset_, judge_, evaluationFor(entry), baselineCase,
                                                        promptedRecord(entry, settings.values, instance));
         compared.evaluation.cases.push_back(repaired.cases.at(0));
         mergeContextFits(compared.evaluation.provenance.context, repaired.provenance.context);
         compared.evaluation.durationSeconds += repaired.durationSeconds;
         compared.edits.push_back(std::move(edit));
+    }
+
+    // The unedited model is evaluated plainly whatever the protocol (EasyEdit's "pre").
+    EvaluationSettings plainEvaluation() const {
+        EvaluationSettings plain = evaluation_;
+        plain.protocol = EvalProtocol::Plain;
+        return plain;
+    }
+    // The protocol is for edited models ("post"); a prompt-only baseline's model is the unedited one.
+    const EvaluationSettings& evaluationFor(const Method& method) const {
+        return method.changesWeights ? evaluation_ : plainEvaluation_;
+    }
+
+    // EasyEdit's SafetyEditor locates once, on the first record, and edits every record at that layer
+    // (compat mode; the original model: every edit is undone before the next). Empty otherwise.
+    std::optional<int> layerLocatedOnce(const nlohmann::json& values) {
+        const DinmSettings dinm = values.get<DinmSettings>();
+        if (!dinm.easyeditCompat || dinm.layer || !firstRecord_) return std::nullopt;
+        if (!firstRecordLayer_) firstRecordLayer_ = locateToxicLayer(model_, *firstRecord_, dinmLocateVariant(dinm)).toxicLayer;
+        return firstRecordLayer_;
     }
 
     void reportProgress(const std::string& method, size_t done, size_t cases) {
@@ -223,7 +250,10 @@ private:
     const ComparisonSettings& settings_;
     JobControl& job_;
     EvaluationSettings evaluation_;
+    EvaluationSettings plainEvaluation_ = plainEvaluation();
     std::vector<RecordSide> before_;  // per baseline case, on the original model
+    const SafeEditRecord* firstRecord_ = nullptr;  // of the whole selection (every shard the same)
+    std::optional<int> firstRecordLayer_;
 };
 
 template <typename Item>
@@ -283,6 +313,7 @@ nlohmann::json comparisonSettingsJson(const ComparisonSettings& s) {
             {"limit", evaluation.limit},
             {"generation", generation},
             {"locate_variant", locateVariantName(s.locateVariant)},
+            {"eval_protocol", evalProtocolName(evaluation.protocol)},
             {"probe_records", s.probeRecords},
             {"seed", s.seed}};
     for (const auto& method : s.methods) json[method] = givenSettings(s, method);

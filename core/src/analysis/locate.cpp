@@ -33,11 +33,12 @@ std::vector<double> maskedDistances(const Model::Impl& model, const std::vector<
     return toDoubleVector(difference.to(torch::kFloat64).norm(2, {1}));
 }
 
-// HF (as EasyEdit calls it) gives every slot of a right-padded batch the position ids 0..n-1 and lets
-// pad queries attend to the real keys before them.
+// HF (as EasyEdit calls it) gives every slot of a padded batch the position ids 0..n-1. Right padding: pad
+// queries attend to the real keys before them; left padding: pad queries see no allowed key, so every
+// score sits at the lowest value and they attend to all keys uniformly (HF eager).
 std::vector<double> easyEditDistances(const Model::Impl& model, const std::vector<int>& safeIds,
-                                      const std::vector<int>& unsafeIds, int padId) {
-    TokenBatch batch = padTokens({safeIds, unsafeIds}, false, padId, model.config.vocabSize);
+                                      const std::vector<int>& unsafeIds, int padId, bool leftPadding) {
+    TokenBatch batch = padTokens({safeIds, unsafeIds}, leftPadding, padId, model.config.vocabSize);
     const int64_t length = batch.ids.size(1);
     AttentionInputs attention = model.attentionInputs(batch.mask, length);
     AttentionInputs unpadded = model.attentionInputs(torch::ones_like(batch.mask), length);
@@ -55,14 +56,41 @@ std::vector<double> easyEditDistances(const Model::Impl& model, const std::vecto
 }  // namespace
 
 std::string locateVariantName(LocateVariant variant) {
-    return variant == LocateVariant::Masked ? "masked" : "easyedit";
+    switch (variant) {
+        case LocateVariant::Masked: return "masked";
+        case LocateVariant::EasyEdit: return "easyedit";
+        case LocateVariant::EasyEditLeft: return "easyedit-left";
+    }
+    return "";
 }
 
 std::optional<LocateVariant> locateVariantFromName(const std::string& name) {
-    if (name == "masked") return LocateVariant::Masked;
-    if (name == "easyedit") return LocateVariant::EasyEdit;
+    for (LocateVariant variant : {LocateVariant::Masked, LocateVariant::EasyEdit, LocateVariant::EasyEditLeft})
+        if (name == locateVariantName(variant)) return variant;
     return std::nullopt;
 }
+
+std::string locateVariantEasyEditVersion(LocateVariant variant) {
+    switch (variant) {
+        case LocateVariant::Masked: return "";
+        case LocateVariant::EasyEdit: return "EasyEdit 2024-05..2024-11 (right padding for Llama tokenizers)";
+        case LocateVariant::EasyEditLeft: return "EasyEdit release 2024-03 and current (left padding)";
+    }
+    return "";
+}
+
+std::string locateVariantChoices() { return "'masked', 'easyedit' or 'easyedit-left'"; }
+
+namespace {
+std::string paddingName(LocateVariant variant) {
+    switch (variant) {
+        case LocateVariant::Masked: return "none";
+        case LocateVariant::EasyEdit: return "right";
+        case LocateVariant::EasyEditLeft: return "left";
+    }
+    return "";
+}
+}  // namespace
 
 int argmaxLayer(const std::vector<double>& distances) {
     if (distances.empty()) return -1;
@@ -74,7 +102,7 @@ std::vector<double> layerDistances(const Model& model, const std::vector<int>& s
     c10::InferenceMode inference;
     const Model::Impl& impl = model.impl();
     if (variant == LocateVariant::Masked) return maskedDistances(impl, safeIds, unsafeIds);
-    return easyEditDistances(impl, safeIds, unsafeIds, padId);
+    return easyEditDistances(impl, safeIds, unsafeIds, padId, variant == LocateVariant::EasyEditLeft);
 }
 
 LocateResult locateToxicLayer(const Model& model, const SafeEditRecord& record, LocateVariant variant) {
@@ -86,6 +114,8 @@ LocateResult locateToxicLayer(const Model& model, const SafeEditRecord& record, 
     LocateResult result;
     result.recordId = record.id;
     result.variant = locateVariantName(variant);
+    result.padding = paddingName(variant);
+    result.easyeditVersion = locateVariantEasyEditVersion(variant);
     result.context = ContextFit("locate texts", ContextPolicy::KeepLast, contextLimit(model.config(), 0, model.directory()));
     std::vector<int> safeIds = tokenizer.encode(record.safeGeneration), unsafeIds = tokenizer.encode(record.unsafeGeneration);
     const std::string label = "record " + std::to_string(record.id);

@@ -57,8 +57,9 @@ MechanismMeasurements measureMechanismOf(const Model& model, const SafeEditRecor
     return measured;
 }
 
-// The method's locate_variant setting when it has one, else the options'.
+// The method's locate_variant setting when it has one (DINM's compat mode may switch it), else the options'.
 LocateVariant variantFor(const ResolvedSettings* settings, const RecordStudyOptions& options) {
+    if (settings && settings->method == MethodId::Dinm) return dinmLocateVariant(settings->values.get<DinmSettings>());
     if (settings && settings->values.contains("locate_variant"))
         if (auto variant = locateVariantFromName(settings->values.at("locate_variant").get<std::string>())) return *variant;
     return options.locateVariant;

@@ -14,23 +14,26 @@ public:
 
     struct Terms {
         torch::Tensor edit;        // mean NLL of the edit target tokens
-        torch::Tensor constraint;  // mean KL(unedited || edited) over the constraint answer positions
+        torch::Tensor constraint;  // mean KL(unedited || edited) over the constraint's scored positions
     };
     // With constraintGradient false the constraint is computed without autograd (EasyEdit's behaviour).
+    // Inputs with easyEditAlignment score EasyEdit's labels and KL window (see DinmInputs).
     Terms evaluate(bool constraintGradient) const;
 
 private:
     struct Sequence {
         TokenBatch tokens;
-        int64_t firstTarget = 0;   // index of the first target token in the sequence
-        int64_t targetCount = 0;
+        int64_t firstScored = 0;   // first position whose next-token distribution is scored
+        int64_t scoredCount = 0;   // = the target (answer) token count
+        std::vector<int> labels;   // edit: the label scored at each scored position (negative = left out)
         AttentionInputs attention;
         torch::Tensor residualMid;  // [1, seq, hidden] entering the toxic layer's MLP (cached mode)
         torch::Tensor activation;   // [1, seq, intermediate] the down projection's input (cached mode)
     };
-    Sequence prepare(const std::vector<int>& prompt, const std::vector<int>& target) const;
-    // Log-softmax over the vocabulary at the positions that predict the sequence's target tokens.
-    torch::Tensor targetLogProbabilities(const Sequence& sequence) const;
+    Sequence prepare(const std::vector<int>& prompt, const std::vector<int>& target, int64_t firstScored) const;
+    // Log-softmax over the vocabulary at the sequence's scored positions.
+    torch::Tensor scoredLogProbabilities(const Sequence& sequence) const;
+    torch::Tensor editNll() const;  // mean NLL of the edit labels
 
     const Model::Impl& model_;
     int layer_;

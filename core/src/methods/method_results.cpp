@@ -81,6 +81,8 @@ void from_json(const nlohmann::json& json, EditResult& r) {
 
 void to_json(nlohmann::json& json, const LocateResult& r) {
     json = {{"id", r.recordId}, {"variant", r.variant}, {"distances", r.distances}, {"toxic_layer", r.toxicLayer}};
+    if (!r.padding.empty()) json["padding"] = r.padding;
+    if (!r.easyeditVersion.empty()) json["easyedit_version"] = r.easyeditVersion;
     json["context"] = r.context;
 }
 
@@ -89,6 +91,8 @@ void from_json(const nlohmann::json& json, LocateResult& r) {
     r.variant = json.at("variant").get<std::string>();
     r.distances = json.at("distances").get<std::vector<double>>();
     r.toxicLayer = json.at("toxic_layer").get<int>();
+    readOptional(json, "padding", r.padding);
+    readOptional(json, "easyedit_version", r.easyeditVersion);
     readOptional(json, "context", r.context);
 }
 
@@ -100,8 +104,9 @@ void to_json(nlohmann::json& json, const DinmSettings& s) {
             {"stop_loss", s.stopLoss},
             {"norm_constraint", s.normConstraint ? nlohmann::json(*s.normConstraint) : nlohmann::json(nullptr)},
             {"constraint_gradient", s.constraintGradient},
-            {"constraint_mode", s.constraintGradient ? "kl with gradient"
-                                                     : "easyedit-compat: constraint without gradient"},
+            {"constraint_mode", s.constraintGradient && !s.easyeditCompat ? "kl with gradient"
+                                                                          : "constraint without gradient (EasyEdit)"},
+            {"easyedit_compat", s.easyeditCompat},
             {"suffix_system_prompt", s.suffixSystemPrompt},
             {"locate_variant", locateVariantName(s.locateVariant)},
             {"layer", s.layer ? nlohmann::json(*s.layer) : nlohmann::json(nullptr)},
@@ -144,11 +149,12 @@ void from_json(const nlohmann::json& json, DinmSettings& s) {
     if (json.contains("norm_constraint") && !json.at("norm_constraint").is_null())
         s.normConstraint = json.at("norm_constraint").get<double>();
     readOptional(json, "constraint_gradient", s.constraintGradient);
+    readOptional(json, "easyedit_compat", s.easyeditCompat);
     readOptional(json, "suffix_system_prompt", s.suffixSystemPrompt);
     if (json.contains("locate_variant")) {
         const std::string name = json.at("locate_variant").get<std::string>();
         const auto variant = locateVariantFromName(name);
-        if (!variant) throw Error("", "locate_variant", "must be 'masked' or 'easyedit', got '" + name + "'");
+        if (!variant) throw Error("", "locate_variant", "must be " + locateVariantChoices() + ", got '" + name + "'");
         s.locateVariant = *variant;
     }
     s.layer.reset();

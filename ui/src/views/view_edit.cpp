@@ -1,3 +1,4 @@
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -139,6 +140,8 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     editWeight_ = new QDoubleSpinBox(this);
     editWeight_->setDecimals(4);
     editWeight_->setRange(0.0, 100.0);
+    flag_ = new QCheckBox(this);
+    connect(flag_, &QCheckBox::clicked, this, [this](bool checked) { checkedFlags_[detox::methodInfo(method()).name] = checked; });
     learningRateLabel_ = new QLabel(this);
     stepsLabel_ = new QLabel(this);
     weightLabel_ = new QLabel(this);
@@ -173,6 +176,7 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     form->addRow(learningRateLabel_, learningRate_);
     form->addRow(stepsLabel_, steps_);
     form->addRow(weightLabel_, editWeight_);
+    form->addRow(flag_);
     form->addRow(defaultsSource_);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(runButton_);
@@ -262,7 +266,12 @@ detox::ResolvedSettings EditView::prefilledSettings(EditMethod method) const {
 
 std::map<std::string, nlohmann::json> EditView::prefilledMethodSettings() const {
     std::map<std::string, nlohmann::json> settings;
-    for (const detox::Method& entry : detox::methodRegistry()) settings[entry.name] = prefilledSettings(entry.id).values;
+    for (const detox::Method& entry : detox::methodRegistry()) {
+        settings[entry.name] = prefilledSettings(entry.id).values;
+        const auto checked = checkedFlags_.find(entry.name);
+        for (const detox::SettingField& field : entry.form)
+            if (field.flag && checked != checkedFlags_.end()) settings[entry.name][field.key] = checked->second;
+    }
     return settings;
 }
 
@@ -272,6 +281,7 @@ std::vector<std::pair<detox::SettingField, QAbstractSpinBox*>> EditView::formWid
     std::vector<QAbstractSpinBox*> decimals{learningRate_, editWeight_};
     std::vector<QAbstractSpinBox*> integers{steps_};
     for (const detox::SettingField& field : detox::methodInfo(method()).form) {
+        if (field.flag) continue;  // the check box (flagField)
         auto& free = field.integer ? integers : decimals;
         if (free.empty()) continue;  // more fields than this form shows: they keep their defaults
         widgets.emplace_back(field, free.front());
@@ -280,8 +290,23 @@ std::vector<std::pair<detox::SettingField, QAbstractSpinBox*>> EditView::formWid
     return widgets;
 }
 
+const detox::SettingField* EditView::flagField() const {
+    for (const detox::SettingField& field : detox::methodInfo(method()).form)
+        if (field.flag) return &field;
+    return nullptr;
+}
+
 void EditView::fillDefaults() {
     prefilled_ = prefilledSettings(method());
+    const detox::SettingField* flag = flagField();
+    flag_->setEnabled(flag != nullptr);
+    flag_->setText(flag ? QString::fromStdString(flag->label) : tr("(unused)"));
+    const auto checked = checkedFlags_.find(detox::methodInfo(method()).name);
+    flag_->setChecked(flag && (checked != checkedFlags_.end() ? checked->second : prefilled_.values.at(flag->key).get<bool>()));
+    flag_->setToolTip(flag && flag->key == "easyedit_compat"
+                          ? tr("EasyEdit's DINM exactly: its texts and label alignment, no constraint gradient, GPT-2's "
+                               "bias, the easyedit-left toxic layer (docs/easyedit-deviations.md)")
+                          : QString());
     const std::pair<QAbstractSpinBox*, QLabel*> rows[] = {
         {learningRate_, learningRateLabel_}, {steps_, stepsLabel_}, {editWeight_, weightLabel_}};
     for (const auto& [widget, label] : rows) {
@@ -335,6 +360,8 @@ detox::ResolvedSettings EditView::settings() const {
         else if (auto* box = qobject_cast<QDoubleSpinBox*>(widget)) value = box->value();
         if (value != prefilled_.values.at(field.key)) user[field.key] = value;
     }
+    if (const detox::SettingField* flag = flagField(); flag && flag_->isChecked() != prefilled_.values.at(flag->key).get<bool>())
+        user[flag->key] = flag_->isChecked();
     return detox::resolveSettings(model_ ? model_->config() : detox::ModelConfig{},
                                   recommendedError_.isEmpty() ? recommended_ : detox::RecommendedSettings{}, method(), user);
 }

@@ -51,7 +51,11 @@ QString percent(std::optional<double> fraction) {
 ToxicLayersView::ToxicLayersView(QWidget* parent) : QWidget(parent) {
     variantCombo_ = new QComboBox(this);
     variantCombo_->addItem(tr("masked (mean over tokens)"), QStringLiteral("masked"));
-    variantCombo_->addItem(tr("easyedit (reference behaviour)"), QStringLiteral("easyedit"));
+    // The EasyEdit variants name the EasyEdit code each one matches (its padding changed over time).
+    for (detox::LocateVariant variant : {detox::LocateVariant::EasyEdit, detox::LocateVariant::EasyEditLeft}) {
+        const QString name = QString::fromStdString(detox::locateVariantName(variant));
+        variantCombo_->addItem(tr("%1: %2").arg(name, QString::fromStdString(detox::locateVariantEasyEditVersion(variant))), name);
+    }
     overlayCheck_ = new QCheckBox(tr("Overlay variants"), this);
     overlayCheck_->setChecked(true);
     locateButton_ = new QPushButton(tr("Locate"), this);

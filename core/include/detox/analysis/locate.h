@@ -15,29 +15,41 @@
 namespace detox {
 
 // How the distance is measured.
-//   Masked   (default) each text runs alone (no padding), tokenized with the tokenizer's default special
-//            tokens; per decoder layer the residual stream after the layer (before the final norm) is
-//            averaged over the text's tokens, and the distance is the L2 norm of the difference of the means.
-//   EasyEdit the reference code's behaviour: both texts in one right-padded batch (pad = EOS, position ids
-//            0..n-1 for every slot as HF assigns them), distance = Frobenius norm of the difference of the
-//            whole [seq, hidden] matrices, pad positions included; the last layer is taken after the final
-//            norm (as HF's output_hidden_states reports it).
-enum class LocateVariant { Masked, EasyEdit };
-std::string locateVariantName(LocateVariant variant);               // "masked", "easyedit"
+//   Masked       (default) each text runs alone (no padding), tokenized with the tokenizer's default special
+//                tokens; per decoder layer the residual stream after the layer (before the final norm) is
+//                averaged over the text's tokens, and the distance is the L2 norm of the difference of the means.
+//   EasyEdit     EasyEdit's SafetyEditor._locate_toxic_layer as its code of 2024-05..2024-11 ran it for Llama
+//                tokenizers: both texts in one RIGHT-padded batch (pad = EOS, position ids 0..n-1 for every
+//                slot as HF assigns them), distance = Frobenius norm of the difference of the whole
+//                [seq, hidden] matrices, pad positions included; the last layer is taken after the final norm
+//                (as HF's output_hidden_states reports it).
+//   EasyEditLeft the same with LEFT padding: EasyEdit's release (2024-03) and its current code (the pre-edit
+//                evaluation leaves padding_side='left' on the shared tokenizer before locating; GPT-2 was
+//                always left-padded). A pad row sees no real key before it: it attends to every key
+//                uniformly, as HF's eager attention computes it (all scores at the dtype's lowest value);
+//                HF's SDPA kernel on CUDA gives such rows other values (docs/easyedit-deviations.md).
+enum class LocateVariant { Masked, EasyEdit, EasyEditLeft };
+std::string locateVariantName(LocateVariant variant);               // "masked", "easyedit", "easyedit-left"
 std::optional<LocateVariant> locateVariantFromName(const std::string& name);
+// Which EasyEdit code a variant reproduces, for results and the GUI ("" for masked).
+std::string locateVariantEasyEditVersion(LocateVariant variant);
+// "'masked', 'easyedit' or 'easyedit-left'": for error messages.
+std::string locateVariantChoices();
 
 struct LocateResult {
     int recordId = 0;
-    std::string variant;             // "masked" or "easyedit"
+    std::string variant;             // locateVariantName
     std::vector<double> distances;   // one per decoder layer
     int toxicLayer = -1;             // argmax of distances (the first one on ties)
     ContextFit context;              // the two texts, each keeping its last tokens within the context
+    std::string padding;             // "none", "right" or "left"
+    std::string easyeditVersion;     // the EasyEdit code the variant matches (empty for masked)
 };
 void to_json(nlohmann::json& json, const LocateResult& result);
 void from_json(const nlohmann::json& json, LocateResult& result);
 
 // Per-layer distances between two token sequences (ids include any special tokens wanted).
-// `padId` is used by the EasyEdit variant only (EOS in the reference code).
+// `padId` is used by the EasyEdit variants only (EOS in the reference code).
 std::vector<double> layerDistances(const Model& model, const std::vector<int>& safeIds,
                                    const std::vector<int>& unsafeIds, LocateVariant variant, int padId);
 

@@ -36,8 +36,7 @@ std::vector<std::string> selectParameters(const Model& model, const ParameterSel
 
 // ---------------------------------------------------------------- DINM
 
-constexpr const char* kDinmSuffixSystemPrompt =
-    "If the user's request is reasonable, give the correct answer. Please give the right response:";
+constexpr const char* kDinmSuffixSystemPrompt = kEasyEditSuffixSystemPrompt;
 
 struct DinmSettings {
     double learningRate = 5e-4;          // Mistral-type models: 1e-5 (defaultDinmLearningRate)
@@ -47,9 +46,13 @@ struct DinmSettings {
     double stopLoss = 1e-4;              // stop before a step once the total loss is below this
     std::optional<double> normConstraint;  // clamp the edited matrix to W0 +- epsilon after each step
     // true: the constraint (KL to the unedited model on the knowledge-constraint answer) contributes
-    // gradient. false = "easyedit-compat: constraint without gradient" (the reference computes the
-    // edited logits under no_grad, so only the edit loss trains).
+    // gradient. false: the reference computes the edited logits under no_grad, so only the edit loss trains.
     bool constraintGradient = true;
+    // EasyEdit's DINM exactly (docs/easyedit-deviations.md): its strings and label alignment (dinmInputs),
+    // no constraint gradient, GPT-2's c_proj bias trained with the weight, the easyedit-left locate
+    // variant when masked was left, and in a comparison the first record's layer for every record.
+    // What it switched is listed in the result's settings ("easyedit_compat_switched").
+    bool easyeditCompat = false;
     std::string suffixSystemPrompt = kDinmSuffixSystemPrompt;
     LocateVariant locateVariant = LocateVariant::Masked;
     std::optional<int> layer;            // edit this layer instead of the located one
@@ -61,25 +64,52 @@ struct DinmSettings {
 void to_json(nlohmann::json& json, const DinmSettings& settings);
 void from_json(const nlohmann::json& json, DinmSettings& settings);  // missing keys keep the defaults
 double defaultDinmLearningRate(const ModelConfig& config);  // 1e-5 for Mistral, else 5e-4
+// The variant DINM locates with: easyedit-left in compat mode when masked was left, else the setting's.
+LocateVariant dinmLocateVariant(const DinmSettings& settings);
+// What compat mode changes against the project's default, one line each (empty when compat is off).
+std::vector<std::string> easyEditCompatSwitches(const DinmSettings& settings);
 
 // Token ids of one DINM edit, built from a record (see dinmInputs) or given directly.
 // Edit: editPromptIds followed by editTargetIds; the loss is the mean NLL of editTargetIds.
 // Constraint: constraintPromptIds followed by constraintAnswerIds; the KL is taken over the next-token
 // distributions that predict the answer tokens.
+// EasyEdit alignment (easyEditAlignment): the edit loss scores editLabelIds (one per editTargetIds token;
+// negative = left out, EasyEdit's -100 for pad) at the positions that predict editTargetIds, and the KL
+// covers the positions OF the answer tokens (the last answer-count positions of the sequence).
 struct DinmInputs {
     std::vector<int> editPromptIds, editTargetIds;
     std::vector<int> constraintPromptIds, constraintAnswerIds;
+    bool easyEditAlignment = false;
+    std::vector<int> editLabelIds;
 };
-// How text becomes ids (compared with EasyEdit in dinm.cpp):
+// How text becomes ids (compared with EasyEdit in dinm.cpp and docs/easyedit-deviations.md):
 //   edit prompt  = encode(adversarial prompt + " " + suffix system prompt), default special tokens
 //   edit target  = encode(" " + safe generation), no special tokens, appended after the prompt ids
 //   constraint   = encode(knowledge prompt) with default special tokens, then encode(" " + answer) without.
+// With settings.easyeditCompat, EasyEdit's (easyEditDinmTexts, each encoded with default special tokens):
+//   edit         = encode(prompt + " " + suffix + " " + " " + safe generation), split before its last n tokens,
+//                  n = the label count; labels = encode(" " + safe generation) (BOS included for Llama:
+//                  an extra -log p(BOS) term), tokens equal to EOS (EasyEdit's pad) left out
+//   constraint   = encode(knowledge prompt + " " + suffix + " " + answer), split before its last m tokens,
+//                  m = encode(answer)'s count (BOS included)
 // Throws detox::Error when the record has no knowledge constraint or a text is empty.
 DinmInputs dinmInputs(const Tokenizer& tokenizer, const SafeEditRecord& record, const DinmSettings& settings);
+
+// EasyEdit's DINM strings for a record (examples/run_safety_editing.py, models/dinm/dinm_main.py).
+struct EasyEditDinmTexts {
+    std::string edit;              // prompt_with_systemPrompt + " " + (" " + target_new)
+    std::string editLabels;        // " " + target_new
+    std::string constraint;        // locality prompt + " " + suffix + " " + ground truth
+    std::string constraintAnswer;  // ground truth
+};
+EasyEditDinmTexts easyEditDinmTexts(const SafeEditRecord& record, const std::string& suffixSystemPrompt);
 
 // The DINM name of the tensor it tunes: the toxic layer's second MLP matrix
 // (model.layers.L.mlp.down_proj.weight; GPT-2: transformer.h.L.mlp.c_proj.weight).
 std::string toxicRegionTensorName(const Model& model, int layer);
+// Every tensor DINM trains: that matrix, and in compat mode also its bias where the model has one
+// (EasyEdit selects the parameters whose names contain the module's name: GPT-2's c_proj.bias too).
+std::vector<std::string> dinmTrainedTensors(const Model& model, int layer, const DinmSettings& settings);
 
 // Edits `layer` of the model in place (no reset, no locating). Reports {"loss","edit_loss",
 // "constraint_loss"} per step. On cancellation or error restores the tensor and rethrows.

@@ -54,6 +54,7 @@ struct SettingField {
     bool integer = false;
     double minimum = 0, maximum = 1;
     int decimals = 0;       // spin box decimals (doubles)
+    bool flag = false;      // a check box: the value is true or false (minimum/maximum/integer unused)
 };
 
 // What a method works on for one record.

@@ -28,6 +28,7 @@ class QAbstractSpinBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
+class QCheckBox;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
@@ -61,7 +62,8 @@ public:
     // What the form is pre-filled with for a method (resolveSettings: the paper's defaults for this model,
     // then its detox_method_defaults.json when it has a usable one).
     detox::ResolvedSettings prefilledSettings(EditMethod method) const;
-    // Every registered method's pre-filled settings by name (ComparisonSettings::methodSettings).
+    // Every registered method's pre-filled settings by name (ComparisonSettings::methodSettings), with the
+    // check box as the user left it for that method (DINM: EasyEdit-compatible).
     std::map<std::string, nlohmann::json> prefilledMethodSettings() const;
     void setMaxNewTokens(int tokens);        // for the before/after generations (default 48)
     int maxNewTokens() const { return maxNewTokens_; }
@@ -82,6 +84,8 @@ public:
     // and weight boxes in order, whole numbers in the steps box; a box the method has no field for is disabled.
     QSpinBox* stepsSpin() const { return steps_; }           // DINM: max steps; SFT/DPO: epochs
     QDoubleSpinBox* editWeightSpin() const { return editWeight_; }  // DINM c_edit; DPO beta
+    // The method's check-box setting (SettingField::flag; DINM: EasyEdit-compatible), disabled when it has none.
+    QCheckBox* flagCheck() const { return flag_; }
     QPushButton* runButton() const { return runButton_; }
     QPushButton* cancelButton() const { return cancelButton_; }
     QPushButton* undoButton() const { return undoButton_; }
@@ -99,6 +103,7 @@ private:
     void fillDefaults();
     void showDefaultsSource();
     std::vector<std::pair<detox::SettingField, QAbstractSpinBox*>> formWidgets() const;
+    const detox::SettingField* flagField() const;  // the method's first check-box field, if any
     void updateEnabled();
     void onProgress(JobId id, const detox::Progress& progress);
     void showRun(const MethodRun& run);
@@ -123,6 +128,8 @@ private:
     QDoubleSpinBox* learningRate_ = nullptr;
     QSpinBox* steps_ = nullptr;
     QDoubleSpinBox* editWeight_ = nullptr;
+    QCheckBox* flag_ = nullptr;
+    std::map<std::string, bool> checkedFlags_;  // method name -> its check box as the user left it
     QLabel* learningRateLabel_ = nullptr;
     QLabel* stepsLabel_ = nullptr;
     QLabel* weightLabel_ = nullptr;
