@@ -16,6 +16,7 @@
 #include "detox/error.h"
 #include "detox/fileio.h"
 #include "detox/hash.h"
+#include "detox/methods/methods.h"
 #include "detox/runtime/finite.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
@@ -76,6 +77,22 @@ pid_t deadPid() {
     return child;
 }
 
+// A saved tiny Llama whose tensor `name` (F32) holds +Inf in its first value, written into the file's bytes.
+std::string checkpointWithInfinity(const std::string& name) {
+    const std::string dir = detox::test::scratchDir().toStdString() + "/inf-model";
+    detox::test::writeTinyLlama(dir, 9);
+    const std::string path = dir + "/model.safetensors";
+    const detox::SafetensorsHeader header = detox::readSafetensorsHeader(path);
+    for (const auto& entry : header.tensors) {
+        if (entry.name != name) continue;
+        const float infinity = std::numeric_limits<float>::infinity();
+        std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+        file.seekp(std::streamoff(8 + header.headerBytes + entry.dataBegin));
+        file.write(reinterpret_cast<const char*>(&infinity), sizeof infinity);
+    }
+    return dir;
+}
+
 // Exit 2 and one line on stderr containing every fragment; nothing a user should not see.
 void expectBadInput(const CliRun& run, const QStringList& fragments) {
     QVERIFY2(run.exitCode == 2, qPrintable(QString("exit %1: %2").arg(run.exitCode).arg(run.err)));
@@ -96,12 +113,16 @@ private Q_SLOTS:
     // ---- numbers in config.json, checked against the tensors before anything is allocated ----
 
     void aMillionLayersFailsFastNamingTheField() {
+        const int layers = readJson(demoCopy() + "/config.json")["num_hidden_layers"].get<int>();
         const std::string dir = demoCopy([](nlohmann::json& c) { c["num_hidden_layers"] = 1000000; });
         const QString message = errorOf([&] { detox::Model::load(dir); });
         QVERIFY2(message.contains("num_hidden_layers") && message.contains("1000000") &&
-                     message.contains("4 layer(s)"), qPrintable(message));
+                     message.contains(QString("%1 layer(s)").arg(layers)), qPrintable(message));
         // detox info no longer says it fits: it refuses, naming the field.
         expectBadInput(runCli({"info", "--model", q(dir)}, 60000), {"config.json", "num_hidden_layers"});
+        // 5e7 ended in std::bad_alloc: now refused as a number before the tensors are even looked at.
+        const std::string huge = demoCopy([](nlohmann::json& c) { c["num_hidden_layers"] = 50000000; });
+        expectBadInput(runCli({"info", "--model", q(huge)}, 60000), {"num_hidden_layers", "50000000"});
     }
 
     void tooFewLayersIsNamedToo() {
@@ -111,12 +132,17 @@ private Q_SLOTS:
     }
 
     void headDimMustMatchTheProjections() {
-        // 2^31 - 2 is refused as a number; 64 (x 4 heads = 256 rows) is refused against q_proj's 128 rows.
+        // 2^31 - 2 is refused as a number; twice the real head_dim is refused against q_proj's rows.
         const std::string huge = demoCopy([](nlohmann::json& c) { c["head_dim"] = 2147483646; });
         expectBadInput(runCli({"info", "--model", q(huge)}, 60000), {"head_dim", "2147483646"});
-        const std::string wide = demoCopy([](nlohmann::json& c) { c["head_dim"] = 64; });
+        const nlohmann::json config = readJson(demoCopy() + "/config.json");
+        const int hidden = config["hidden_size"].get<int>();
+        const std::string wide = demoCopy([&](nlohmann::json& c) {
+            c["head_dim"] = 2 * hidden / c["num_attention_heads"].get<int>();
+        });
         const QString message = errorOf([&] { detox::Model::load(wide); });
-        QVERIFY2(message.contains("head_dim") && message.contains("q_proj") && message.contains("[128, 128]"),
+        const QString qProjShape = QString("[%1, %1]").arg(hidden);
+        QVERIFY2(message.contains("head_dim") && message.contains("q_proj") && message.contains(qProjShape),
                  qPrintable(message));
         const std::string kv = demoCopy([](nlohmann::json& c) { c["num_key_value_heads"] = 4; });
         QVERIFY2(errorOf([&] { detox::Model::load(kv); }).contains("num_key_value_heads"), "kv heads");
@@ -146,6 +172,28 @@ private Q_SLOTS:
         QVERIFY2(message.contains("pad_token_id") && message.contains("outside the vocabulary"), qPrintable(message));
         const std::string negative = demoCopy([](nlohmann::json& c) { c["bos_token_id"] = -3; });
         QVERIFY(errorOf([&] { detox::readModelConfig(negative); }).contains("bos_token_id"));
+    }
+
+    // Found by tests/fuzz (fuzz_config): rope_theta 1e308 passed the reader and overflowed LibTorch's float
+    // rotary table (a c10::Error, exit 1).
+    void floatKeysAreRangeChecked() {
+        for (const auto& [key, value] : std::vector<std::pair<std::string, double>>{
+                 {"rope_theta", 1e308}, {"rms_norm_eps", 2.0}, {"rope_theta", -1.0}}) {
+            const std::string dir = demoCopy([&](nlohmann::json& c) { c[key] = value; });
+            const QString message = errorOf([&] { detox::Model::load(dir); });
+            QVERIFY2(message.contains(q(key)) && message.contains("expected a positive number up to"), qPrintable(message));
+        }
+    }
+
+    // Found by tests/fuzz: a number beyond double (1e1000) is nlohmann's out_of_range, not a parse_error;
+    // the tokenizer and SafeEdit readers let it through (exit 1). And text that closes a bracket before
+    // opening one, then holds invalid UTF-8, crashed the SafeEdit error locator (negative depth).
+    void hugeNumbersAndStrayBracketsAreClearErrors() {
+        const std::string dir = detox::test::scratchDir().toStdString();
+        std::ofstream(dir + "/tokenizer.json") << R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 1e1000}}})";
+        QVERIFY(errorOf([&] { detox::Tokenizer::fromFiles(dir + "/tokenizer.json"); }).contains("tokenizer.json"));
+        QVERIFY(errorOf([] { detox::parseSafeEdit("[{\"id\": 1e1000}]", "huge.json"); }).contains("huge.json"));
+        QVERIFY(errorOf([] { detox::parseSafeEdit("]]}}{\xff", "stray.json"); }).contains("invalid UTF-8"));
     }
 
     void hiddenActOfTheWrongTypeIsAClearError() {
@@ -203,14 +251,44 @@ private Q_SLOTS:
 
     void aPromptLongerThanTheContextIsRefused() {
         const std::string model = demoCopy();
-        QString prompt;
-        for (int i = 0; i < 2000; ++i) prompt += "word ";  // ~10,000 characters, far over 256 positions
-        const CliRun run = runCli({"generate", "--model", q(model), "--prompt", prompt, "--max-new-tokens", "2"}, 120000);
-        expectBadInput(run, {"prompt", "context of 256 positions", "max_position_embeddings"});
-        // In core: a forward pass over more positions than the context is refused before it allocates.
         detox::Model loaded = detox::Model::load(model);
+        const int positions = loaded.config().maxPositions;
+        QString prompt;
+        for (int i = 0; i < 2 * positions; ++i) prompt += "word ";  // at least a token a word: past the context
+        const CliRun run = runCli({"generate", "--model", q(model), "--prompt", prompt, "--max-new-tokens", "2"}, 120000);
+        expectBadInput(run, {"prompt", QString("context of %1 positions").arg(positions), "max_position_embeddings"});
+        // In core: a forward pass over more positions than the context is refused before it allocates.
         const QString message = errorOf([&] { loaded.forward({std::vector<int>(10000, 5)}); });
-        QVERIFY2(message.contains("10000 tokens") && message.contains("256"), qPrintable(message));
+        QVERIFY2(message.contains("10000 tokens") && message.contains(QString::number(positions)), qPrintable(message));
+    }
+
+    // detox info said a 1e6-layer model "fits": its estimate counted only the weight files. It now also
+    // counts one run's KV cache and activations for the requested lengths, and says what generate would refuse.
+    void infoEstimatesTheRunForTheRequestedLengths() {
+        const std::string dir = demoCopy();
+        const CliRun run = runCli({"info", "--model", q(dir), "--max-new-tokens", "16", "--max-input-tokens", "32",
+                                   "--batch-size", "2"}, 60000);
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const nlohmann::json info = nlohmann::json::parse(run.out.toStdString());
+        const nlohmann::json& config = info["config"];
+        const nlohmann::json& estimate = info["memory_estimate"]["run"];
+        // K and V of every layer for 2 x (32 + 16) positions, float32.
+        const long long kvCache = 2ll * config["num_layers"].get<long long>() * 2 * config["num_kv_heads"].get<long long>() *
+                                  config["head_dim"].get<long long>() * 48 * 4;
+        QCOMPARE(estimate["kv_cache_bytes"].get<long long>(), kvCache);
+        QVERIFY(estimate["activation_bytes"].get<long long>() > 0);
+        QCOMPARE(estimate["total_bytes"].get<long long>(), info["memory_estimate"]["weight_bytes"].get<long long>() +
+                                                                kvCache + estimate["activation_bytes"].get<long long>());
+        QVERIFY(estimate["refusal"].is_null());
+        // A prompt past the context, and a run far past memory, are named as generate would name them.
+        const std::string tooLong = std::to_string(config["max_positions"].get<int>() + 1);
+        const CliRun longer = runCli({"info", "--model", q(dir), "--max-input-tokens", q(tooLong)}, 60000);
+        const nlohmann::json refusal = nlohmann::json::parse(longer.out.toStdString())["memory_estimate"]["run"]["refusal"];
+        QVERIFY2(refusal.is_string() && refusal.get<std::string>().find("context") != std::string::npos, longer.out.toUtf8());
+        const CliRun huge = runCli({"info", "--model", q(dir), "--max-new-tokens", "65536", "--max-input-tokens", "100",
+                                    "--batch-size", "4096"}, 60000);
+        const nlohmann::json hugeRun = nlohmann::json::parse(huge.out.toStdString())["memory_estimate"]["run"];
+        QVERIFY2(!hugeRun["fits_f32"].get<bool>() && !hugeRun["fits_stored"].get<bool>(), huge.out.toUtf8());
     }
 
     void absurdGenerationLengthsAreRefused() {
@@ -300,6 +378,9 @@ private Q_SLOTS:
         const QStringList edit = {"edit", "--model", q(model), "--data", data, "--id", "0", "--method", "dinm", "--save"};
         expectBadInput(runCli(QStringList(edit) << q(file + "/sub")), {"a-file is not a folder"});
         expectBadInput(runCli(QStringList(edit) << "/proc/detox-save"), {"/proc/detox-save", "not writable"});
+        const std::string loop = detox::test::scratchDir().toStdString() + "/loop";
+        fs::create_symlink(loop, loop);  // a symlink loop gave a bare "filesystem error"
+        expectBadInput(runCli(QStringList(edit) << q(loop + "/saved")), {"loop"});
         expectBadInput(runCli(QStringList(edit) << q(model + "/.")), {"own source directory"});
         // Refused before loading and editing: far under the time an edit takes (no timing assert, the
         // message above is the check; the edit would print its loss history).
@@ -376,6 +457,54 @@ private Q_SLOTS:
         QVERIFY2(message.contains("model.layers.1.input_layernorm.weight") && message.contains("NaN or infinite"),
                  qPrintable(message));
         QVERIFY(!fs::exists(out));
+    }
+
+    void nonFiniteWeightsAreFoundAtLoad() {
+        const std::string dir = checkpointWithInfinity("model.layers.1.mlp.up_proj.weight");
+        for (detox::WeightMode mode : {detox::WeightMode::F32, detox::WeightMode::Stored}) {
+            std::vector<std::string> warnings;
+            detox::LoadOptions options;
+            options.weights = mode;
+            options.onWarning = [&](const std::string& warning) { warnings.push_back(warning); };
+            detox::Model model = detox::Model::load(dir, options);
+            QCOMPARE(model.nonFiniteWeightsAtLoad(), std::vector<std::string>{"model.layers.1.mlp.up_proj.weight"});
+            QCOMPARE(warnings.size(), size_t(1));
+            QVERIFY2(q(warnings[0]).contains("model.layers.1.mlp.up_proj.weight") &&
+                         q(warnings[0]).contains("--allow-non-finite-weights"),
+                     warnings[0].c_str());
+            // Refused where the values would spread: an edit (before anything is touched) and a save.
+            detox::ModelEditor editor(model);
+            const QString edit = errorOf([&] { editor.sft({{{1, 2}, {3}}}, detox::SftSettings{}); });
+            QVERIFY2(edit.contains("model.layers.1.mlp.up_proj.weight") && edit.contains("refusing to edit"), qPrintable(edit));
+            QVERIFY(!editor.hasEdits());
+            const std::string out = detox::test::scratchDir().toStdString() + "/saved";
+            QVERIFY(errorOf([&] { model.save(out); }).contains("NaN or infinite"));
+            QVERIFY(!fs::exists(out));
+        }
+        QVERIFY(detox::Model::load(demoCopy()).nonFiniteWeightsAtLoad().empty());
+    }
+
+    void nonFiniteWeightsCanBeAllowedAndAreRecorded() {
+        const std::string dir = checkpointWithInfinity("model.norm.weight");
+        detox::LoadOptions options;
+        options.allowNonFiniteWeights = true;
+        detox::Model model = detox::Model::load(dir, options);
+        detox::requireEditableWeights(model);  // no refusal
+        QVERIFY2(q(model.weightsDescription()).contains("NaN/Inf allowed in 1 tensor(s): model.norm.weight"),
+                 model.weightsDescription().c_str());
+        const std::string out = detox::test::scratchDir().toStdString() + "/saved";
+        model.save(out);
+        QVERIFY(readJson(out + "/detox_save.json")["weights"].get<std::string>().find("model.norm.weight") !=
+                std::string::npos);
+    }
+
+    void theCliWarnsAboutNonFiniteWeights() {
+        const std::string dir = checkpointWithInfinity("model.layers.0.self_attn.q_proj.weight");
+        const CliRun run = runCli({"generate", "--model", q(dir), "--prompt", "hi", "--max-new-tokens", "1",
+                                   "--no-chat-template"}, 60000);
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        QVERIFY2(run.err.contains("warning") && run.err.contains("model.layers.0.self_attn.q_proj.weight"),
+                 qPrintable(run.err));
     }
 
     void aNonFiniteLossStopsTraining() {

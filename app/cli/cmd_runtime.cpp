@@ -1,4 +1,5 @@
 // detox generate / logits / info: the model runtime from the command line (JSON on stdout).
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -68,6 +69,37 @@ int runLogits(const Arguments& args) {
     return kExitOk;
 }
 
+// The memory of one run on top of the weights: batch x (input + new tokens), with the KV cache and the
+// activations apart (the same estimate generate and evaluate check before they allocate), and the context
+// check. Input tokens default to what fits next to the new tokens (64 by default), as evaluate does.
+nlohmann::json runEstimateJson(const CheckpointInfo& info, const Arguments& args) {
+    const ModelConfig& c = info.config;
+    const long long newTokens = args.intValue("max-new-tokens", 64);
+    const int askedInput = args.intValue("max-input-tokens", 0);  // 0: what fits, as in evaluate
+    const long long inputTokens = askedInput > 0 ? askedInput : std::max(1, c.maxPositions - int(newTokens));
+    const long long batch = args.intValue("batch-size", 1);
+    const long long run = runMemoryBytes(c, batch, inputTokens, newTokens, false);
+    const long long kvCache = run - runMemoryBytes(c, batch, inputTokens, 0, false);
+    const long long available = info.memory.availableBytes;
+    auto fits = [&](long long weights) { return available == 0 || weights + run <= available; };
+    nlohmann::json out = {{"batch", batch},
+                          {"input_tokens", inputTokens},
+                          {"new_tokens", newTokens},
+                          {"kv_cache_bytes", kvCache},
+                          {"activation_bytes", run - kvCache},
+                          {"total_bytes", info.memory.weightBytes + run},
+                          {"stored_total_bytes", info.memory.storedWeightBytes + run},
+                          {"fits_f32", fits(info.memory.weightBytes)},
+                          {"fits_stored", fits(info.memory.storedWeightBytes)}};
+    try {
+        checkRunFits(c, info.directory, batch, inputTokens, newTokens, false);
+        out["refusal"] = nullptr;
+    } catch (const Error& refusal) {  // what generate would say before allocating
+        out["refusal"] = refusal.what();
+    }
+    return out;
+}
+
 nlohmann::json checkpointJson(const Arguments& args) {
     const LoadOptions options = loadOptionsFrom(args);
     CheckpointInfo info = inspectCheckpoint(args.value("model"));
@@ -109,6 +141,7 @@ nlohmann::json checkpointJson(const Arguments& args) {
         out["memory_estimate"]["refusal"] = refusal.what();
     }
     out["memory_estimate"]["device"] = options.device;
+    out["memory_estimate"]["run"] = runEstimateJson(info, args);
     if (args.has("tensors")) {
         nlohmann::json tensors = nlohmann::json::array();
         for (const auto& t : info.tensors) tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
@@ -156,7 +189,10 @@ const bool kInfoRegistered = registerCommand({
     "checkpoint and/or dataset summary: config, parameters, dtype, memory estimate; records, categories, attacks",
     withModelLoadOptions({{"model", "DIR", "HF checkpoint directory"},
      {"data", "FILE", "a SafeEdit JSON file (summarised as by detox data)"},
-     {"tensors", "", "list every tensor"}}),
+     {"tensors", "", "list every tensor"},
+     {"max-new-tokens", "N", "memory_estimate.run: tokens to generate (default 64)"},
+     {"max-input-tokens", "N", "memory_estimate.run: prompt tokens (default: the context minus the new tokens)"},
+     {"batch-size", "N", "memory_estimate.run: sequences at once (default 1)"}}),
     runInfo,
 });
 

@@ -1,5 +1,6 @@
 // config.json / generation_config.json / sharded index reading, and the memory estimate.
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <fstream>
@@ -50,12 +51,23 @@ int intKey(const std::string& path, const nlohmann::json& json, const std::strin
     return it->get<int>();
 }
 
-double numberKey(const std::string& path, const nlohmann::json& json, const std::string& key, double fallback) {
+// Reads a positive number up to `upTo` (a bound far beyond real configs: 1e308 as rope_theta overflowed
+// the float rotary table); absent or null gives the fallback.
+double numberKey(const std::string& path, const nlohmann::json& json, const std::string& key, double fallback,
+                 double upTo) {
     auto it = json.find(key);
     if (it == json.end() || it->is_null()) return fallback;
-    if (!it->is_number() || it->get<double>() <= 0) throw Error(path, key, "expected a positive number, got " + it->dump());
+    if (!it->is_number() || !(it->get<double>() > 0 && it->get<double>() <= upTo)) {
+        char bound[32];
+        std::snprintf(bound, sizeof bound, "%g", upTo);
+        throw Error(path, key, "expected a positive number up to " + std::string(bound) + ", got " + it->dump());
+    }
     return it->get<double>();
 }
+
+constexpr double kMaxEpsilon = 1.0;
+constexpr double kMaxRopeTheta = 1e12;
+constexpr double kMaxRopeFactor = 1e6;
 
 std::string stringKey(const std::string& path, const nlohmann::json& json, const std::string& key,
                       const std::string& fallback) {
@@ -104,11 +116,11 @@ void readRopeScaling(const std::string& path, const nlohmann::json& json, ModelC
     if (type != "linear" && type != "llama3")
         throw Error(path, "rope_scaling.rope_type", "unsupported RoPE scaling '" + type + "' (supported: linear, llama3)");
     config.ropeScalingType = type;
-    config.ropeScalingFactor = numberKey(path, *it, "factor", 0);
+    config.ropeScalingFactor = numberKey(path, *it, "factor", 0, kMaxRopeFactor);
     if (config.ropeScalingFactor <= 0) throw Error(path, "rope_scaling.factor", "missing (expected a positive number)");
     if (type == "llama3") {
-        config.ropeLowFreqFactor = numberKey(path, *it, "low_freq_factor", 1.0);
-        config.ropeHighFreqFactor = numberKey(path, *it, "high_freq_factor", 4.0);
+        config.ropeLowFreqFactor = numberKey(path, *it, "low_freq_factor", 1.0, kMaxRopeFactor);
+        config.ropeHighFreqFactor = numberKey(path, *it, "high_freq_factor", 4.0, kMaxRopeFactor);
         config.ropeOriginalMaxPositions = intKey(path, *it, "original_max_position_embeddings", std::nullopt);
         if (config.ropeHighFreqFactor <= config.ropeLowFreqFactor)
             throw Error(path, "rope_scaling.high_freq_factor", "must be larger than low_freq_factor");
@@ -123,7 +135,7 @@ void readGpt2Keys(const std::string& path, const nlohmann::json& json, ModelConf
     config.numKvHeads = config.numHeads;
     config.intermediateSize = intKey(path, json, "n_inner", 4 * config.hiddenSize);
     config.maxPositions = intKey(path, json, "n_positions", std::nullopt);
-    config.normEps = numberKey(path, json, "layer_norm_epsilon", 1e-5);
+    config.normEps = numberKey(path, json, "layer_norm_epsilon", 1e-5, kMaxEpsilon);
     config.activation = stringKey(path, json, "activation_function", "gelu_new");
     config.tiedEmbeddings = boolKey(path, json, "tie_word_embeddings", true);
     config.attentionBias = config.outputBias = config.mlpBias = true;
@@ -145,9 +157,9 @@ void readLlamaKeys(const std::string& path, const nlohmann::json& json, ModelCon
     config.headDim = intKey(path, json, "head_dim", config.hiddenSize / config.numHeads);
     config.intermediateSize = intKey(path, json, "intermediate_size", std::nullopt);
     config.maxPositions = intKey(path, json, "max_position_embeddings", 2048);
-    config.normEps = numberKey(path, json, "rms_norm_eps", 1e-6);
+    config.normEps = numberKey(path, json, "rms_norm_eps", 1e-6, kMaxEpsilon);
     config.activation = stringKey(path, json, "hidden_act", "silu");
-    config.ropeTheta = numberKey(path, json, "rope_theta", 10000.0);
+    config.ropeTheta = numberKey(path, json, "rope_theta", 10000.0, kMaxRopeTheta);
     config.tiedEmbeddings = boolKey(path, json, "tie_word_embeddings", false);
     bool qwen2 = config.modelType == "qwen2" || config.hfArchitecture == "Qwen2ForCausalLM";
     config.attentionBias = qwen2 || boolKey(path, json, "attention_bias", false);

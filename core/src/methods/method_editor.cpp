@@ -1,6 +1,7 @@
 // ModelEditor: editing sessions (reset or sequential) with undo back to the loaded model, kept as
 // snapshots of the tensors the methods touched (no reload from disk).
 #include "detox/error.h"
+#include "detox/runtime/finite.h"
 #include "methods/method_common.h"
 
 namespace detox {
@@ -20,6 +21,7 @@ void ModelEditor::setMode(EditMode mode) { state_->mode = mode; }
 Model& ModelEditor::model() { return state_->model; }
 
 void ModelEditor::beginEdit(const std::vector<std::string>& names) {
+    requireEditableWeights(state_->model);  // NaN/Inf weights from the checkpoint would spread through training
     if (state_->mode == EditMode::Reset) undoAll();
     std::vector<std::string> fresh;
     for (const auto& name : names) {
@@ -35,14 +37,14 @@ EditResult ModelEditor::dinm(const SafeEditRecord& record, const DinmSettings& s
     DinmInputs inputs = dinmInputs(model.tokenizer(), record, settings);
     // Locate on the model the edit will start from.
     if (state_->mode == EditMode::Reset) undoAll();
-    int layer = settings.layer ? *settings.layer : locateToxicLayer(model, record, dinmLocateVariant(settings)).toxicLayer;
+    int layer = settings.layer ? *settings.layer : locateToxicLayer(model, record, settings.locateVariant).toxicLayer;
     EditResult result = dinm(inputs, layer, settings, job);
     result.settings["record_id"] = record.id;
     return result;
 }
 
 EditResult ModelEditor::dinm(const DinmInputs& inputs, int layer, const DinmSettings& settings, JobControl& job) {
-    beginEdit(dinmTrainedTensors(state_->model, layer, settings));
+    beginEdit({toxicRegionTensorName(state_->model, layer)});
     EditResult result = runDinm(state_->model, inputs, layer, settings, job);
     result.settings["edit_mode"] = editModeName(state_->mode);
     return result;

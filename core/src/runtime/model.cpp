@@ -10,6 +10,7 @@
 #include "detox/fileio.h"
 #include "detox/hash.h"
 #include "detox/version.h"
+#include "runtime/finite_scan.h"
 #include "runtime/float_tensor.h"
 #include "runtime/interventions.h"
 #include "runtime/transformer.h"
@@ -215,6 +216,7 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const L
         slot.storedDtype = entry.dtype;
         slot.ownsMemory = !device.is_cpu() || (value.scalar_type() != scalarTypeOf(entry.dtype)) ||
                           value.data_ptr() != it->second.file->rawAddress(entry);
+        if (!allFinite(value)) impl->nonFiniteAtLoad.push_back(entry.name);  // still hot in cache after reading
         used.insert(entry.name);
         job.report({++step, total, "loading " + entry.name, {}});
     }
@@ -227,6 +229,12 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const L
             throw Error(tensor.entry->file, "tensor '" + name + "'", "not part of a " + impl->config.hfArchitecture);
     }
     impl->config.storedDtype = info.config.storedDtype;
+    impl->allowNonFinite = options.allowNonFiniteWeights;
+    if (!impl->nonFiniteAtLoad.empty()) {
+        const std::string warning = nonFiniteWeightsWarning(directory, impl->nonFiniteAtLoad);
+        if (options.onWarning) options.onWarning(warning);
+        job.report({total, total, warning, {}});
+    }
     if (fs::exists(fs::path(directory) / "tokenizer.json")) impl->tokenizer = Tokenizer::fromDirectory(directory);
     if (impl->tokenizer && impl->tokenizer->vocabSize() > impl->config.vocabSize)
         throw Error((fs::path(directory) / "tokenizer.json").string(), "vocabulary",
@@ -280,9 +288,17 @@ std::string Model::device() const { return impl_->device.str(); }
 std::string Model::weightsDescription() const {
     const std::string dtype = impl_->config.storedDtype.empty() ? "F32" : impl_->config.storedDtype;
     const std::string resident = impl_->computeDtype == torch::kFloat32 ? "f32" : "bf16";  // CUDA computes in BF16
-    return (impl_->weightMode == WeightMode::Stored ? "stored-dtype (" + dtype + ")" : resident) +
-           " weights on " + device();
+    std::string description = (impl_->weightMode == WeightMode::Stored ? "stored-dtype (" + dtype + ")" : resident) +
+                              " weights on " + device();
+    const auto& nonFinite = impl_->nonFiniteAtLoad;
+    if (!nonFinite.empty() && impl_->allowNonFinite) {
+        description += "; NaN/Inf allowed in " + std::to_string(nonFinite.size()) + " tensor(s): ";
+        for (size_t i = 0; i < nonFinite.size(); ++i) description += (i ? ", " : "") + nonFinite[i];
+    }
+    return description;
 }
+const std::vector<std::string>& Model::nonFiniteWeightsAtLoad() const { return impl_->nonFiniteAtLoad; }
+bool Model::nonFiniteWeightsAllowed() const { return impl_->allowNonFinite; }
 
 ForwardOutput Model::forward(const std::vector<std::vector<int>>& batch, const CaptureRequest& request) const {
     c10::InferenceMode inference;
@@ -373,7 +389,7 @@ void Model::save(const std::string& newDirectory, JobControl& job) const {
     const Impl& model = *impl_;
     // Written into a sibling temporary folder, put in place as a whole by commit() (save_folder.h).
     checkSaveDirectory(model.directory, newDirectory);
-    requireFiniteParameters(*this, newDirectory, "to save");
+    if (!model.allowNonFinite) requireFiniteParameters(*this, newDirectory, "to save");
     SaveFolder folder(newDirectory);
     const fs::path target(folder.path());
 

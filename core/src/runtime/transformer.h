@@ -112,6 +112,8 @@ struct Model::Impl {
     WeightMode weightMode = WeightMode::F32;  // as resolved at load (F32 or Stored)
     torch::Device device = torch::kCPU;       // where every tensor of the model lives
     torch::ScalarType computeDtype = torch::kFloat32;  // activations and edited parameters
+    std::vector<std::string> nonFiniteAtLoad;  // stored names of tensors with NaN/Inf when loaded
+    bool allowNonFinite = false;               // LoadOptions::allowNonFiniteWeights
 
     torch::Tensor embedWeight;                // [vocab, hidden]
     torch::Tensor positionWeight;             // [maxPositions, hidden] (learned positions only)

@@ -241,7 +241,7 @@ void forEachJsonLine(const std::string& path, Handle handle) {
         nlohmann::json object;
         try {
             object = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e1000
             throw Error(path, label, std::string("expected one JSON object per line: ") + e.what());
         }
         if (!object.is_object()) throw Error(path, label, "expected a JSON object");

@@ -69,7 +69,7 @@ TextLocation locateInJsonText(std::string_view text, size_t offset) {
                 ++location.recordIndex;
                 location.id.reset();
             }
-            if (depth < int(keyAtDepth.size())) keyAtDepth[depth].clear();
+            if (depth >= 0 && depth < int(keyAtDepth.size())) keyAtDepth[depth].clear();  // text may close first
             break;
         case '}':
         case ']':
@@ -331,6 +331,8 @@ SafeEditDataset parseSafeEdit(std::string_view bytes, const std::string& sourceN
         std::string what = truncated ? "the JSON text ends early (truncated file?) at byte offset " + std::to_string(bytes.size())
                                      : "invalid JSON at byte offset " + std::to_string(at);
         throw Error(sourceName, describeLocation(locateInJsonText(bytes, at + 1)), what + " (" + e.what() + ")");
+    } catch (const json::out_of_range& e) {  // a number beyond double, like 1e1000
+        throw Error(sourceName, "", std::string("a number out of range: ") + e.what());
     }
     if (!document.is_array())
         throw Error(sourceName, "", "expected a JSON list of SafeEdit records at the top level, got " + typeName(document));

@@ -28,7 +28,7 @@ Json parseJsonFile(const std::string& path) {
     std::string text = readFile(path);
     try {
         return Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1e1000
         throw Error(path, "", std::string("not valid JSON: ") + e.what());
     }
 }

@@ -14,4 +14,12 @@ std::vector<std::string> nonFiniteParameters(const Model& model);
 // `what` says what was refused ("saving", "editing").
 void requireFiniteParameters(const Model& model, const std::string& file, const std::string& what);
 
+// The warning a load gives (LoadOptions::onWarning) when tensors hold NaN or infinite values: names up to
+// five of them and says what will be refused.
+std::string nonFiniteWeightsWarning(const std::string& directory, const std::vector<std::string>& names);
+
+// Refuses to edit a model whose weights were not finite when it was loaded, unless the load allowed it
+// (LoadOptions::allowNonFiniteWeights, the CLI's --allow-non-finite-weights). Cheap: uses the load's scan.
+void requireEditableWeights(const Model& model);
+
 }  // namespace detox

@@ -3,6 +3,7 @@
 // are plain data. Core's own tensor code reaches the internals through Model::impl() (core/src/runtime/transformer.h).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -114,6 +115,12 @@ struct LoadOptions {
     // host memory is not the limit there) or float32 (weights f32). Throws detox::Error when this LibTorch
     // has no such device (Debian's LibTorch is CPU-only: the message says what to rebuild with).
     std::string device = "cpu";
+    // Every weight is checked for NaN and infinite values as it is read (at memory speed). Such a model
+    // loads, with a warning naming the tensors (onWarning, and the load's progress message); editing and
+    // saving it are refused unless this is set, and then weightsDescription() (provenance, detox_save.json)
+    // records it.
+    bool allowNonFiniteWeights = false;
+    std::function<void(const std::string&)> onWarning;  // e.g. the CLI prints to stderr; may be empty
 };
 
 // The mode a load with `requested` would use for this checkpoint (Auto resolved by the memory estimate), or
@@ -147,8 +154,12 @@ public:
     long long weightBytes() const;
     WeightMode weightMode() const;       // as resolved at load: F32 or Stored (never Auto)
     std::string device() const;          // "cpu", "cuda:0", ...
-    // "f32 weights on cpu" / "stored-dtype (BF16) weights on cpu": for provenance and the ui.
+    // "f32 weights on cpu" / "stored-dtype (BF16) weights on cpu": for provenance and the ui. With
+    // non-finite weights allowed at load, it ends "; NaN/Inf allowed in N tensor(s): NAMES".
     std::string weightsDescription() const;
+    // HF names of the tensors that held NaN or infinite values when loaded (empty for a sound checkpoint).
+    const std::vector<std::string>& nonFiniteWeightsAtLoad() const;
+    bool nonFiniteWeightsAllowed() const;  // LoadOptions::allowNonFiniteWeights of the load
 
     // Runs a batch of token id sequences (right-padded internally). Logits of padded positions are
     // meaningless. No gradients.
