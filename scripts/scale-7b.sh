@@ -43,7 +43,9 @@ layer=()
 echo "== detox edit (stored weights, record $RECORD, locate + 10 DINM steps + 32 tokens before/after + save)" >&2
 /usr/bin/time -v -o "$WORK/time.txt" "$BUILD/app/detox" edit --model "$MODEL" --weights stored "${layer[@]}" \
     --data "$FIXTURES/safeedit-sample/three_instances_for_editing.json" --id "$RECORD" --method dinm --steps 10 \
-    --max-new-tokens 32 --chat-template plain --save "$WORK/edited" > "$WORK/edit.json"
+    --max-new-tokens 32 --chat-template plain --save "$WORK/edited" > "$WORK/edit.json" \
+    2> >(while IFS= read -r line; do printf '%s %s\n' "$(date +%T)" "$line"; done | tee "$WORK/progress.log" | grep -v generating >&2)
+wait  # the timestamping of the progress lines
 grep -E "Elapsed|Maximum resident" "$WORK/time.txt"
 python3 - "$WORK/edit.json" <<'PY'
 import json, sys

@@ -1,4 +1,6 @@
 // Core basics: the error type, version, compute set-up and the CLI's exit codes.
+#include <dlfcn.h>
+
 #include <QProcess>
 #include <QtTest>
 #include <thread>
@@ -28,6 +30,17 @@ private Q_SLOTS:
         detox::initCompute(1);
         QCOMPARE(detox::computeThreads(), 1);
         QVERIFY(QString::fromStdString(detox::computeDescription()).startsWith("LibTorch 1."));
+    }
+
+    // OpenBLAS falls back to its generic SSE3 (Prescott) kernels on a CPU it does not know (this machine:
+    // 4.5x slower GEMM); after initCompute it runs kernels for the instructions the CPU has.
+    void openBlasRunsKernelsForThisCpu() {
+        detox::initCompute();
+        using CoreName = char* (*)();
+        auto coreName = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+        if (!coreName) QSKIP("LibTorch does not use OpenBLAS here");
+        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) QSKIP("no AVX2+FMA on this CPU");
+        QVERIFY2(QString(coreName()).compare("prescott", Qt::CaseInsensitive) != 0, coreName());
     }
 
     void cliDistinguishesBadInput() {
