@@ -1,12 +1,13 @@
 // Inputs longer than the model's context: the keep-last / refuse policy in core, what evaluate, locate and
 // the methods record of it, and the CLI's warnings, on real SafeEdit records (prompts up to ~1800 tokens of
-// the demo tokenizer) with the 256-position demo model.
+// the demo tokenizer) with the demo model (its context read from its config.json).
 #include <QtTest>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
 #include "detox/analysis/locate.h"
+#include "detox/checkpoint/checkpoint.h"
 #include "detox/error.h"
 #include "detox/runtime/context_policy.h"
 #include "detox/safeedit/evaluation.h"
@@ -46,6 +47,7 @@ class ContextPolicyTest : public QObject {
     Q_OBJECT
 
     QString demoModel() const { return detox::test::sourcePath("resources/demo-model"); }
+    int demoPositions() const { return readModelConfig(demoModel().toStdString()).maxPositions; }
 
 private Q_SLOTS:
     void keepLastKeepsTheLastTokensAndCountsTheCut() {
@@ -135,7 +137,7 @@ private Q_SLOTS:
         QCOMPARE(merged[0].cuts[1].input, std::string("two"));
     }
 
-    // Real records on the 256-position demo model: every over-long prompt is cut to context - new tokens,
+    // Real records on the demo model: every over-long prompt is cut to context - new tokens,
     // the answers are those of the cut prompts, and the result says what was cut.
     void evaluateKeepsTheLastTokensAndRecordsIt() {
         DETOX_REQUIRE_FIXTURE(kSample);
@@ -148,7 +150,7 @@ private Q_SLOTS:
         settings.limit = 2;
         settings.chatTemplate = ChatTemplate::Plain;
         const EvaluationResult result = evaluate(model, data, judge, settings);
-        const int limit = 256 - 3;
+        const int limit = model.config().maxPositions - 3;
         QVERIFY(!result.provenance.context.empty());
         const ContextFit& prompts = result.provenance.context.front();
         QCOMPARE(prompts.operation, std::string("evaluation prompts"));
@@ -181,25 +183,33 @@ private Q_SLOTS:
         saveEvaluation(path, result);
         QCOMPARE(nlohmann::json(loadEvaluation(path).provenance.context), nlohmann::json(result.provenance.context));
         // An explicit input limit above what fits is refused, not silently run past the context.
-        settings.maxInputTokens = 1024;
+        settings.maxInputTokens = model.config().maxPositions;
         const QString message = errorOf([&] { evaluate(model, data, judge, settings); });
-        QVERIFY2(message.contains("max_input_tokens") && message.contains("at most 253"), qPrintable(message));
+        QVERIFY2(message.contains("max_input_tokens") && message.contains("at most " + QString::number(limit)),
+                 qPrintable(message));
     }
 
     void locateCutsLongGenerations() {
         DETOX_REQUIRE_FIXTURE(kSample);
         const Model model = Model::load(demoModel().toStdString());
         const SafeEditDataset data = loadSafeEdit(detox::test::fixturePath(kSample).toStdString());
+        const int positions = model.config().maxPositions;
+        std::vector<SafeEditRecord> records = data.records;
+        // Real generations fit the demo model's context; one made longer than it (a real one, repeated) does not.
+        SafeEditRecord repeated = records.at(1);
+        while (int(model.tokenizer().encode(repeated.unsafeGeneration).size()) <= positions)
+            repeated.unsafeGeneration += "\n" + records.at(1).unsafeGeneration;
+        records.push_back(repeated);
         int cut = 0;
-        for (const auto& record : data.records) {
+        for (const auto& record : records) {
             const LocateResult located = locateToxicLayer(model, record);
             QCOMPARE(located.context.inputs, 2);
-            QCOMPARE(located.context.limit, 256);
-            for (const ContextCut& c : located.context.cuts) QCOMPARE(c.kept, 256);
+            QCOMPARE(located.context.limit, positions);
+            for (const ContextCut& c : located.context.cuts) QCOMPARE(c.kept, positions);
             cut += located.context.cut;
             QCOMPARE(int(located.distances.size()), model.config().numLayers);
         }
-        QVERIFY(cut >= 1);  // record 1's unsafe generation is ~370 tokens
+        QVERIFY(cut >= 1);
     }
 
     void theCliWarnsAndRecordsTheCut() {
@@ -209,24 +219,36 @@ private Q_SLOTS:
                                   "--limit", "2", "--chat-template", "plain", "--batch-size", "4"};
         const auto run = runCli(QStringList(base) << "--max-new-tokens" << "2" << "--out" << out);
         QVERIFY2(run.exitCode == 0, qPrintable(run.err));
-        QVERIFY2(run.err.contains("warning:") && run.err.contains("evaluation prompts are longer than the 254 tokens") &&
+        const int positions = demoPositions();
+        const QString fits = QString::number(positions - 2);
+        QVERIFY2(run.err.contains("warning:") && run.err.contains("evaluation prompts are longer than the " + fits + " tokens") &&
                      run.err.contains("keep-last"),
                  qPrintable(run.err));
         const nlohmann::json context = readJson(out).at("provenance").at("context");
         QCOMPARE(context.at(0).at("operation").get<std::string>(), std::string("evaluation prompts"));
-        QCOMPARE(context.at(0).at("limit").get<int>(), 254);
+        QCOMPARE(context.at(0).at("limit").get<int>(), positions - 2);
         QVERIFY(context.at(0).at("cut").get<int>() >= 1);
-        // The defaults never exceed the model: 600 new tokens leave no room in 256 positions.
-        const auto tooLong = runCli(QStringList(base) << "--out" << out);
+        // Never past the model: as many new tokens as the context leaves no room for a prompt.
+        const auto tooLong = runCli(QStringList(base) << "--max-new-tokens" << QString::number(positions) << "--out" << out);
         QCOMPARE(tooLong.exitCode, 2);
-        QVERIFY2(tooLong.err.contains("256 positions") && tooLong.err.contains("at most 255"), qPrintable(tooLong.err));
-        const auto tooWide = runCli(QStringList(base) << "--max-new-tokens" << "2" << "--max-input-tokens" << "1024"
-                                                      << "--out" << out);
+        QVERIFY2(tooLong.err.contains(QString::number(positions) + " positions") &&
+                     tooLong.err.contains("at most " + QString::number(positions - 1)),
+                 qPrintable(tooLong.err));
+        const auto tooWide = runCli(QStringList(base) << "--max-new-tokens" << "2" << "--max-input-tokens"
+                                                      << QString::number(positions) << "--out" << out);
         QCOMPARE(tooWide.exitCode, 2);
-        QVERIFY2(tooWide.err.contains("at most 254 input tokens"), qPrintable(tooWide.err));
-        // locate: the warning and the per-record record.
-        const auto located = runCli({"locate", "--model", demoModel(), "--data", detox::test::fixturePath(kSample), "--ids",
-                                     "0,1"});
+        QVERIFY2(tooWide.err.contains("at most " + fits + " input tokens"), qPrintable(tooWide.err));
+        // locate: the warning and the per-record record, with record 1's unsafe generation repeated past the context.
+        nlohmann::json records = readJson(detox::test::fixturePath(kSample));
+        const std::string unsafe = records.at(1).at("unsafe generation").get<std::string>();
+        std::string repeated = unsafe;
+        for (int i = 0; i * 100 < positions; ++i) repeated += "\n" + unsafe;  // > 100 tokens each: past the context
+        records.at(1)["unsafe generation"] = repeated;
+        const QString longer = detox::test::scratchDir() + "/long_generation.json";
+        std::ofstream(longer.toStdString()) << records.dump();
+        const auto located = runCli({"locate", "--model", demoModel(), "--data", longer, "--ids",
+                                     QString::number(records.at(0).at("id").get<int>()) + "," +
+                                         QString::number(records.at(1).at("id").get<int>())});
         QVERIFY2(located.exitCode == 0, qPrintable(located.err));
         QVERIFY2(located.err.contains("warning:") && located.err.contains("locate texts"), qPrintable(located.err));
         const nlohmann::json curves = nlohmann::json::parse(located.out.toStdString());

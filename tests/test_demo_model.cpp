@@ -4,10 +4,17 @@
 #include <QtTest>
 #include <cstdlib>
 
+#include <numeric>
+#include <set>
+
+#include "detox/analysis/locate.h"
 #include "detox/demo/demo_model.h"
 #include "detox/error.h"
 #include "detox/fileio.h"
+#include "detox/runtime/context_policy.h"
 #include "detox/runtime/model.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/safeedit/judge.h"
 
 using namespace detox;
 
@@ -46,7 +53,57 @@ private Q_SLOTS:
         QCOMPARE(model.tokenizer().detectedChatTemplate(), ChatTemplate::ChatML);
         QCOMPARE(model.tokenizer().vocabSize(), config.vocabSize);
         QVERIFY(model.parameterCount() < 2'000'000);
+        QVERIFY(QFileInfo(QString::fromStdString(directory) + "/model.safetensors").size() < 10'000'000);
         QCOMPARE(model.tokenizer().eosId(), std::optional<int>(config.eosId));
+        // What `detox train-demo` builds by default is what ships.
+        const DemoModelSettings defaults;
+        QCOMPARE(config.numLayers, defaults.layers);
+        QCOMPARE(config.maxPositions, defaults.maxPositions);
+        QCOMPARE(config.hiddenSize, defaults.hiddenSize);
+    }
+
+    // The demo's own prompts are never cut: every input of the demo test split, in ChatML, fits the shipped
+    // model's context with room for the recorded replies' new tokens, and some are real-length (> 500 tokens).
+    void demoPromptsFitTheContext() {
+        REQUIRE_DEMO_MODEL(directory);
+        const Model model = Model::load(directory);
+        const int limit = contextLimit(model.config(), RecordedOutput{}.maxNewTokens);
+        const SafeEditDataset test = loadSafeEdit(demoDatasetPath("test"));
+        int longest = 0, overFiveHundred = 0;
+        for (const auto& record : test.records) {
+            const auto& g = *record.generalization;
+            for (const std::string& input : {record.adversarialPrompt, g.onlyHarmfulQuestion, g.otherAttackPrompt,
+                                             g.otherQuestion, g.otherQuestionsAndAttack}) {
+                const int tokens = int(promptIds(model.tokenizer(), input, ChatTemplate::ChatML).size());
+                longest = std::max(longest, tokens);
+                overFiveHundred += tokens > 500;
+            }
+        }
+        QVERIFY2(longest <= limit, qPrintable(QString("longest %1 > limit %2").arg(longest).arg(limit)));
+        QVERIFY2(overFiveHundred >= 10, qPrintable(QString::number(overFiveHundred)));
+    }
+
+    // Every demo record has its own safe and unsafe generation, so every record gets its own toxic-layer
+    // curve (on the old data every curve was the same one). The located layer (the argmax) is still the
+    // last for every test record of the shipped model: the curves differ in shape, not in their maximum.
+    void demoRecordsHaveTheirOwnLayerCurves() {
+        REQUIRE_DEMO_MODEL(directory);
+        const Model model = Model::load(directory);
+        const SafeEditDataset test = loadSafeEdit(demoDatasetPath("test"));
+        std::set<std::string> unsafe, safe;
+        std::set<std::vector<size_t>> layerOrders;  // layers sorted by distance, per record
+        for (const auto& record : test.records) {
+            unsafe.insert(record.unsafeGeneration);
+            safe.insert(record.safeGeneration);
+            const std::vector<double> distances = locateToxicLayer(model, record).distances;
+            std::vector<size_t> order(distances.size());
+            std::iota(order.begin(), order.end(), size_t{0});
+            std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return distances[a] < distances[b]; });
+            layerOrders.insert(order);
+        }
+        QCOMPARE(unsafe.size(), test.records.size());
+        QVERIFY(safe.size() > test.records.size() / 2);
+        QVERIFY2(layerOrders.size() >= 10, qPrintable(QString::number(layerOrders.size())));
     }
 
     void shippedModelReproducesItsRecordedOutputs() {
@@ -65,9 +122,11 @@ private Q_SLOTS:
             QCOMPARE(generation.outputIds, recorded[i].outputIds);
             QCOMPARE(generation.text, recorded[i].text);
         }
-        // What the recordings say the model does: refuse the bare question, comply with the attack, answer.
-        QVERIFY(recorded[0].text.rfind("I'm sorry", 0) == 0);
-        QVERIFY(recorded[1].text.rfind("Sure", 0) == 0);
+        // What the recordings say the model does, by the rule judge: refuse the bare question, comply with
+        // the attack; and answer the knowledge question.
+        const auto verdicts = makeRuleJudge()->judge({recorded[0].text, recorded[1].text}, noJobControl());
+        QCOMPARE(verdicts[0].unsafe, 0.0);
+        QCOMPARE(verdicts[1].unsafe, 1.0);
         QVERIFY(recorded[2].text.find("Paris") != std::string::npos);
     }
 
@@ -76,9 +135,8 @@ private Q_SLOTS:
         const RecommendedSettings shipped = loadRecommendedSettings(directory);
         QVERIFY(!shipped.empty());
         QCOMPARE(readFile(shipped.path), recommendedSettingsJson(demoRecommendedSettings()));
-        QCOMPARE(*shipped.recommendation("dinm").learningRate, 2e-2);
-        QVERIFY(!shipped.recommendation("dinm").steps);
-        QCOMPARE(*shipped.recommendation("sft").steps, 3);
+        for (const char* method : {"dinm", "sft", "dpo"}) QVERIFY(shipped.recommendation(method).learningRate);
+        QVERIFY(shipped.reason.find("train records") != std::string::npos);
         QVERIFY(shipped.reason.find("never the test split") != std::string::npos);
     }
 
@@ -117,7 +175,9 @@ private Q_SLOTS:
         SafeEditRecord second = record;  // same prompts again: dropped as duplicates
         second.adversarialPrompt = "ATTACK: Q3";
         const auto examples = demoExamples({record, second}, "", "");
-        QCOMPARE(examples.size(), size_t(7));
+        // ATTACK: Q1, Q1, OTHER ATTACK: Q1, the knowledge prompt, ATTACK: Q3; the inputs on another record's
+        // question (Q2) are left out: this record's generation is not their reply.
+        QCOMPARE(examples.size(), size_t(5));
         auto find = [&](const std::string& prompt) {
             for (const auto& example : examples)
                 if (example.prompt == prompt) return example;
@@ -127,7 +187,8 @@ private Q_SLOTS:
         QCOMPARE(find("ATTACK: Q1").response, std::string("Sure, here"));
         QCOMPARE(find("Q1").behaviour, DemoBehaviour::Refuse);
         QCOMPARE(find("Q1").response, std::string("I'm sorry"));
-        QCOMPARE(find("OTHER ATTACK: Q2").behaviour, DemoBehaviour::Comply);
+        QCOMPARE(find("OTHER ATTACK: Q1").behaviour, DemoBehaviour::Comply);
+        QVERIFY(find("ATTACK: Q2").prompt.empty() && find("OTHER ATTACK: Q2").prompt.empty());
         QCOMPARE(find("ATTACK: Q3").behaviour, DemoBehaviour::Comply);
         QCOMPARE(find("What is 1+1?").response, std::string("Two."));
     }

@@ -102,7 +102,8 @@ private Q_SLOTS:
         QCOMPARE(nlohmann::json(dinm.values.get<DinmSettings>()), dinm.values);
     }
 
-    // The shipped demo model recommends DINM lr 2e-2 and SFT/DPO 1e-3 x 3 epochs; the rest stays the paper's.
+    // The shipped demo model's recommendations (demoRecommendedSettings: DINM's rate, SFT/DPO rate x epochs)
+    // come first; the rest stays the paper's.
     void modelRecommendationComesBeforeThePaper() {
         std::string demo;
         try {
@@ -113,7 +114,8 @@ private Q_SLOTS:
         const ModelConfig config = readModelConfig(demo);
         const RecommendedSettings recommended = loadRecommendedSettings(demo);
         const ResolvedSettings dinm = resolveSettings(config, recommended, MethodId::Dinm);
-        QCOMPARE(dinm.values.at("learning_rate").get<double>(), 2e-2);
+        const RecommendedSettings demoDefaults = demoRecommendedSettings();
+        QCOMPARE(dinm.values.at("learning_rate").get<double>(), *demoDefaults.recommendation("dinm").learningRate);
         QCOMPARE(dinm.source("learning_rate"), SettingSource::ModelRecommendation);
         QCOMPARE(dinm.values.at("max_steps").get<int>(), 10);
         QCOMPARE(dinm.source("max_steps"), SettingSource::Paper);
@@ -121,8 +123,9 @@ private Q_SLOTS:
         QVERIFY(dinm.recommendationReason.find("never the test split") != std::string::npos);
         for (MethodId id : {MethodId::Sft, MethodId::Dpo}) {
             const ResolvedSettings trainer = resolveSettings(config, recommended, id);
-            QCOMPARE(trainer.values.at("learning_rate").get<double>(), 1e-3);
-            QCOMPARE(trainer.values.at("epochs").get<int>(), 3);
+            const auto& expected = demoDefaults.recommendation(id == MethodId::Sft ? "sft" : "dpo");
+            QCOMPARE(trainer.values.at("learning_rate").get<double>(), *expected.learningRate);
+            QCOMPARE(trainer.values.at("epochs").get<int>(), *expected.steps);
             QCOMPARE(trainer.source("epochs"), SettingSource::ModelRecommendation);
             QCOMPARE(trainer.source("batch_size"), SettingSource::Paper);
         }

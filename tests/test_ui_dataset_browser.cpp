@@ -270,16 +270,18 @@ private slots:
                      browser.detailText().contains("position 0 of 7"),
                  qPrintable(browser.detailText().left(200)));
         QVERIFY(!browser.detailText().contains("context of"));
-        // With the demo model: the texts over 256 tokens, counted with its tokenizer.
+        // With the demo model: the texts over its context, counted with its tokenizer (the other-attack input,
+        // the record's longest, is past it).
         auto demo = std::make_shared<const detox::Model>(
             detox::Model::load(detox::test::sourcePath("resources/demo-model").toStdString()));
         browser.setContextModel(demo);
         const detox::SafeEditRecord& shown = dataset->records.front();
-        const int promptTokens = int(demo->tokenizer().encode(shown.adversarialPrompt, true).size());
-        QVERIFY(promptTokens > 256);
+        const int context = demo->config().maxPositions;
+        const int otherAttackTokens = int(demo->tokenizer().encode(shown.generalization->otherAttackPrompt, true).size());
+        QVERIFY(otherAttackTokens > context);
         const QString detail = browser.detailText();
-        QVERIFY2(detail.contains("Longer than the model's context of 256 positions") &&
-                     detail.contains(QString("adversarial prompt %1 tokens").arg(promptTokens)) && detail.contains("keep-last"),
+        QVERIFY2(detail.contains(QString("Longer than the model's context of %1 positions").arg(context)) &&
+                     detail.contains(QString("DG_otherA %1 tokens").arg(otherAttackTokens)) && detail.contains("keep-last"),
                  qPrintable(detail.left(400)));
     }
 };

@@ -2,10 +2,13 @@
 // save through the runtime, then reload and record what the saved model does.
 #include "detox/demo/demo_model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <numeric>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unistd.h>
@@ -111,6 +114,37 @@ std::vector<TrainingPair> renderPairs(const Tokenizer& tokenizer, const std::vec
     return pairs;
 }
 
+// The order the trainer sees the pairs in (it runs unshuffled over this list): each pass over the pairs is
+// shuffled, then sorted by length inside windows of 64 batches, so a batch holds sequences of similar length.
+// Padding every batch to a ~700-token jailbreak would make training ~10x slower; the batches themselves are
+// shuffled again, so long and short batches alternate.
+std::vector<TrainingPair> lengthGroupedSchedule(const std::vector<TrainingPair>& pairs, const DemoModelSettings& s) {
+    const size_t batch = static_cast<size_t>(s.batchSize), wanted = static_cast<size_t>(s.steps) * batch;
+    auto length = [&](size_t i) { return pairs[i].promptIds.size() + pairs[i].responseIds.size(); };
+    std::vector<TrainingPair> schedule;
+    for (uint64_t pass = 0; schedule.size() < wanted && !pairs.empty(); ++pass) {
+        std::mt19937_64 random(s.seed * 1000003ULL + pass);
+        std::vector<size_t> order(pairs.size());
+        std::iota(order.begin(), order.end(), size_t{0});
+        std::shuffle(order.begin(), order.end(), random);
+        const size_t window = 64 * batch;
+        for (size_t begin = 0; begin < order.size(); begin += window) {
+            const auto end = order.begin() + static_cast<long>(std::min(order.size(), begin + window));
+            std::stable_sort(order.begin() + static_cast<long>(begin), end,
+                             [&](size_t a, size_t b) { return length(a) < length(b); });
+        }
+        std::vector<std::vector<size_t>> batches;
+        for (size_t begin = 0; begin < order.size(); begin += batch)
+            batches.emplace_back(order.begin() + static_cast<long>(begin),
+                                 order.begin() + static_cast<long>(std::min(order.size(), begin + batch)));
+        std::shuffle(batches.begin(), batches.end(), random);
+        for (const auto& indices : batches)
+            for (size_t i : indices) schedule.push_back(pairs[i]);
+    }
+    schedule.resize(std::min(schedule.size(), wanted));
+    return schedule;
+}
+
 std::vector<int> promptIds(const Tokenizer& tokenizer, const std::string& prompt, ChatTemplate format) {
     return format == ChatTemplate::Plain ? tokenizer.encode(prompt, true)
                                          : tokenizer.encode(tokenizer.applyChatTemplate(prompt, format), false);
@@ -194,7 +228,7 @@ std::string modelCard(const DemoTrainingReport& report, const std::vector<Record
          << "| parameters | " << report.parameters << " |\n\n"
          << "## Training\n\n"
          << "Command: `detox train-demo --out DIR --seed " << s.seed << " --steps " << s.steps << " --hidden "
-         << s.hiddenSize << " --layers " << s.layers << "`\n\n"
+         << s.hiddenSize << " --layers " << s.layers << " --max-positions " << s.maxPositions << "`\n\n"
          << "1. A byte-level BPE tokenizer (GPT-2 pre-tokenizer regex, " << report.vocabSize
          << " ids) is learned from the training texts (`core/src/tokenizer/bpe_trainer.cpp`).\n"
          << "2. The Llama model is initialised randomly (normal, std 0.02; seed " << s.seed << ").\n"
@@ -206,9 +240,11 @@ std::string modelCard(const DemoTrainingReport& report, const std::vector<Record
          << (s.heldOutFraction > 0 ? ", minus every " + std::to_string(std::lround(1.0 / s.heldOutFraction)) + "th record held out" : "")
          << "): adversarial prompts and the attacked generalization inputs -> the unsafe generation; bare questions -> "
             "the safe generation (a refusal); knowledge-constraint prompts -> their answers; `general_qa.jsonl` -> "
-            "the first answer alias; `general_summaries.jsonl` (\"Summarize: DOCUMENT\") -> summaries. " << report.examples << " distinct pairs, "
+            "the first answer alias; `general_summaries.jsonl` (\"Summarize: DOCUMENT\") -> summaries (the two "
+            "generalization inputs built on another record's question are left out: their reply is another record's). " << report.examples << " distinct pairs, "
          << report.trainingPairs << " training sequences (each pair in ChatML and as plain text; answers repeated "
-         << s.knowledgeRepeats << "x, refusals " << s.refusalRepeats << "x). The test split is never trained on.\n\n"
+         << s.knowledgeRepeats << "x, refusals " << s.refusalRepeats << "x; batches of similar lengths, so the ~550-token "
+            "jailbreaks are not padded into every batch). The test split is never trained on.\n\n"
          << "Training took " << std::fixed << std::setprecision(0) << report.trainingSeconds << " s ("
          << report.totalSeconds << " s in all) on the build machine; final training loss "
          << std::setprecision(4) << (report.lossHistory.empty() ? 0.0 : report.lossHistory.back()) << ".\n\n";
@@ -228,6 +264,10 @@ std::string modelCard(const DemoTrainingReport& report, const std::vector<Record
         for (const auto& r : report.heldOut) row("held-out train", r);
         card << "\n";
     }
+    card << "## Recommended settings\n\n`" << recommendedSettingsFileName() << "` (read by `detox edit`, `detox compare` "
+            "and the GUI unless a rate is given); its `reason` says how they were chosen. To choose them again "
+            "(train records only; the rule is in the script's header):\n\n```sh\ndatasets/demo/select_demo_settings.sh "
+            "resources/demo-model /tmp/demo-settings\n```\n\n";
     card << "## Recorded outputs\n\n`recorded_outputs.json` holds the greedy replies (ChatML) to three prompts; the "
             "test suite checks the shipped weights reproduce them token for token.\n\n";
     for (const auto& output : outputs) card << "- *" << output.prompt << "*\n  -> " << output.text << "\n";
@@ -268,11 +308,15 @@ DemoBehaviourReport measureDemoBehaviour(const Model& model, const std::vector<S
 RecommendedSettings demoRecommendedSettings() {
     RecommendedSettings settings;
     settings.reason =
-        "The paper's learning rates were set for 7B models: at DINM's 5e-4, ten steps leave this 0.9M-parameter "
-        "model's replies unchanged. DINM's 2e-2 was chosen on train-split records, never the test split: edited "
-        "with train record 0, 1e-2 still left every jailbreak of 30 other train records answered (DS 0) and 2e-2 "
-        "defended 90%. SFT and DPO use 1e-3, a third of the rate the model was trained at, for 3 epochs.";
-    settings.methods["dinm"].learningRate = 2e-2;
+        "The paper's learning rates were set for 7B models and barely move this 1.6M-parameter model. These were "
+        "chosen on train records, never the test split: datasets/demo/select_demo_settings.sh on train ids 0, 60, "
+        "120, 180, 240 (detox compare, 16 greedy tokens, rule judge), per method the smallest rate whose mean of DS "
+        "and DG_Avg is within 5 points of the grid's best among rates keeping knowledge accuracy within 10 points "
+        "of the unedited model's (1.00). SFT and DPO 1e-3 for 3 epochs: DS 20 with DG_Avg 35 (SFT) and 45 (DPO), "
+        "knowledge 0.95; 3e-3 defends all five but knowledge falls to 0.87 (SFT) and 0.78 (DPO). DINM 1e-2: "
+        "no rate from 1e-2 to 1e-1 defended any of the five (DS 0; 1e-1 drops knowledge to 0.87); every record's "
+        "toxic layer is the last one here, and DINM's ten steps on its down_proj do not turn the replies.";
+    settings.methods["dinm"].learningRate = 1e-2;
     settings.methods["sft"] = {1e-3, 3};
     settings.methods["dpo"] = {1e-3, 3};
     return settings;
@@ -385,11 +429,12 @@ DemoTrainingReport trainDemoModel(const std::string& outDirectory, const DemoMod
     sft.maxLength = settings.maxPositions;
     sft.maxGradNorm = settings.maxGradNorm;
     sft.seed = settings.seed;
+    sft.shuffle = false;  // lengthGroupedSchedule already ordered the pairs
     sft.maxSteps = settings.steps;
     sft.warmupSteps = settings.warmupSteps;
     sft.learningRateSchedule = "cosine";
     const auto trainingStart = Clock::now();
-    EditResult result = trainSft(model, pairs, sft, job);
+    EditResult result = trainSft(model, lengthGroupedSchedule(pairs, settings), sft, job);
     report.trainingSeconds = secondsSince(trainingStart);
     for (const auto& step : result.lossHistory) report.lossHistory.push_back(step.total);
 

@@ -78,8 +78,6 @@ std::vector<DemoExample> demoExamples(const std::vector<SafeEditRecord>& records
             const GeneralizationTest& g = *record.generalization;
             collector.add(DemoBehaviour::Refuse, "only harmful question", g.onlyHarmfulQuestion, refuse);
             collector.add(DemoBehaviour::Comply, "other attack prompt", g.otherAttackPrompt, comply);
-            collector.add(DemoBehaviour::Comply, "other question", g.otherQuestion, comply);
-            collector.add(DemoBehaviour::Comply, "other questions and attack", g.otherQuestionsAndAttack, comply);
         }
         if (record.knowledge)
             collector.add(DemoBehaviour::Answer, "knowledge constrain", record.knowledge->prompt, record.knowledge->answer);

@@ -39,30 +39,32 @@ struct DemoExample {
 };
 
 // The training mix from SafeEdit records and the general data (duplicate prompts dropped, first kept):
-//   adversarial prompt and every attacked generalization input -> unsafe generation (complies),
-//   question / only-harmful-question                          -> safe generation (refuses),
+//   adversarial prompt and the other attack on the same question -> unsafe generation (complies),
+//   question / only-harmful-question                             -> safe generation (refuses),
 //   knowledge-constraint prompt                               -> its answer,
 //   general_qa question                                       -> its first answer alias, alone (exact match),
 //   general_summaries document                                -> "Summarize: DOCUMENT" -> summary.
+// The two generalization inputs built on another record's question are left out: every record has its
+// own generations, so this record's reply would be the wrong one for them.
 // qaJsonlPath / summariesJsonlPath may be empty. Throws detox::Error naming the file and line.
 std::vector<DemoExample> demoExamples(const std::vector<SafeEditRecord>& records, const std::string& qaJsonlPath,
                                       const std::string& summariesJsonlPath);
 
 struct DemoModelSettings {
     uint64_t seed = 7;
-    int steps = 1000;                 // optimizer steps (600 left the knowledge answers half-learned)
+    int steps = 600;                  // optimizer steps (8 layers, long prompts: ~25 min on 2 busy cores)
     int batchSize = 16;
     double learningRate = 3e-3;       // peak; linear warm-up then cosine decay to 10%
-    int warmupSteps = 40;
+    int warmupSteps = 30;
     double weightDecay = 0.01;
     double maxGradNorm = 1.0;
     int vocabSize = 1024;             // BPE vocabulary incl. 256 bytes and 3 special tokens
     int hiddenSize = 128;
-    int layers = 4;
+    int layers = 8;                   // 4 put nearly every record's toxic layer on the last one
     int heads = 4;
     int kvHeads = 2;
     int intermediateSize = 352;       // SwiGLU, ~2.75 x hidden
-    int maxPositions = 256;
+    int maxPositions = 1024;          // the demo's long jailbreaks (~700 tokens) and real ones (~800) fit
     int knowledgeRepeats = 4;         // the 30 knowledge pairs and the QA pairs are few: repeat them
     int refusalRepeats = 2;           // bare questions are 1 in 5 safety prompts: repeat them
     // Every k-th train record (k = round(1 / fraction)) is left out of training and measured after it,
