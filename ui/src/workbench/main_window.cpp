@@ -462,7 +462,8 @@ void MainWindow::connectViews() {
 
 void MainWindow::showSelectedRecord() {
     if (const detox::SafeEditRecord* record = state_->selectedRecord()) {
-        toxicView_->setRecord(*record);
+        // The dataset goes along for the patching result's provenance (its path and hash).
+        toxicView_->setRecord(*record, state_->dataset().get());
         regionView_->setRecord(*record);
         editView_->setRecord(*record);
     }
@@ -621,6 +622,8 @@ void MainWindow::rebuildRecentModelsMenu() {
 bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
     if (!state_->model() || !state_->selectedRecord()) return false;
     locateToxicLayer();
+    if (!jobs_->waitForIdle(timeoutMs)) return false;
+    toxicView_->patch();   // activation patching next to the distance curve
     if (!jobs_->waitForIdle(timeoutMs)) return false;
     regionView_->analyse(false);
     if (!jobs_->waitForIdle(timeoutMs)) return false;
