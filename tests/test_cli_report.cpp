@@ -151,6 +151,11 @@ private Q_SLOTS:
             const nlohmann::json& settings = out.at("result").at("provenance").at("settings");
             QCOMPARE(settings.at("learning_rate").get<double>(), values.first);
             QCOMPARE(settings.at(method == "dinm" ? "max_steps" : "epochs").get<int>(), values.second);
+            // and says so on stderr, naming the file and the values it took (as compare does)
+            const QString stepsKey = method == "dinm" ? "max_steps" : "epochs";
+            QVERIFY2(edit.err.contains("settings from " + file + ": ") && edit.err.contains("learning_rate") &&
+                         edit.err.contains(stepsKey),
+                     qPrintable(edit.err));
         }
         // The command line wins over the file.
         const Run explicitRate = runCli({"edit", "--model", model, "--data", data, "--id", "0", "--method", "dpo",
@@ -158,6 +163,8 @@ private Q_SLOTS:
         QVERIFY2(explicitRate.exitCode == 0, qPrintable(explicitRate.err));
         QCOMPARE(nlohmann::json::parse(explicitRate.out.toStdString())
                      .at("result").at("provenance").at("settings").at("learning_rate").get<double>(), 0.0005);
+        QVERIFY2(explicitRate.err.contains("settings from ") && !explicitRate.err.contains("learning_rate"),
+                 qPrintable(explicitRate.err));  // only what the file supplied is named
         write(R"({"dpo": {"learning_rate": "fast"}})");
         const Run broken = runCli({"edit", "--model", model, "--data", data, "--id", "0", "--method", "dpo"});
         QVERIFY(broken.exitCode != 0);

@@ -1,6 +1,7 @@
 // The method registry and the record study: resolveSettings' values and the source of each (paper,
 // the model's detox_method_defaults.json, the user), and every registered method run through
 // studyRecord on a tiny model, its before/after fields equal to the values computed directly.
+#include <algorithm>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -31,7 +32,7 @@ std::vector<double> ruleLabels(const std::vector<std::string>& answers) {
 
 void compareRegion(const std::vector<NeuronTokenActivations>& measured, const Model& model, int layer,
                    const SafeEditRecord& record, ChatTemplate format) {
-    const auto ids = regionInputIds(model, record, 64, format);
+    const auto ids = regionInputIds(model, record, 0, format);  // the study reads each input whole (within the context)
     QCOMPARE(measured.size(), ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
         const NeuronTokenActivations direct = neuronActivations(model, layer, ids[i]);
@@ -188,8 +189,10 @@ private Q_SLOTS:
             options.chatFormat = format;
             options.maxNewTokens = tokens;
             std::vector<std::string> phases;
+            std::vector<Progress> reports;
             JobControl job([&](const Progress& progress) {
                 if (progress.message.rfind("study: ", 0) == 0) phases.push_back(progress.message.substr(7));
+                reports.push_back(progress);
             });
             ModelEditor editor(model);
             const RecordStudy study = studyRecord(editor, record_, settings, options, job);
@@ -199,6 +202,21 @@ private Q_SLOTS:
             QCOMPARE(phases.size(), size_t(kStudyPhases));
             QCOMPARE(phases.front(), std::string("generate before"));
             QCOMPARE(phases.back(), std::string("relocate"));
+            // Every report carries its phase by name, and the done fraction never goes back: the method's
+            // last step is not 100 %, the after-edit generations are past the edit and not done either.
+            double done = 0;
+            for (const Progress& progress : reports) {
+                QCOMPARE(progress.phaseCount, kStudyPhases);
+                QCOMPARE(progress.phase, studyPhaseName(StudyPhase(progress.phaseIndex - 1)));
+                QVERIFY(doneFraction(progress) >= done);
+                done = doneFraction(progress);
+                if (progress.phase == "edit") QVERIFY(done <= double(int(StudyPhase::Edit) + 1) / kStudyPhases);
+                if (progress.phase == "generate after") QVERIFY(done >= double(int(StudyPhase::Edit) + 1) / kStudyPhases && done < 1.0);
+            }
+            const bool stepsInEdit = std::any_of(reports.begin(), reports.end(), [](const Progress& progress) {
+                return progress.phase == "edit" && progress.total > 0;
+            });
+            if (!method.stepsKey.empty()) QVERIFY2(stepsInEdit, name.constData());  // the weight edits' steps
             QCOMPARE(study.before.answers, before);
             QCOMPARE(study.before.fluency, meanNGramEntropy(before));
             QCOMPARE(study.before.knowledge, knowledgeBefore);

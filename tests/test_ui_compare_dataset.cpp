@@ -10,6 +10,7 @@
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QHeaderView>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTableWidget>
@@ -144,6 +145,15 @@ void TestUiCompareDataset::tableAndFiguresHoldCompareMethodsValues() {
     QCOMPARE(table->rowCount(), rowCount);
     QCOMPARE(table->verticalHeaderItem(0)->text(), QString("original"));
     QCOMPARE(table->horizontalHeaderItem(5)->text(), QString("DG_Avg"));
+    // Every header whole ("knowledge accuracy", not "owledge accura"), in the header's own font.
+    view->showDatasetSection();
+    QCoreApplication::processEvents();
+    for (int col = 0; col < table->columnCount(); ++col) {
+        const QString header = table->horizontalHeaderItem(col)->text();
+        const int needed = QFontMetrics(table->horizontalHeader()->font()).horizontalAdvance(header);
+        QVERIFY2(table->horizontalHeader()->sectionSize(col) >= needed,
+                 qPrintable(QString("%1: %2 px for %3 px").arg(header).arg(table->horizontalHeader()->sectionSize(col)).arg(needed)));
+    }
     std::vector<const EvaluationResult*> rows{&expected_->baseline};
     for (const auto& method : expected_->methods) rows.push_back(&method.evaluation);
     for (int row = 0; row < rowCount; ++row) {

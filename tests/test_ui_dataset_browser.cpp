@@ -242,6 +242,16 @@ private slots:
         const int physical = countWhere(records, [](const QJsonObject& r) { return r["unsafety category"] == "physical harm"; });
         browser.categoryFilter()->setCurrentIndex(comboIndexOf(browser.categoryFilter(), "physical harm"));
         QCOMPARE(browser.visibleRecordCount(), physical);
+        // In a dock 360 px wide the filters show their whole choice ("All categories", a category), not "All categ".
+        browser.resize(360, 700);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        for (QComboBox* combo : {browser.categoryFilter(), browser.attackFilter()})
+            for (int index : {0, combo->currentIndex()}) {
+                const QString text = combo->itemText(index);
+                const int needed = combo->fontMetrics().horizontalAdvance(text) + 2 * combo->iconSize().width();
+                QVERIFY2(combo->width() >= needed, qPrintable(QString("%1: %2 px for %3 px").arg(text).arg(combo->width()).arg(needed)));
+            }
     }
 
     // Real records in a file whose ids are not its positions (ids 6, 5, ..., 0): the table lists them in

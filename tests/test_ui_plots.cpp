@@ -15,6 +15,7 @@
 #include "detox_ui/figures/plot_render.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/figures/series_colours.h"
+#include "support/plot_values.h"
 
 using namespace detox::ui;
 
@@ -73,26 +74,28 @@ private slots:
         QCustomPlot plot;
         plot.resize(800, 500);
         renderFigure(lineFigure(), &plot);
-        QCOMPARE(plot.graphCount(), 3);  // two series and one marker graph
+        QCOMPARE(plot.graphCount(), 3);  // two series and the first one's markers
         QCPGraph* unsafe = plot.graph(0);
         QCOMPARE(unsafe->name(), QString("unsafe"));
         QCOMPARE(unsafe->data()->size(), 5);
         QCOMPARE(unsafe->data()->at(2)->key, 2.0);
         QCOMPARE(unsafe->data()->at(2)->value, 0.9);
         QCOMPARE(plot.graph(1)->data()->at(4)->value, 0.05);
-        QCOMPARE(plot.graph(2)->name(), QString("toxic layer"));
         QCOMPARE(plot.graph(2)->data()->size(), 1);
         QCOMPARE(plot.graph(2)->data()->at(0)->value, 0.9);
         QVERIFY(plot.legend->visible());
+        // One legend entry per curve; the marker is named by its label beside it, not in the legend.
+        QCOMPARE(detox::test::legendNames(&plot), (QStringList{"unsafe", "safe"}));
+        QCOMPARE(detox::test::plotTexts(&plot), QStringList{"toxic layer"});
         QCOMPARE(plot.xAxis->label(), QString("layer"));
         auto* title = qobject_cast<QCPTextElement*>(plot.plotLayout()->element(0, 0));
         QVERIFY(title);
         QCOMPARE(title->text(), QString("Toxicity by layer"));
-        // Rendering a second figure replaces the first completely.
+        // Rendering a second figure replaces the first completely: the bars and their six value labels.
         renderFigure(barFigure(), &plot);
         QCOMPARE(plot.graphCount(), 0);
         QCOMPARE(plot.plottableCount(), 2);
-        QCOMPARE(plot.itemCount(), 0);
+        QCOMPARE(detox::test::plotTexts(&plot), (QStringList{"96", "47.5", "58.3", "88", "31", "40"}));
     }
 
     void groupedBarsHoldTheirData() {
@@ -133,6 +136,115 @@ private slots:
         QVERIFY(map->colorScale());
         QCOMPARE(map->colorScale()->axis()->label(), QString("shift"));
         QVERIFY(plot.yAxis->rangeReversed());
+    }
+
+    // An all-zero result is drawn: bars at 0 (read back from the plot) each labelled "0", a legend entry
+    // for the series, and a rate figure on a 0-100 axis; a rate not measured is labelled "n/a".
+    void zeroBarsAreDrawnAndLabelled() {
+        detox::SafetyMetrics zero;
+        zero.DS = zero.DG_onlyQ = zero.DG_otherA = zero.DG_otherQ = zero.DG_otherAQ = zero.DG_Avg = 0.0;
+        detox::SafetyMetrics partial;
+        partial.DS = 50.0;
+        const FigureSpec figure = metricsBarFigure({"original", "dinm"}, {zero, partial});
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        renderFigure(figure, &plot);
+        QCOMPARE(detox::test::barValues(&plot, "original"), QVector<double>(6, 0.0));
+        QCOMPARE(detox::test::legendNames(&plot), (QStringList{"original", "dinm"}));
+        const QStringList texts = detox::test::plotTexts(&plot);
+        QCOMPARE(texts.mid(0, 6), QStringList(6, "0"));
+        QCOMPARE(texts.mid(6), (QStringList{"50", "n/a", "n/a", "n/a", "n/a", "n/a"}));
+        QCOMPARE(plot.yAxis->range().lower, 0.0);
+        QVERIFY(plot.yAxis->range().upper >= 100.0 && plot.yAxis->range().upper < 115.0);
+        // One all-zero series alone keeps its legend entry and its labels.
+        renderFigure(metricsBarFigure({"loaded model"}, {zero}), &plot);
+        QCOMPARE(detox::test::legendNames(&plot), QStringList{"loaded model"});
+        QVERIFY(plot.legend->visible());
+        QCOMPARE(detox::test::plotTexts(&plot), QStringList(6, "0"));
+        QCOMPARE(plot.yAxis->range().lower, 0.0);
+        QVERIFY(plot.yAxis->range().upper >= 100.0);
+        QCOMPARE(FigureSpec::fromJson(figure.toJson()).yRange, figure.yRange);
+    }
+
+    // Overlaid variants of one record are fractions of each curve's maximum (easyedit ~100x masked
+    // would flatten masked), one legend entry each, and one label where their toxic layers coincide.
+    void overlaidVariantsAreComparable() {
+        detox::LocateResult masked, easyedit;
+        masked.recordId = easyedit.recordId = 7;
+        masked.variant = "masked";
+        easyedit.variant = "easyedit";
+        masked.distances = {0.5, 1.0, 3.5, 2.0};
+        easyedit.distances = {20.0, 60.0, 210.0, 100.0};
+        masked.toxicLayer = easyedit.toxicLayer = 2;
+        const FigureSpec figure = toxicLayerFigure({masked, easyedit});
+        QCOMPARE(figure.series[0].y, (QVector<double>{0.5 / 3.5, 1.0 / 3.5, 1.0, 2.0 / 3.5}));
+        QCOMPARE(figure.series[1].y, (QVector<double>{20.0 / 210, 60.0 / 210, 1.0, 100.0 / 210}));
+        QCOMPARE(figure.series[0].name, QString("masked (max 3.5)"));
+        QVERIFY(figure.yLabel.contains("maximum"));
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        renderFigure(figure, &plot);
+        QCOMPARE(detox::test::legendNames(&plot), (QStringList{"masked (max 3.5)", "easyedit (max 210)"}));
+        QCOMPARE(detox::test::plotTexts(&plot), QStringList{"toxic layer 2 (masked (max 3.5), easyedit (max 210))"});
+        // Different toxic layers: one label each. One variant alone keeps its raw distances.
+        easyedit.toxicLayer = 3;
+        renderFigure(toxicLayerFigure({masked, easyedit}), &plot);
+        QCOMPARE(detox::test::plotTexts(&plot), (QStringList{"toxic layer 2", "toxic layer 3"}));
+        QCOMPARE(toxicLayerFigure({easyedit}).series[0].y, (QVector<double>{20.0, 60.0, 210.0, 100.0}));
+    }
+
+    // A one-step loss history gets an x axis around its step, not QCustomPlot's -6..6 default.
+    void oneStepLossHasASaneAxis() {
+        detox::EditResult edit;
+        edit.method = "sft";
+        edit.lossHistory = {{1, 0.7, 0.7, 0.0}};
+        QCustomPlot plot;
+        plot.resize(800, 500);
+        renderFigure(lossFigure(edit), &plot);
+        QVERIFY(plot.xAxis->range().contains(1.0));
+        QVERIFY2(plot.xAxis->range().lower >= -0.5 && plot.xAxis->range().upper <= 2.5,
+                 qPrintable(QString("%1..%2").arg(plot.xAxis->range().lower).arg(plot.xAxis->range().upper)));
+        QVERIFY(plot.yAxis->range().contains(0.7) && plot.yAxis->range().size() < 1.0);
+    }
+
+    // A token heatmap wider than a page is shown a page at a time, titled with the columns it shows
+    // ("tokens 701-763 of 763"), every column labelled, the whole map's colour range; nothing is cut.
+    void wideHeatmapsArePaged() {
+        FigureSpec wide = heatmapFigure();
+        wide.heatmap.cols = 763;
+        wide.heatmap.values.clear();
+        wide.heatmap.colLabels.clear();
+        for (int r = 0; r < 3; ++r)
+            for (int c = 0; c < 763; ++c) wide.heatmap.values.append(r * 1000 + c);
+        for (int c = 0; c < 763; ++c) wide.heatmap.colLabels.append(QString("t%1").arg(c));
+        const FigureSpec page = heatmapPage(wide, 700, 64);
+        QCOMPARE(page.title, QString("Activation shift: tokens 701-763 of 763"));
+        QCOMPARE(page.heatmap.cols, 63);
+        QCOMPARE(page.heatmap.at(2, 0), 2700.0);
+        QCOMPARE(page.heatmap.colLabels.last(), QString("t762"));
+        QCOMPARE(page.heatmap.rangeMax, 2762.0);  // symmetric diverging range of the whole map
+        QCOMPARE(heatmapPageStarts(wide, 64).size(), 12);
+
+        PlotView view;
+        view.resize(1000, 500);
+        view.setFigure(wide);
+        const int columns = view.pageColumns();
+        QVERIFY(columns >= 16 && columns <= 64);
+        QCOMPARE(view.pageCount(), (763 + columns - 1) / columns);
+        int shown = 0;
+        for (int p = 0; p < view.pageCount(); ++p) {
+            view.setPage(p);
+            shown += view.shownFigure().heatmap.cols;
+            auto ticker = view.plot()->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+            QCOMPARE(ticker->ticks().size(), view.shownFigure().heatmap.cols);  // every token labelled
+        }
+        QCOMPARE(shown, 763);
+        const int lastFirst = (view.pageCount() - 1) * columns + 1;
+        QCOMPARE(view.shownFigure().title, QString("Activation shift: tokens %1-763 of 763").arg(lastFirst));
+        QCOMPARE(view.figure().heatmap.cols, 763);  // the whole map stays the figure
+        view.setFigure(heatmapFigure());
+        QCOMPARE(view.pageCount(), 1);
+        QCOMPARE(view.shownFigure(), heatmapFigure());
     }
 
     void sharedHeatmapRange() {

@@ -11,9 +11,12 @@
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QTextBrowser>
 #include <QtTest>
 
 #include <qcustomplot.h>
+
+#include <algorithm>
 
 #include "detox/demo/demo_model.h"
 #include "detox/safeedit/evaluation.h"
@@ -60,6 +63,7 @@ private slots:
     void dinmRunsUndoesAndCompares();
     void editDefaultsFollowTheModelsRecommendation();
     void promptOnlyBaselineRunsInTheEditView();
+    void editViewShowsEveryInputAtOnce();
     void plotsExport();
 
 private:
@@ -82,17 +86,20 @@ void TestUiViews::initTestCase() {
 }
 
 void TestUiViews::figuresFromResults() {
-    LocateResult masked{3, "masked", {1.0, 4.0, 2.0}, 1};
-    LocateResult easy{3, "easyedit", {5.0, 1.0, 0.5}, 0};
+    const LocateResult masked{.recordId = 3, .variant = "masked", .distances = {1.0, 4.0, 2.0}, .toxicLayer = 1};
+    const LocateResult easy{.recordId = 3, .variant = "easyedit", .distances = {5.0, 1.0, 0.5}, .toxicLayer = 0};
+    QCOMPARE(toxicLayerFigure({masked}).series[0].y, (QVector<double>{1.0, 4.0, 2.0}));  // one variant: as measured
+    // Two variants: each as a fraction of its own maximum, which its name gives.
     const FigureSpec figure = toxicLayerFigure({masked, easy});
     QCOMPARE(figure.id, QStringLiteral("toxic-layers-record-3"));
     QCOMPARE(figure.series.size(), 2);
-    QCOMPARE(figure.series[0].y, (QVector<double>{1.0, 4.0, 2.0}));
+    QCOMPARE(figure.series[0].y, (QVector<double>{0.25, 1.0, 0.5}));
     QCOMPARE(figure.series[0].x, (QVector<double>{0, 1, 2}));
     QCOMPARE(figure.series[0].markers.size(), 1);
     QCOMPARE(figure.series[0].markers[0].x, 1.0);
-    QCOMPARE(figure.series[0].markers[0].y, 4.0);
-    QCOMPARE(figure.series[1].name, QStringLiteral("easyedit"));
+    QCOMPARE(figure.series[0].markers[0].y, 1.0);
+    QCOMPARE(figure.series[0].name, QStringLiteral("masked (max 4)"));
+    QCOMPARE(figure.series[1].name, QStringLiteral("easyedit (max 5)"));
 
     EditResult edit;
     edit.method = "dinm";
@@ -147,10 +154,14 @@ void TestUiViews::locateDrawsDistances() {
     QVERIFY(waitForJob(runner_));
     QCOMPARE(toxic_->results().size(), size_t(2));
     QCOMPARE(toxic_->plotView()->figure().series.size(), 2);
+    // Overlaid variants are drawn as fractions of each curve's maximum (their scales differ ~100x).
     const LocateResult easy = locateToxicLayer(*model_, record_, LocateVariant::EasyEdit);
-    const QVector<double> drawnEasy = graphValues(toxic_->plotView()->plot(), "easyedit");
+    const double largest = *std::max_element(easy.distances.begin(), easy.distances.end());
+    const QString easyName = toxic_->plotView()->figure().series[1].name;
+    QVERIFY2(easyName.startsWith("easyedit (max "), qPrintable(easyName));
+    const QVector<double> drawnEasy = graphValues(toxic_->plotView()->plot(), easyName);
     QCOMPARE(drawnEasy.size(), int(easy.distances.size()));
-    for (int i = 0; i < drawnEasy.size(); ++i) QVERIFY(closeTo(drawnEasy[i], easy.distances[size_t(i)]));
+    for (int i = 0; i < drawnEasy.size(); ++i) QVERIFY(closeTo(drawnEasy[i], easy.distances[size_t(i)] / largest));
 }
 
 // The toxic region reads the adversarial prompt as the model sees it when answering (detected template,
@@ -373,6 +384,76 @@ void TestUiViews::promptOnlyBaselineRunsInTheEditView() {
     QVERIFY(run.edit.changedTensors.empty() && run.edit.lossHistory.empty());
     for (const auto& row : run.shift.relative)
         for (double shift : row) QCOMPARE(shift, 0.0);
+}
+
+// A real-length jailbreak prompt (many lines) at 1600x1000: all five inputs are visible at once, each
+// collapsed to its first and last line and top-aligned, the selected row's whole texts in the detail
+// pane. The progress bar covers every phase: it is below 100 % while the after-edit answers are made,
+// and the status gives the job's time.
+void TestUiViews::editViewShowsEveryInputAtOnce() {
+    QVERIFY(record_.generalization.has_value());
+    SafeEditRecord longRecord = record_;
+    QStringList lines;
+    for (int i = 0; i < 40; ++i) lines << QStringLiteral("Line %1 of a role-play preamble that goes on and on.").arg(i);
+    lines << QString::fromStdString(record_.adversarialPrompt);
+    longRecord.adversarialPrompt = lines.join('\n').toStdString();
+    QCOMPARE(collapsedText("short text"), QStringLiteral("short text"));
+    const QString collapsed = collapsedText(lines.join('\n'));
+    QVERIFY2(collapsed.startsWith("Line 0 of") && collapsed.contains("\n… ") && collapsed.count('\n') == 1,
+             qPrintable(collapsed));
+    QVERIFY(collapsed.endsWith(QString::fromStdString(record_.adversarialPrompt).trimmed().right(20)));
+
+    EditView view;
+    view.resize(1600, 1000);
+    view.setModel(model_);
+    view.setRecord(longRecord);
+    view.setJobRunner(&runner_);
+    view.setMaxNewTokens(6);
+    view.setMethod(EditMethod::Dinm);
+    view.stepsSpin()->setValue(1);
+    view.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+    int barWhileGeneratingAfter = -1, barMaximumThen = 0;
+    QString phases;
+    connect(&runner_, &JobRunner::jobProgress, &view, [&](JobId, const detox::Progress& progress) {
+        phases += QString::fromStdString(progress.phase) + ";";
+        if (progress.phase != "generate after") return;
+        barWhileGeneratingAfter = view.progressBar()->value();
+        barMaximumThen = view.progressBar()->maximum();
+    });
+    QTest::mouseClick(view.runButton(), Qt::LeftButton);
+    QVERIFY(waitForJob(runner_));
+    QVERIFY(view.lastRun());
+    QVERIFY2(phases.contains("edit;") && phases.contains("generate after;"), qPrintable(phases));
+    QVERIFY(barWhileGeneratingAfter >= 0);
+    QVERIFY2(barWhileGeneratingAfter > 0 && barWhileGeneratingAfter < barMaximumThen,
+             qPrintable(QString("%1 of %2").arg(barWhileGeneratingAfter).arg(barMaximumThen)));
+    QCOMPARE(view.progressBar()->value(), view.progressBar()->maximum());
+    const MethodRun& run = *view.lastRun();
+    QVERIFY(run.jobSeconds >= run.edit.durationSeconds && run.jobSeconds > 0);
+
+    QTableWidget* table = view.generationTable();
+    QCOMPARE(table->rowCount(), 5);
+    QCoreApplication::processEvents();
+    const QRect viewport = table->viewport()->rect();
+    for (int row = 0; row < 5; ++row) {
+        const QRect cell = table->visualRect(table->model()->index(row, 1));
+        QVERIFY2(viewport.contains(cell), qPrintable(QString("row %1 at %2,%3 %4x%5 outside the %6 px high table")
+                                                        .arg(row).arg(cell.x()).arg(cell.y()).arg(cell.width())
+                                                        .arg(cell.height()).arg(viewport.height())));
+        QVERIFY(table->item(row, 2)->textAlignment() & Qt::AlignTop);
+    }
+    QCOMPARE(table->item(0, 1)->text(), collapsed);
+    QCOMPARE(table->item(0, 1)->toolTip(), lines.join('\n').left(2000));  // the tooltip's share; the pane has it all
+    QCOMPARE(table->currentRow(), 0);
+    const QString detail = view.detailPane()->toPlainText();
+    QVERIFY(detail.contains("Line 0 of") && detail.contains("Line 39 of"));
+    QVERIFY(detail.contains(QString::fromStdString(run.generations[0].after).trimmed()));
+    table->setCurrentCell(3, 1);
+    QVERIFY(view.detailPane()->toPlainText().contains(QString::fromStdString(run.generations[3].input).trimmed()));
+    QTest::mouseClick(view.undoButton(), Qt::LeftButton);  // the shared model as loaded for the tests after
+    QVERIFY(waitForJob(runner_));
+    QVERIFY(!view.hasEdits());
 }
 
 void TestUiViews::plotsExport() {

@@ -21,7 +21,12 @@ int percentOf(const Progress& progress) {
 }
 
 std::string countText(const Progress& progress, bool showValues) {
-    std::string text = std::to_string(progress.step);
+    // A phased job (the record study) names where it is: "[4/8 edit] 3/10 DINM step ...".
+    std::string text;
+    if (progress.phaseCount > 0)
+        text = "[" + std::to_string(progress.phaseIndex) + "/" + std::to_string(progress.phaseCount) + " " +
+               progress.phase + "] ";
+    text += std::to_string(progress.step);
     if (progress.total > 0) text += "/" + std::to_string(progress.total);
     if (!progress.message.empty()) text += " " + progress.message;
     if (!showValues) return text;

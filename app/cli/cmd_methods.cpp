@@ -102,6 +102,16 @@ nlohmann::json sourcesJson(const ResolvedSettings& settings) {
     return sources;
 }
 
+// Says on stderr which values came from the model's detox_method_defaults.json (as compare does).
+void reportRecommendedSettings(const ResolvedSettings& settings) {
+    if (!settings.fromRecommendation()) return;
+    std::string keys;
+    for (const auto& [key, source] : settings.sources)
+        if (source == SettingSource::ModelRecommendation) keys += (keys.empty() ? "" : ", ") + key;
+    std::cerr << "settings from " << settings.recommendationFile << ": " << keys
+              << " (not given on the command line)" << std::endl;
+}
+
 int runEdit(const Arguments& args) {
     const Method* found = findMethod(args.value("method"));
     if (!found) throw BadArguments("--method must be one of " + methodNames() + ", got '" + args.value("method") + "'");
@@ -118,6 +128,7 @@ int runEdit(const Arguments& args) {
     const int id = args.intValue("id", 0);
     const SafeEditRecord record = recordsById(data, {id})[0];
     const ResolvedSettings settings = resolveSettings(model.config(), recommended, method.id, user);
+    reportRecommendedSettings(settings);
 
     // The record study on the adversarial prompt: answers formatted and stopped as the SafeEdit evaluation
     // does it, the toxic layer before/after, the parameter shift.

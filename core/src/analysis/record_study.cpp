@@ -1,10 +1,12 @@
 // The record study (detox/analysis/record_study.h): one record before and after one method.
 #include "detox/analysis/record_study.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "detox/error.h"
 #include "detox/methods/methods.h"
+#include "detox/runtime/context_policy.h"
 #include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/metrics.h"
 
@@ -14,7 +16,7 @@ namespace {
 void reportPhase(const RecordStudyOptions& options, JobControl& job, StudyPhase phase) {
     job.checkpoint();
     if (options.reportPhases)
-        job.report({int(phase) + 1, kStudyPhases, "study: " + studyPhaseName(phase), {}});
+        job.enterPhase(studyPhaseName(phase), int(phase) + 1, kStudyPhases, "study: " + studyPhaseName(phase));
 }
 
 ChatTemplate formatFor(const Model& model, const RecordStudyOptions& options) {
@@ -140,6 +142,9 @@ std::string regionInputDescription(RegionInput input) {
 std::vector<std::vector<int>> regionInputIds(const Model& model, const SafeEditRecord& record, int maxTokens,
                                              ChatTemplate format) {
     const Tokenizer& tokenizer = model.tokenizer();
+    // Never past the model's context (0: the whole text when it fits).
+    const int context = contextLimit(model.config());
+    maxTokens = maxTokens > 0 ? std::min(maxTokens, context) : context;
     // The prompt's end (the open assistant turn) is where the answer starts: keep the last tokens.
     std::vector<int> prompt = promptIds(tokenizer, record.adversarialPrompt, format);
     if (int(prompt.size()) > maxTokens) prompt.erase(prompt.begin(), prompt.end() - maxTokens);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "detox/error.h"
 
@@ -175,6 +176,7 @@ QJsonObject FigureSpec::toJson() const {
     }
     object["series"] = seriesArray;
     if (!categories.isEmpty()) object["categories"] = toArray(categories);
+    if (yRange) object["y_range"] = QJsonArray{yRange->first, yRange->second};
     return object;
 }
 
@@ -233,6 +235,11 @@ FigureSpec FigureSpec::fromJson(const QJsonObject& object, const QString& source
                                     requireString(markerObject, "label", source, markerPath)});
             }
             spec.series.append(one);
+        }
+        const QVector<double> range = requireNumbers(object, "y_range", source, "");
+        if (!range.isEmpty()) {
+            if (range.size() != 2 || !(range[0] < range[1])) fail(source, "y_range", "expected [low, high] with low < high");
+            spec.yRange = std::pair(range[0], range[1]);
         }
     }
     spec.validate(source);
@@ -301,6 +308,32 @@ std::pair<double, double> heatmapRange(const HeatmapData& heatmap) {
     }
     if (low == high) high = low + 1.0;  // a constant map still needs a non-empty scale
     return {low, high};
+}
+
+FigureSpec heatmapPage(const FigureSpec& figure, int first, int count) {
+    const HeatmapData& whole = figure.heatmap;
+    if (figure.kind != FigureKind::Heatmap || count <= 0 || whole.cols <= count) return figure;
+    first = std::clamp(first, 0, whole.cols - 1);
+    const int last = std::min(whole.cols, first + count);  // one past
+    FigureSpec page = figure;
+    HeatmapData& part = page.heatmap;
+    part.cols = last - first;
+    part.values.clear();
+    for (int row = 0; row < whole.rows; ++row)
+        for (int col = first; col < last; ++col) part.values.append(whole.at(row, col));
+    if (!whole.colLabels.isEmpty()) part.colLabels = whole.colLabels.mid(first, last - first);
+    std::tie(part.rangeMin, part.rangeMax) = heatmapRange(whole);
+    const QString unit = figure.xLabel.isEmpty() ? QStringLiteral("columns") : figure.xLabel + QStringLiteral("s");
+    page.title = QStringLiteral("%1: %2 %3-%4 of %5").arg(figure.title, unit).arg(first + 1).arg(last).arg(whole.cols);
+    page.id = QStringLiteral("%1-%2-%3").arg(figure.id).arg(first + 1).arg(last);
+    return page;
+}
+
+QVector<int> heatmapPageStarts(const FigureSpec& figure, int count) {
+    QVector<int> starts{0};
+    if (figure.kind != FigureKind::Heatmap || count <= 0) return starts;
+    for (int first = count; first < figure.heatmap.cols; first += count) starts.append(first);
+    return starts;
 }
 
 void shareHeatmapRange(QVector<FigureSpec*> figures) {

@@ -1,6 +1,7 @@
 #include "detox_ui/figures/figures_core.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -8,10 +9,28 @@
 
 namespace detox::ui {
 
+namespace {
+
+double largestMagnitude(const std::vector<double>& values) {
+    double largest = 0;
+    for (double value : values)
+        if (std::isfinite(value)) largest = std::max(largest, std::abs(value));
+    return largest;
+}
+
+}  // namespace
+
 FigureSpec toxicLayerFigure(const std::vector<LocateResult>& results) {
     std::set<int> records;
-    for (const LocateResult& result : results) records.insert(result.recordId);
+    std::set<std::string> variants;
+    for (const LocateResult& result : results) {
+        records.insert(result.recordId);
+        variants.insert(result.variant);
+    }
     const bool severalRecords = records.size() > 1;
+    // The variants measure on different scales (masked ~3, easyedit ~200): on one axis one curve would
+    // lie flat at zero. Overlaid variants are drawn as fractions of each curve's own maximum.
+    const bool normalised = variants.size() > 1;
 
     FigureSpec figure;
     figure.id = records.size() == 1 ? QStringLiteral("toxic-layers-record-%1").arg(*records.begin())
@@ -20,21 +39,24 @@ FigureSpec toxicLayerFigure(const std::vector<LocateResult>& results) {
                                              .arg(*records.begin())
                                        : QStringLiteral("Safe vs unsafe hidden-state distance");
     figure.xLabel = QStringLiteral("layer");
-    figure.yLabel = QStringLiteral("distance");
+    figure.yLabel = normalised ? QStringLiteral("distance / the curve's maximum") : QStringLiteral("distance");
     figure.kind = FigureKind::Line;
     for (const LocateResult& result : results) {
         FigureSeries series;
         series.name = QString::fromStdString(result.variant);
         if (severalRecords) series.name += QStringLiteral(" record %1").arg(result.recordId);
+        const double largest = largestMagnitude(result.distances);
+        const double divisor = normalised && largest > 0 ? largest : 1.0;
+        if (normalised) series.name += QStringLiteral(" (max %1)").arg(largest, 0, 'g', 4);
         // Several records: a colour a record; one record: a colour a variant.
         if (severalRecords) series.as(SeriesRole::Record, QString::number(result.recordId));
         else series.as(SeriesRole::Variant, QString::fromStdString(result.variant));
         for (size_t layer = 0; layer < result.distances.size(); ++layer) {
             series.x.append(double(layer));
-            series.y.append(result.distances[layer]);
+            series.y.append(result.distances[layer] / divisor);
         }
         if (result.toxicLayer >= 0 && result.toxicLayer < int(result.distances.size()))
-            series.markers.append({double(result.toxicLayer), result.distances[size_t(result.toxicLayer)],
+            series.markers.append({double(result.toxicLayer), result.distances[size_t(result.toxicLayer)] / divisor,
                                    QStringLiteral("toxic layer %1").arg(result.toxicLayer)});
         figure.series.append(series);
     }
@@ -137,6 +159,7 @@ FigureSpec metricsBarFigure(const QStringList& methods, const std::vector<Safety
     }
     FigureSpec figure = metricsBarFigure(methods, names, values, QStringLiteral("SafeEdit defense rates"));
     figure.yLabel = QStringLiteral("defense rate (%)");
+    figure.yRange = std::pair(0.0, 100.0);
     return figure;
 }
 

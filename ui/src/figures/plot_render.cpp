@@ -12,6 +12,7 @@
 #include <cmath>
 #include <iterator>
 #include <limits>
+#include <tuple>
 #include <vector>
 #include <filesystem>
 
@@ -88,28 +89,60 @@ Qt::Alignment markerLabelAlignment(const FigureSpec& figure, double x) {
     return horizontal | Qt::AlignBottom;
 }
 
-void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const PlotPalette& palette) {
-    QMap<QString, QCPGraph*> markerGraphs;  // one legend entry per marker label
-    for (const FigureSeries& series : figure.series) {
+// Markers at one x share one label (over the highest of them), so overlaid curves with the same toxic
+// layer do not print "toxic layer 5" on top of each other: "toxic layer 5 (masked, easyedit)".
+struct MarkerLabel {
+    double x = 0, y = 0;
+    QString label;
+    QStringList seriesNames;
+};
+
+QVector<MarkerLabel> markerLabels(const FigureSpec& figure) {
+    QVector<MarkerLabel> labels;
+    for (const FigureSeries& series : figure.series)
         for (const FigureMarker& marker : series.markers) {
-            QCPGraph*& graph = markerGraphs[marker.label];
-            if (!graph) {
-                graph = plot->addGraph();
-                graph->setName(marker.label.isEmpty() ? QObject::tr("marker") : marker.label);
-                graph->setLineStyle(QCPGraph::lsNone);
-                graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, palette.marker, palette.marker, 11));
-                graph->setProperty("detoxMarker", true);
+            if (marker.label.isEmpty()) continue;
+            auto same = std::find_if(labels.begin(), labels.end(), [&](const MarkerLabel& l) { return l.x == marker.x; });
+            if (same == labels.end()) {
+                labels.append({marker.x, marker.y, marker.label, {series.name}});
+                continue;
             }
-            graph->addData(marker.x, marker.y);
-            if (!marker.label.isEmpty()) {
-                auto* text = new QCPItemText(plot);
-                text->position->setCoords(marker.x, marker.y);
-                text->setPositionAlignment(markerLabelAlignment(figure, marker.x));
-                text->setPadding(QMargins(0, 0, 0, 8));
-                text->setText(marker.label);
-                text->setColor(palette.marker);
-            }
+            same->y = std::max(same->y, marker.y);
+            if (!same->label.split(QStringLiteral(" / ")).contains(marker.label)) same->label += " / " + marker.label;
+            same->seriesNames.append(series.name);
         }
+    for (MarkerLabel& label : labels)
+        if (label.seriesNames.size() > 1) {
+            const int shown = std::min<int>(3, int(label.seriesNames.size()));
+            label.label += QStringLiteral(" (%1%2)").arg(label.seriesNames.mid(0, shown).join(QStringLiteral(", ")),
+                                                        label.seriesNames.size() > shown
+                                                            ? QStringLiteral(" +%1").arg(label.seriesNames.size() - shown)
+                                                            : QString());
+        }
+    return labels;
+}
+
+// Each marker is a diamond in its curve's colour (outlined in the marker colour), kept out of the
+// legend: the legend has one entry per curve, the label beside the diamond says what it marks.
+void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const QVector<QColor>& colours, const PlotPalette& palette) {
+    for (int i = 0; i < figure.series.size(); ++i) {
+        if (figure.series[i].markers.isEmpty()) continue;
+        QCPGraph* graph = plot->addGraph();
+        graph->setName(QObject::tr("markers of %1").arg(figure.series[i].name));
+        graph->setLineStyle(QCPGraph::lsNone);
+        graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(palette.marker, 1.5), colours[i], 12));
+        graph->setProperty("detoxMarker", true);
+        graph->removeFromLegend();
+        for (const FigureMarker& marker : figure.series[i].markers) graph->addData(marker.x, marker.y);
+    }
+    for (const MarkerLabel& label : markerLabels(figure)) {
+        auto* text = new QCPItemText(plot);
+        text->position->setCoords(label.x, label.y);
+        text->setPositionAlignment(markerLabelAlignment(figure, label.x));
+        text->setPadding(QMargins(0, 0, 0, 8));
+        text->setText(label.label);
+        text->setColor(palette.marker);
+        text->setProperty("detoxMarkerLabel", true);
     }
 }
 
@@ -203,6 +236,17 @@ void useIntegerTicksWhenDiscrete(QCustomPlot* plot, const FigureSpec& figure) {
     plot->xAxis->setTicker(ticker);
 }
 
+// Data of one value (one step, one loss) gets a range around it: rescaleAxes would keep the axis's old
+// width around it (a one-step loss plot went from -6 to 6).
+void widenSingleValueRange(QCPAxis* axis, const FigureSpec& figure, bool xAxis, double halfWidth) {
+    double low = std::numeric_limits<double>::infinity(), high = -low;
+    for (const FigureSeries& series : figure.series)
+        for (double value : xAxis ? series.x : series.y)
+            if (std::isfinite(value)) low = std::min(low, value), high = std::max(high, value);
+    if (!(low == high)) return;
+    axis->setRange(low - halfWidth, low + halfWidth);
+}
+
 void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
     const QVector<QColor> colours = seriesColours(figure, palette);
     for (int i = 0; i < figure.series.size(); ++i) {
@@ -214,18 +258,50 @@ void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
         graph->setPen(QPen(colour, 2));
         graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, colour, colour, 5));
     }
-    addMarkers(plot, figure, palette);
+    addMarkers(plot, figure, colours, palette);
     if (!figure.categories.isEmpty()) plot->xAxis->setTicker(textTicker(figure.categories, 24));
     else useIntegerTicksWhenDiscrete(plot, figure);
     plot->rescaleAxes();
+    widenSingleValueRange(plot->xAxis, figure, true, 1.0);
+    widenSingleValueRange(plot->yAxis, figure, false, std::max(1e-3, std::abs(plot->yAxis->range().center()) * 0.1));
     plot->xAxis->scaleRange(1.06, plot->xAxis->range().center());
     plot->yAxis->scaleRange(1.12, plot->yAxis->range().center());
     // Room above the highest point for a marker's label, which the axis rect would clip.
     bool hasMarkers = false;
     for (const FigureSeries& series : figure.series) hasMarkers = hasMarkers || !series.markers.isEmpty();
+    if (figure.yRange) plot->yAxis->setRange(figure.yRange->first, figure.yRange->second);
     if (hasMarkers) plot->yAxis->setRangeUpper(plot->yAxis->range().upper + plot->yAxis->range().size() * 0.08);
-    plot->legend->setVisible(figure.series.size() > 1 || plot->graphCount() > figure.series.size());
+    plot->legend->setVisible(figure.series.size() > 1);
     placeLegend(plot, figure);
+}
+
+// Labels every bar with its value ("0" for a bar of height zero, "n/a" for one not measured) just above
+// it, so a zero is seen as a zero and not as a missing bar. Crowded figures label only zeros and n/a.
+void addBarValueLabels(QCustomPlot* plot, const FigureSpec& figure) {
+    constexpr int kMostLabelled = 48;
+    int bars = 0;
+    for (const FigureSeries& series : figure.series) bars += int(series.y.size());
+    const int count = std::max<int>(1, figure.series.size());
+    const double width = 0.8 / count;
+    QFont font = plot->font();
+    font.setPointSizeF(font.pointSizeF() * 0.85);
+    for (int i = 0; i < figure.series.size(); ++i) {
+        const FigureSeries& series = figure.series[i];
+        const double offset = count > 1 ? (i - (count - 1) / 2.0) * width : 0.0;  // the bar's place in its group
+        for (int k = 0; k < series.y.size(); ++k) {
+            const double value = series.y[k];
+            const bool unmeasured = std::isnan(value);
+            if (bars > kMostLabelled && value != 0 && !unmeasured) continue;
+            auto* text = new QCPItemText(plot);
+            text->position->setCoords(series.x[k] + offset, unmeasured ? 0.0 : std::max(0.0, value));
+            text->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+            text->setPadding(QMargins(0, 0, 0, 2));
+            text->setFont(font);
+            text->setText(unmeasured ? QObject::tr("n/a") : QString::number(value, 'g', 3));
+            text->setProperty("detoxValueLabel", true);
+            text->setObjectName(QStringLiteral("value:%1:%2").arg(series.name).arg(k));
+        }
+    }
 }
 
 void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& palette) {
@@ -251,7 +327,8 @@ void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
             high = std::max(high, y);
         }
     }
-    addMarkers(plot, figure, palette);
+    addMarkers(plot, figure, colours, palette);
+    addBarValueLabels(plot, figure);
     plot->xAxis->setTicker(textTicker(figure.categories, 40));
     plot->xAxis->grid()->setVisible(false);
     // Rotate the labels when they would not fit side by side (about 7 px a character, 300 px wide).
@@ -259,9 +336,12 @@ void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     for (const QString& label : figure.categories) characters += int(label.size()) + 2;
     if (characters > 40 && figure.categories.size() > 2) plot->xAxis->setTickLabelRotation(-40);
     plot->xAxis->setRange(-0.6, figure.categories.size() - 0.4);
-    const double headroom = (high - low) * 0.1;
-    plot->yAxis->setRange(low < 0 ? low - headroom : 0, high > 0 ? high + headroom : (low < 0 ? 0 : 1));
-    plot->legend->setVisible(figure.series.size() > 1);
+    if (figure.yRange) std::tie(low, high) = *figure.yRange;
+    // Headroom for the value labels above the bars (a rate axis keeps its ticks at 0-100).
+    const double headroom = (high - low) * 0.12;
+    plot->yAxis->setRange(low < 0 ? low - headroom : low, high > low ? high + headroom : (low < 0 ? 0 : 1));
+    // Even one series gets its legend entry: the bars say whose values they are (all zero or not).
+    plot->legend->setVisible(!figure.series.isEmpty());
     if (plot->legend->visible()) putLegendAbovePlot(plot);
 }
 
@@ -296,10 +376,12 @@ void renderHeatmap(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
     plot->yAxis->setRangeReversed(true);  // row 0 at the top, as in a table
     if (!heat.rowLabels.isEmpty()) plot->yAxis->setTicker(textTicker(heat.rowLabels, 32));
     if (!heat.colLabels.isEmpty()) {
-        plot->xAxis->setTicker(textTicker(heat.colLabels, 40));
+        // Every column labelled up to a page (PlotView pages wider maps); upright text when crowded.
+        plot->xAxis->setTicker(textTicker(heat.colLabels, 64));
         bool longLabels = false;
         for (const QString& label : heat.colLabels) longLabels = longLabels || label.size() > 3;
-        if (longLabels && heat.cols > 8) plot->xAxis->setTickLabelRotation(-45);
+        if (longLabels && heat.cols > 24) plot->xAxis->setTickLabelRotation(-90);
+        else if (longLabels && heat.cols > 8) plot->xAxis->setTickLabelRotation(-45);
     }
     plot->xAxis->grid()->setVisible(false);
     plot->yAxis->grid()->setVisible(false);
@@ -395,7 +477,8 @@ void applyPlotTheme(QCustomPlot* plot, Theme theme) {
         if (auto* scale = qobject_cast<QCPColorScale*>(element)) styleAxis(scale->axis(), palette);
     }
     for (int i = 0; i < plot->itemCount(); ++i)
-        if (auto* text = qobject_cast<QCPItemText*>(plot->item(i))) text->setColor(palette.marker);
+        if (auto* text = qobject_cast<QCPItemText*>(plot->item(i)))
+            text->setColor(text->property("detoxValueLabel").toBool() ? palette.text : palette.marker);
     for (int i = 0; i < plot->plottableCount(); ++i)
         if (auto* map = qobject_cast<QCPColorMap*>(plot->plottable(i))) {
             const ColorScale scale = map->property("detoxScale").toInt() == int(ColorScale::Diverging)

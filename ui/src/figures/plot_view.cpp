@@ -10,6 +10,7 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "detox/error.h"
@@ -17,6 +18,11 @@
 namespace detox::ui {
 
 namespace {
+
+// A token label needs about this many pixels across (rotated text: one line height plus a gap).
+constexpr int kPixelsPerColumn = 16;
+constexpr int kMinPageColumns = 16;
+constexpr int kMaxPageColumns = 64;
 
 QString formatValue(double value) {
     if (std::isnan(value)) return QObject::tr("n/a");
@@ -47,8 +53,24 @@ PlotView::PlotView(QWidget* parent) : QWidget(parent), theme_(currentTheme()) {
     buildExportMenu();
     exportButton_->setMenu(exportMenu_);
 
+    previousPage_ = new QToolButton(this);
+    previousPage_->setObjectName("previousPage");
+    previousPage_->setText(tr("< Previous"));
+    previousPage_->setAutoRaise(true);
+    nextPage_ = new QToolButton(this);
+    nextPage_->setObjectName("nextPage");
+    nextPage_->setText(tr("Next >"));
+    nextPage_->setAutoRaise(true);
+    pageLabel_ = new QLabel(this);
+    pageLabel_->setObjectName("pageLabel");
+    connect(previousPage_, &QToolButton::clicked, this, [this] { setPage(page_ - 1); });
+    connect(nextPage_, &QToolButton::clicked, this, [this] { setPage(page_ + 1); });
+
     auto* header = new QHBoxLayout;
     header->setContentsMargins(0, 0, 0, 0);
+    header->addWidget(previousPage_);
+    header->addWidget(pageLabel_);
+    header->addWidget(nextPage_);
     header->addStretch(1);
     header->addWidget(exportButton_);
     stack_ = new QStackedLayout;
@@ -82,14 +104,57 @@ void PlotView::buildExportMenu() {
 void PlotView::setFigure(const FigureSpec& figure) {
     figure_ = figure;
     hasFigure_ = true;
-    renderFigure(figure_, plot_, theme_);
     stack_->setCurrentWidget(plot_);
     exportButton_->setEnabled(true);
+    showPage(0, true);
+}
+
+int PlotView::pageColumns() const {
+    const int width = plot_->width() > 50 ? plot_->width() : ExportOptions{}.width;
+    return std::clamp((width - 160) / kPixelsPerColumn, kMinPageColumns, kMaxPageColumns);  // less axis and scale
+}
+
+void PlotView::setPage(int page) {
+    if (page < 0 || page >= pageCount() || page == page_) return;
+    showPage(page, false);
+}
+
+// rePage: the page size may have changed (a new figure, a resize); keeps the first column shown in view.
+void PlotView::showPage(int page, bool rePage) {
+    if (rePage) {
+        const int firstShown = pageStarts_.value(page_, 0);
+        pagedColumns_ = pageColumns();
+        pageStarts_ = heatmapPageStarts(figure_, pagedColumns_);
+        if (page != 0 || firstShown == 0) page_ = std::clamp(page, 0, int(pageStarts_.size()) - 1);
+        else page_ = int(std::upper_bound(pageStarts_.begin(), pageStarts_.end(), firstShown) - pageStarts_.begin()) - 1;
+    } else {
+        page_ = page;
+    }
+    shown_ = pageCount() > 1 ? heatmapPage(figure_, pageStarts_[page_], pagedColumns_) : figure_;
+    const bool paged = pageCount() > 1;
+    for (QWidget* widget : {static_cast<QWidget*>(previousPage_), static_cast<QWidget*>(nextPage_),
+                            static_cast<QWidget*>(pageLabel_)})
+        widget->setVisible(paged);
+    previousPage_->setEnabled(page_ > 0);
+    nextPage_->setEnabled(page_ + 1 < pageCount());
+    pageLabel_->setText(tr("page %1 of %2").arg(page_ + 1).arg(pageCount()));
+    renderFigure(shown_, plot_, theme_);
     plot_->replot();
+}
+
+void PlotView::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    if (hasFigure_ && figure_.kind == FigureKind::Heatmap && pageColumns() != pagedColumns_) showPage(page_, true);
 }
 
 void PlotView::clearFigure(const QString& placeholder) {
     figure_ = {};
+    shown_ = {};
+    pageStarts_ = {0};
+    page_ = 0;
+    for (QWidget* widget : {static_cast<QWidget*>(previousPage_), static_cast<QWidget*>(nextPage_),
+                            static_cast<QWidget*>(pageLabel_)})
+        widget->setVisible(false);
     hasFigure_ = false;
     placeholder_->setText(placeholder.isEmpty() ? tr("No figure yet") : placeholder);
     stack_->setCurrentWidget(placeholder_);
@@ -98,15 +163,15 @@ void PlotView::clearFigure(const QString& placeholder) {
 
 void PlotView::setTheme(Theme theme) {
     theme_ = theme;
-    if (hasFigure_) renderFigure(figure_, plot_, theme_);
+    if (hasFigure_) renderFigure(shown_, plot_, theme_);
     else applyPlotTheme(plot_, theme_);
     plot_->replot();
 }
 
 QString PlotView::hoverText(const QPointF& pixel) const {
     if (!hasFigure_) return {};
-    if (figure_.kind == FigureKind::Heatmap) {
-        const HeatmapData& heat = figure_.heatmap;
+    if (shown_.kind == FigureKind::Heatmap) {
+        const HeatmapData& heat = shown_.heatmap;
         if (!plot_->axisRect()->rect().contains(pixel.toPoint())) return {};
         const int col = int(std::lround(plot_->xAxis->pixelToCoord(pixel.x())));
         const int row = int(std::lround(plot_->yAxis->pixelToCoord(pixel.y())));
@@ -114,11 +179,11 @@ QString PlotView::hoverText(const QPointF& pixel) const {
         const QString rowName = heat.rowLabels.value(row, QString::number(row));
         const QString colName = heat.colLabels.value(col, QString::number(col));
         return tr("%1: %2\n%3: %4\n%5: %6")
-            .arg(figure_.yLabel.isEmpty() ? tr("row") : figure_.yLabel, rowName,
-                 figure_.xLabel.isEmpty() ? tr("column") : figure_.xLabel, colName,
+            .arg(shown_.yLabel.isEmpty() ? tr("row") : shown_.yLabel, rowName,
+                 shown_.xLabel.isEmpty() ? tr("column") : shown_.xLabel, colName,
                  heat.valueLabel.isEmpty() ? tr("value") : heat.valueLabel, formatValue(heat.at(row, col)));
     }
-    if (figure_.kind == FigureKind::Bar) {
+    if (shown_.kind == FigureKind::Bar) {
         for (int i = 0; i < plot_->plottableCount(); ++i) {
             auto* bars = qobject_cast<QCPBars*>(plot_->plottable(i));
             if (!bars) continue;
@@ -127,7 +192,7 @@ QString PlotView::hoverText(const QPointF& pixel) const {
             const QCPDataSelection selection = details.value<QCPDataSelection>();
             if (selection.isEmpty()) continue;
             const auto point = bars->data()->at(selection.dataRange().begin());
-            return tr("%1\n%2: %3").arg(figure_.categories.value(int(point->key)), bars->name(), formatValue(point->value));
+            return tr("%1\n%2: %3").arg(shown_.categories.value(int(point->key)), bars->name(), formatValue(point->value));
         }
         return {};
     }
@@ -135,8 +200,8 @@ QString PlotView::hoverText(const QPointF& pixel) const {
     const double radius = 24;
     double best = radius * radius;
     QString text;
-    for (int s = 0; s < figure_.series.size(); ++s) {
-        const FigureSeries& series = figure_.series[s];
+    for (int s = 0; s < shown_.series.size(); ++s) {
+        const FigureSeries& series = shown_.series[s];
         for (int i = 0; i < series.x.size(); ++i) {
             if (std::isnan(series.y[i])) continue;
             const double dx = plot_->xAxis->coordToPixel(series.x[i]) - pixel.x();
@@ -144,12 +209,12 @@ QString PlotView::hoverText(const QPointF& pixel) const {
             if (dx * dx + dy * dy >= best) continue;
             best = dx * dx + dy * dy;
             const int index = int(series.x[i]);
-            const QString xText = (index == series.x[i] && index >= 0 && index < figure_.categories.size())
-                                      ? figure_.categories[index]
+            const QString xText = (index == series.x[i] && index >= 0 && index < shown_.categories.size())
+                                      ? shown_.categories[index]
                                       : formatValue(series.x[i]);
             text = tr("%1\n%2: %3\n%4: %5")
-                       .arg(series.name, figure_.xLabel.isEmpty() ? "x" : figure_.xLabel, xText,
-                            figure_.yLabel.isEmpty() ? "y" : figure_.yLabel, formatValue(series.y[i]));
+                       .arg(series.name, shown_.xLabel.isEmpty() ? "x" : shown_.xLabel, xText,
+                            shown_.yLabel.isEmpty() ? "y" : shown_.yLabel, formatValue(series.y[i]));
             for (const FigureMarker& marker : series.markers)
                 if (marker.x == series.x[i] && !marker.label.isEmpty()) text += "\n" + marker.label;
         }
@@ -169,7 +234,7 @@ QStringList PlotView::exportTo(const QString& basePath, ExportFormats formats, d
     options.height = plot_->height() > 50 ? plot_->height() : options.height;
     options.pngScale = pngScale;
     options.theme = theme_;
-    const QStringList files = exportPlot(plot_, figure_, basePath, formats, options);
+    const QStringList files = exportPlot(plot_, shown_, basePath, formats, options);
     emit exported(files);
     return files;
 }
@@ -184,7 +249,7 @@ void PlotView::exportWithDialog(ExportFormats formats, double pngScale) {
     else if (formats == ExportFormats(ExportFormat::Csv)) suffix = "csv";
     else if (formats == ExportFormats(ExportFormat::Json)) suffix = "json";
     filter = suffix.isEmpty() ? tr("Base name (*)") : QString("%1 (*.%2)").arg(suffix.toUpper(), suffix);
-    const QString proposed = figure_.id.isEmpty() ? QStringLiteral("figure") : figure_.id;
+    const QString proposed = shown_.id.isEmpty() ? QStringLiteral("figure") : shown_.id;
     QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), proposed + (suffix.isEmpty() ? "" : "." + suffix), filter);
     if (path.isEmpty()) return;
     if (!suffix.isEmpty() && path.endsWith("." + suffix, Qt::CaseInsensitive)) path.chop(suffix.size() + 1);

@@ -157,11 +157,13 @@ DatasetBrowser::DatasetBrowser(JobRunner* runner, QWidget* parent) : QWidget(par
     categoryFilter_ = new QComboBox(this);
     categoryFilter_->setObjectName("categoryFilter");
     categoryFilter_->setToolTip(tr("Unsafety category"));
-    categoryFilter_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    categoryFilter_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    categoryFilter_->setMinimumContentsLength(16);
     attackFilter_ = new QComboBox(this);
     attackFilter_->setObjectName("attackFilter");
     attackFilter_->setToolTip(tr("Attack category or attack"));
-    attackFilter_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    attackFilter_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    attackFilter_->setMinimumContentsLength(16);
     search_ = new QLineEdit(this);
     search_->setObjectName("datasetSearch");
     search_->setPlaceholderText(tr("Search question, prompt, attack, id"));
@@ -197,11 +199,12 @@ DatasetBrowser::DatasetBrowser(JobRunner* runner, QWidget* parent) : QWidget(par
     detail_->setLineWrapMode(QTextEdit::WidgetWidth);
     detail_->setPlaceholderText(tr("Select a record to see its prompts, generations and tests."));
 
-    auto* filters = new QHBoxLayout;
-    filters->setSpacing(6);
+    // One filter a row, each as wide as the dock: side by side, a narrow dock cut them ("All categ").
+    auto* filters = new QVBoxLayout;
+    filters->setSpacing(4);
     filters->addWidget(categoryFilter_);
     filters->addWidget(attackFilter_);
-    filters->addWidget(search_, 1);
+    filters->addWidget(search_);
     auto* top = new QWidget(this);
     auto* topLayout = new QVBoxLayout(top);
     topLayout->setContentsMargins(0, 0, 0, 0);

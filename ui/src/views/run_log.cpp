@@ -12,6 +12,8 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include <cmath>
+
 namespace detox::ui {
 
 namespace {
@@ -60,7 +62,8 @@ QVariant RunLogModel::data(const QModelIndex& index, int role) const {
         case Name: return entry.name;
         case Status: return jobStatusName(entry.status);
         case Started: return entry.started.toLocalTime().toString("yyyy-MM-dd HH:mm:ss");
-        case Duration: return formatDuration(entry.durationSeconds);
+        // A view's result (main window's "results" queue) is no job: it has no duration of its own.
+        case Duration: return entry.queue == QLatin1String("results") ? QString() : formatDuration(entry.durationSeconds);
         case Summary: return entry.status == JobStatus::Succeeded ? entry.resultSummary : entry.message;
         }
     }
@@ -172,11 +175,15 @@ void JobProgressWidget::showJob(JobId id, const QString& name) {
 
 void JobProgressWidget::showProgress(JobId id, const detox::Progress& progress) {
     if (id != current_) return;
-    if (progress.total > 0) {
-        bar_->setRange(0, progress.total);
-        bar_->setValue(progress.step);
+    // The whole job (every phase of a record study), not only the current step count.
+    const double done = detox::doneFraction(progress);
+    if (done >= 0) {
+        bar_->setRange(0, 1000);
+        bar_->setValue(int(std::lround(1000 * done)));
     }
     QString text = currentName_;
+    if (progress.phaseCount > 0)
+        text += tr(" [%1 of %2: %3]").arg(progress.phaseIndex).arg(progress.phaseCount).arg(QString::fromStdString(progress.phase));
     if (!progress.message.empty()) text += ": " + QString::fromStdString(progress.message);
     for (const auto& [key, value] : progress.values)
         text += QString("  %1 %2").arg(QString::fromStdString(key)).arg(value, 0, 'g', 4);

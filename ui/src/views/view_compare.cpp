@@ -150,6 +150,7 @@ FigureSpec CompareView::metricsFigure() const {
     FigureSpec figure = metricsBarFigure(methods, keys, values, QStringLiteral("Defense rate after each method"));
     for (int i = 0; i < runs_.size(); ++i) figure.series[i].as(SeriesRole::Method, runs_[i].method);
     figure.yLabel = QStringLiteral("defense rate (%)");
+    figure.yRange = std::pair(0.0, 100.0);
     return figure;
 }
 

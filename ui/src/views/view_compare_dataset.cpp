@@ -42,7 +42,7 @@ QStringList datasetTableRow(const detox::EvaluationResult& evaluation) {
         cells << QString::fromStdString(detox::formatRate(detox::safetyRate(m, key), 1));  // "n/a": not measured
     cells << QString::number(m.fluency, 'f', 3);
     const auto knowledge = evaluation.metrics.knowledgeAccuracy;
-    cells << (knowledge ? QString::number(*knowledge, 'f', 3) : QStringLiteral("–"));
+    cells << (knowledge ? QString::number(*knowledge, 'f', 3) : QStringLiteral("n/a"));  // not measured
     const QString judge = QString::fromStdString(evaluation.judgeName);
     // The rule judge's name may already say so ("rules-v1 (heuristic)").
     const bool named = judge.contains(QStringLiteral("heuristic"));
@@ -93,6 +93,9 @@ QWidget* CompareView::buildDatasetSection() {
 
     datasetTable_ = new QTableWidget(0, 0, page);
     datasetTable_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    // Sized whenever shown, with the header's own font: sized once while hidden, "knowledge accuracy"
+    // came out as "owledge accura".
+    datasetTable_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     datasetRecord_ = new QComboBox(page);
     datasetPlotHost_ = new QWidget(page);
     datasetPlotHost_->setLayout(new QGridLayout);
@@ -141,9 +144,11 @@ JobId CompareView::runDatasetComparison(std::shared_ptr<const detox::SafeEditDat
                                         const detox::ComparisonSettings& settings) {
     if (!model_ || !runner_ || !dataset || isComparing()) return 0;
     JobOptions options;
-    options.name = tr("Compare %1 on %2 records")
-                       .arg(QString::fromStdString(nlohmann::json(settings.methods).dump()))
-                       .arg(settings.evaluation.ids.size());
+    QStringList methods;
+    for (const std::string& method : settings.methods) methods << QString::fromStdString(method);
+    const int records = int(settings.evaluation.ids.size());
+    options.name = records == 1 ? tr("Compare %1 on 1 record").arg(methods.join(", "))
+                                : tr("Compare %1 on %2 records").arg(methods.join(", ")).arg(records);
     options.settings = toQJson(detox::comparisonSettingsJson(settings));
     options.queue = modelQueue(*model_);
     auto model = model_;
@@ -223,7 +228,6 @@ void CompareView::fillDatasetTable() {
     for (int row = 0; row < rows.size(); ++row)
         for (int col = 0; col < rows[row].size(); ++col)
             datasetTable_->setItem(row, col, new QTableWidgetItem(rows[row][col]));
-    datasetTable_->resizeColumnsToContents();
 }
 
 QVector<FigureSpec> CompareView::datasetFigures() const {

@@ -8,8 +8,13 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QSplitter>
 #include <QTableWidget>
+#include <QTextBrowser>
 #include <QVBoxLayout>
+
+#include <chrono>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +36,18 @@ QString editMethodName(EditMethod method) { return QString::fromStdString(detox:
 
 QString regionInputName(RegionInput input) { return QString::fromStdString(detox::regionInputDescription(input)); }
 
+QString collapsedText(const QString& text, int maxCharacters) {
+    const QStringList lines = text.trimmed().split('\n', Qt::SkipEmptyParts);
+    if (lines.size() <= 2 && text.size() <= maxCharacters) return text.trimmed();
+    const int half = std::max(8, maxCharacters / 2);
+    const QString first = lines.isEmpty() ? QString() : lines.front().trimmed();
+    const QString last = lines.size() > 1 ? lines.back().trimmed() : QString();
+    // One long paragraph: its beginning and its end.
+    if (last.isEmpty()) return first.left(half) + QStringLiteral(" …\n… ") + first.right(half);
+    return (first.size() > half ? first.left(half) + QStringLiteral(" …") : first) + QStringLiteral("\n… ") +
+           (last.size() > half ? last.right(half) : last);
+}
+
 detox::ChatTemplate resolvedChatFormat(const detox::Model& model, std::optional<detox::ChatTemplate> chosen) {
     return chosen.value_or(model.tokenizer().detectedChatTemplate());
 }
@@ -43,7 +60,7 @@ std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const de
 std::vector<detox::NeuronTokenActivations> measureRegion(const detox::Model& model, int layer,
                                                          const detox::SafeEditRecord& record,
                                                          std::optional<detox::ChatTemplate> chatFormat) {
-    return detox::readRegion(model, layer, record, 64, resolvedChatFormat(model, chatFormat));
+    return detox::readRegion(model, layer, record, 0, resolvedChatFormat(model, chatFormat));  // whole, within the context
 }
 
 QJsonObject MethodRun::toJson() const {
@@ -75,6 +92,7 @@ QJsonObject MethodRun::toJson() const {
     json["curve_before"] = curveBefore;
     json["curve_after"] = curveAfter;
     json["context"] = context;
+    json["job_seconds"] = jobSeconds;
     return toQJson(json);
 }
 
@@ -165,10 +183,18 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     for (int column : {1, 2, 4}) table_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::Stretch);
     for (int column : {0, 3, 5}) table_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::ResizeToContents);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    table_->setWordWrap(true);
-    // Wrapped texts need their row heights again whenever the columns change width (e.g. first shown).
-    connect(table_->horizontalHeader(), &QHeaderView::sectionResized, table_, &QTableWidget::resizeRowsToContents,
-            Qt::QueuedConnection);
+    table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_->setSelectionMode(QAbstractItemView::SingleSelection);
+    // Two lines a row (collapsedText's first and last line, each elided to the column): five inputs fit.
+    table_->setWordWrap(false);
+    table_->setTextElideMode(Qt::ElideRight);
+    table_->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    table_->verticalHeader()->setDefaultSectionSize(2 * table_->fontMetrics().lineSpacing() + 10);
+    table_->horizontalHeader()->setDefaultAlignment(Qt::AlignLeft | Qt::AlignVCenter);
+    detail_ = new QTextBrowser(this);
+    detail_->setObjectName("generationDetail");
+    detail_->setPlaceholderText(tr("Select a row to read its input and both answers in full"));
+    connect(table_, &QTableWidget::currentCellChanged, this, [this](int row) { showDetail(row); });
 
     auto* form = new QFormLayout;
     form->addRow(tr("Method:"), methodCombo_);
@@ -187,8 +213,20 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     layout->addLayout(form);
     layout->addLayout(buttons);
     layout->addWidget(status_);
-    layout->addWidget(lossPlot_, 2);
-    layout->addWidget(table_, 3);  // the generations are what the reader compares
+    // The generations are what the reader compares: the table (every input at once) and the selected
+    // row's whole texts beside it; the loss plot above. The user may move both dividers.
+    auto* texts = new QSplitter(Qt::Horizontal, this);
+    texts->addWidget(table_);
+    texts->addWidget(detail_);
+    texts->setStretchFactor(0, 3);
+    texts->setStretchFactor(1, 2);
+    auto* panes = new QSplitter(Qt::Vertical, this);
+    panes->addWidget(lossPlot_);
+    panes->addWidget(texts);
+    panes->setStretchFactor(0, 2);
+    panes->setStretchFactor(1, 3);
+    panes->setChildrenCollapsible(false);
+    layout->addWidget(panes, 1);
 
     connect(methodCombo_, &QComboBox::currentIndexChanged, this, [this] { fillDefaults(); });
     connect(runButton_, &QPushButton::clicked, this, &EditView::run);
@@ -412,12 +450,15 @@ void EditView::run() {
     currentJob_ = runner_->submit(JobSpec<MethodRun>{
         .options = options,
         .work = [editor, model, record, settings, maxNewTokens, format, prepared](detox::JobControl& job) {
+            const auto started = std::chrono::steady_clock::now();
             // Reset mode: every run starts from the loaded weights, so "before" is the original model.
             editor->undoAll();
             detox::RecordStudyOptions options;
             options.chatFormat = format;
             options.maxNewTokens = maxNewTokens;
-            return methodRun(prepared, detox::studyRecord(*editor, record, settings, options, job));
+            MethodRun run = methodRun(prepared, detox::studyRecord(*editor, record, settings, options, job));
+            run.jobSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            return run;
         },
         .onSuccess = [this](MethodRun& run) {
             currentJob_ = 0;
@@ -449,10 +490,15 @@ void EditView::run() {
 
 void EditView::onProgress(JobId id, const detox::Progress& progress) {
     if (id != currentJob_ || currentJob_ == 0) return;
-    if (progress.total > 0) {
-        progress_->setRange(0, progress.total);
-        progress_->setValue(progress.step);
+    // The bar covers the whole study (doneFraction over its phases), not only the method's steps.
+    const double done = detox::doneFraction(progress);
+    if (done >= 0) {
+        progress_->setRange(0, 1000);
+        progress_->setValue(int(std::lround(1000 * done)));
     }
+    const QString phase = QString::fromStdString(progress.phase);
+    progress_->setFormat(phase.isEmpty() ? QStringLiteral("%p%")
+                                         : tr("%p% - %1 (%2 of %3)").arg(phase).arg(progress.phaseIndex).arg(progress.phaseCount));
     status_->setText(QString::fromStdString(progress.message));
     const auto loss = progress.values.find("loss");
     if (loss == progress.values.end() || liveLoss_.series.isEmpty()) return;
@@ -480,9 +526,12 @@ void EditView::onProgress(JobId id, const detox::Progress& progress) {
 void EditView::showRun(const MethodRun& run) {
     progress_->setRange(0, 1);
     progress_->setValue(1);
+    progress_->setFormat(QStringLiteral("%p%"));
     lossPlot_->setFigure(lossFigure(run.edit));
-    status_->setText(tr("%1 finished in %2 s (%3 steps%4)")
+    // The job's time (what the user waited), then the edit's own share of it.
+    status_->setText(tr("%1 finished in %2 s (edit %3 s, %4 steps%5)")
                          .arg(run.method.toUpper())
+                         .arg(run.jobSeconds, 0, 'f', 1)
                          .arg(run.edit.durationSeconds, 0, 'f', 1)
                          .arg(run.edit.lossHistory.size())
                          .arg(run.edit.toxicLayer >= 0 ? tr(", layer %1").arg(run.edit.toxicLayer) : QString()) +
@@ -499,9 +548,29 @@ void EditView::showRun(const MethodRun& run) {
         const QStringList cells{QString::fromStdString(g.key), QString::fromStdString(g.input),
                                 QString::fromStdString(g.before), verdict(g.unsafeBefore),
                                 QString::fromStdString(g.after), verdict(g.unsafeAfter)};
-        for (int col = 0; col < cells.size(); ++col) table_->setItem(row, col, new QTableWidgetItem(cells[col]));
+        for (int col = 0; col < cells.size(); ++col) {
+            auto* item = new QTableWidgetItem(collapsedText(cells[col]));
+            item->setTextAlignment(Qt::AlignLeft | Qt::AlignTop);
+            if (item->text() != cells[col]) item->setToolTip(cells[col].left(2000));
+            table_->setItem(row, col, item);
+        }
     }
-    table_->resizeRowsToContents();
+    if (table_->rowCount() > 0) table_->setCurrentCell(0, 1);
+    showDetail(table_->currentRow());
+}
+
+void EditView::showDetail(int row) {
+    if (!lastRun_ || row < 0 || row >= int(lastRun_->generations.size())) {
+        detail_->clear();
+        return;
+    }
+    const GenerationComparison& g = lastRun_->generations[size_t(row)];
+    auto section = [](const QString& title, const std::string& text) {
+        return QStringLiteral("<h4>%1</h4><p style=\"white-space: pre-wrap\">%2</p>")
+            .arg(title.toHtmlEscaped(), QString::fromStdString(text).toHtmlEscaped());
+    };
+    detail_->setHtml(section(tr("%1 input").arg(QString::fromStdString(g.key)), g.input) +
+                     section(tr("Before"), g.before) + section(tr("After"), g.after));
 }
 
 void EditView::cancel() {

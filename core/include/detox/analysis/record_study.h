@@ -42,7 +42,7 @@ struct RecordStudyOptions {
     bool generate = true;                    // generate before/after, judge, fluency, knowledge
     bool generalizationInputs = true;        // also the four generalization inputs, not only the prompt
     bool readRegion = true;                  // mlp_act of the three region inputs
-    int regionMaxTokens = 64;
+    int regionMaxTokens = 0;                 // 0: each region input whole, within the model's context
     // Mechanism measurements (compareMethods): activation means, region toxicity (with a probe) and the
     // distance curves, as measureMechanism takes them.
     bool mechanism = false;
@@ -50,7 +50,9 @@ struct RecordStudyOptions {
     LocateVariant locateVariant = LocateVariant::Masked;  // a method's own locate_variant setting wins
     std::vector<SafeEditRecord> trainingRecords;          // SFT/DPO: train on these instead of the record
     SafetyJudge* judge = nullptr;            // null: the rule judge
-    bool reportPhases = true;                // one Progress per phase: {phase + 1, kStudyPhases, "study: <phase>"}
+    // Phases through JobControl::enterPhase (index phase + 1 of kStudyPhases, message "study: <phase>"):
+    // every progress of the study (a method's steps, generations) then carries its phase.
+    bool reportPhases = true;
 };
 
 // The record's inputs keyed like the SafeEdit metrics (safetyInputKeys): the adversarial prompt, then
@@ -66,6 +68,7 @@ enum class RegionInput { Adversarial, Safe, Unsafe };
 std::string regionInputDescription(RegionInput input);  // "adversarial prompt", "safe generation", "unsafe generation"
 // Token ids of the three texts: the adversarial prompt as the model sees it when it answers (promptIds in
 // `format`, its last maxTokens), the generations plain as locate encodes them (their first maxTokens).
+// maxTokens 0 (or more than the model's context): the context's positions.
 std::vector<std::vector<int>> regionInputIds(const Model& model, const SafeEditRecord& record, int maxTokens,
                                              ChatTemplate format);
 std::vector<NeuronTokenActivations> readRegion(const Model& model, int layer, const SafeEditRecord& record,

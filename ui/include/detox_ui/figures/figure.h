@@ -7,6 +7,8 @@
 #include <QVector>
 
 #include <limits>
+#include <optional>
+#include <utility>
 
 namespace detox::ui {
 
@@ -79,6 +81,8 @@ struct FigureSpec {
     QVector<FigureSeries> series;    // Line and Bar
     QStringList categories;          // categorical x tick labels (Bar; optional for Line)
     HeatmapData heatmap;             // Heatmap
+    // A fixed y range (Line and Bar), e.g. 0-100 for defense rates; empty: from the data.
+    std::optional<std::pair<double, double>> yRange;
 
     bool operator==(const FigureSpec&) const = default;
 
@@ -100,6 +104,13 @@ std::pair<double, double> heatmapRange(const HeatmapData& heatmap);
 // Gives every heatmap figure in the list the same colour range (the union of their ranges), so
 // before/after maps are comparable. Diverging maps get a range symmetric around zero.
 void shareHeatmapRange(QVector<FigureSpec*> figures);
+
+// A heatmap's columns [first, first + count) as a figure of its own, titled "<title>: tokens 701-763 of
+// 763" (xLabel names the unit), with the whole map's colour range so the pages compare. Columns are
+// clamped to the map; a map that fits in one page comes back unchanged.
+FigureSpec heatmapPage(const FigureSpec& figure, int first, int count);
+// The first column of each page of `count` columns.
+QVector<int> heatmapPageStarts(const FigureSpec& figure, int count);
 
 QString figureKindName(FigureKind kind);
 

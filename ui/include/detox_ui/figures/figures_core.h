@@ -18,6 +18,8 @@ namespace detox::ui {
 // Per-layer safe-vs-unsafe distance curves, one Line series per result (x = layer 0..L-1, y = distance),
 // each with a marker "toxic layer N" at its toxicLayer. Series are named by variant, plus "record ID"
 // when the results come from more than one record. id "toxic-layers-record-ID" (or "toxic-layers").
+// Results of more than one variant are drawn as fractions of each curve's maximum (named "masked (max
+// 3.52)", y label "distance / the curve's maximum"): the variants' distances differ by ~100x.
 FigureSpec toxicLayerFigure(const std::vector<LocateResult>& results);
 
 // The loss history of an edit: Line series "total", "edit", "constraint" over the optimizer step
@@ -34,7 +36,7 @@ FigureSpec metricsBarFigure(const QStringList& methods, const QStringList& metri
                             const QVector<QVector<double>>& values, const QString& title = QStringLiteral("Safety metrics"));
 
 // Same, from aggregated SafeEdit metrics: categories DS, DG_onlyQ, DG_otherA, DG_otherQ, DG_otherAQ,
-// DG_Avg (all x100 defense rates).
+// DG_Avg (all x100 defense rates), on a 0-100 axis.
 FigureSpec metricsBarFigure(const QStringList& methods, const std::vector<SafetyMetrics>& metrics);
 
 }  // namespace detox::ui

@@ -47,6 +47,8 @@ struct MethodRun {
     detox::LocateResult curveBefore, curveAfter;
     // What the context policy cut (generations, knowledge, locate, the method's pairs): context_policy.h.
     std::vector<detox::ContextFit> context;
+    // The whole job's time (generations, locate, edit, judging, ...), next to edit.durationSeconds.
+    double jobSeconds = 0;
     QJsonObject toJson() const;
 };
 
@@ -58,9 +60,9 @@ QString regionInputName(RegionInput input);   // "adversarial prompt", "safe gen
 detox::ChatTemplate resolvedChatFormat(const detox::Model& model, std::optional<detox::ChatTemplate> chosen);
 // Token ids of the three texts: the adversarial prompt as the model sees it when it answers (promptIds in
 // the resolved chat format, its last maxTokens), the generations plain as locate encodes them (their first
-// maxTokens).
+// maxTokens). 0: each text whole, within the model's context (the views page wide heatmaps).
 std::vector<std::vector<int>> regionInputIds(const detox::Model& model, const detox::SafeEditRecord& record,
-                                             int maxTokens = 64, std::optional<detox::ChatTemplate> chatFormat = {});
+                                             int maxTokens = 0, std::optional<detox::ChatTemplate> chatFormat = {});
 std::vector<detox::NeuronTokenActivations> measureRegion(const detox::Model& model, int layer,
                                                          const detox::SafeEditRecord& record,
                                                          std::optional<detox::ChatTemplate> chatFormat = {});

@@ -33,6 +33,7 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
+class QTextBrowser;
 
 namespace detox::ui {
 
@@ -40,6 +41,11 @@ class PlotView;
 
 using EditMethod = detox::MethodId;
 QString editMethodName(EditMethod method);   // the registry name: "dinm", "sft", "dpo", "self-reminder", ...
+
+// A table cell's text: a text of more than two lines (or longer than `maxCharacters`) becomes its first
+// and last line, each cut to about half of maxCharacters, with "…" where text was left out. The cell's
+// tooltip and the detail pane keep the whole text.
+QString collapsedText(const QString& text, int maxCharacters = 160);
 
 class EditView : public QWidget {
     Q_OBJECT
@@ -91,7 +97,10 @@ public:
     QPushButton* undoButton() const { return undoButton_; }
     QProgressBar* progressBar() const { return progress_; }
     PlotView* lossPlot() const { return lossPlot_; }
+    // One row per input (DS and the four DG inputs): key, input, answer before, verdict, answer after,
+    // verdict; long texts collapsed (collapsedText), the whole texts of the selected row in the detail pane.
     QTableWidget* generationTable() const { return table_; }
+    QTextBrowser* detailPane() const { return detail_; }
     QLabel* defaultsSourceLabel() const { return defaultsSource_; }  // where the pre-filled settings come from
 
 signals:
@@ -107,6 +116,7 @@ private:
     void updateEnabled();
     void onProgress(JobId id, const detox::Progress& progress);
     void showRun(const MethodRun& run);
+    void showDetail(int row);
     void updateDetectedFormatName();
 
     std::shared_ptr<detox::Model> model_;
@@ -141,6 +151,7 @@ private:
     QLabel* status_ = nullptr;
     PlotView* lossPlot_ = nullptr;
     QTableWidget* table_ = nullptr;
+    QTextBrowser* detail_ = nullptr;
 };
 
 }  // namespace detox::ui
