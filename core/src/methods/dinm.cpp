@@ -262,18 +262,19 @@ EditResult runDinm(Model& model, const DinmInputs& given, int layer, const DinmS
             tensors.push_back(*impl.slot(name).value);
             originals.push_back(tensors.back().detach().clone());
         }
-        // Stored-dtype models: the layers every step runs (above the toxic one) and the LM head held in F32
-        // while the edit lasts, within the memory nobody else needs, instead of converted four times a step.
-        std::vector<int> stepping;
-        for (int above = layer + 1; above < impl.config.numLayers; ++above) stepping.push_back(above);
-        PinnedWeights pinned(impl, stepping, true, pinningBudgetBytes(impl));
-        result.settings["pinned_f32_bytes"] = pinned.bytes();
         DinmObjective objective(impl, inputs, layer, settings.cacheLowerLayers);
         if (settings.cacheLowerLayers) {  // the steps never read the cached layers: their pages may go
             std::vector<int> below(static_cast<size_t>(layer));
             std::iota(below.begin(), below.end(), 0);
             releaseMappedLayerPages(impl, below);
         }
+        // Stored-dtype models: the layers every step runs (above the toxic one) and the LM head held in F32
+        // while the edit lasts, within the memory nobody else needs, instead of converted four times a step.
+        // After the cache, so the two never add up (a 7B at layer 16 peaked at 18 GiB the other way round).
+        std::vector<int> stepping;
+        for (int above = layer + 1; above < impl.config.numLayers; ++above) stepping.push_back(above);
+        PinnedWeights pinned(impl, stepping, true, pinningBudgetBytes(impl));
+        result.settings["pinned_f32_bytes"] = pinned.bytes();
         torch::optim::Adam optimizer(tensors,
                                      torch::optim::AdamOptions(settings.learningRate).weight_decay(settings.weightDecay));
         for (int step = 0; step < settings.maxSteps; ++step) {
