@@ -10,6 +10,7 @@
 
 #include "cli_run.h"
 #include "detox/analysis/patching.h"
+#include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
 #include "tiny_model.h"
@@ -80,6 +81,25 @@ double total(const std::vector<double>& values) {
 nlohmann::json readJson(const QString& path) {
     std::ifstream in(path.toStdString());
     return nlohmann::json::parse(in);
+}
+
+// Records' JSON without the wall times (they differ from run to run).
+nlohmann::json withoutTimes(nlohmann::json records) {
+    for (auto& record : records) {
+        record["cost"].erase("seconds");
+        record["cost"].erase("one_forward_seconds");
+    }
+    return records;
+}
+
+// The tiny model with the byte-level tokenizer (for records).
+Model recordModel() {
+    static const QString dir = [] {
+        const QString scratch = test::scratchDir();
+        test::writeByteLevelTokenizer(scratch.toStdString());
+        return scratch;
+    }();
+    return test::tinyLlama(7, dir.toStdString(), kLayers, 10.0);
 }
 
 }  // namespace
@@ -376,6 +396,81 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(Error, nlohmann::json::object({{"kind", "evaluation"}}).get<PatchingResult>());
     }
 
+    void recordPromptsUseTheChatTemplateAndTheContextPolicy() {
+        const Model model = recordModel();
+        const SafeEditDataset data = loadSafeEdit(demoDatasetPath("test"));
+        const SafeEditRecord& record = *data.findById(2);
+        PatchingSettings settings;
+        settings.lastPositions = 2;
+        settings.chatTemplate = ChatTemplate::Llama2;
+        const PatchingRecordResult result = patchRecord(model, record, settings);
+        const Tokenizer& tokenizer = model.tokenizer();
+        QCOMPARE(result.corruptTokens, int(promptIds(tokenizer, record.adversarialPrompt, ChatTemplate::Llama2).size()));
+        QCOMPARE(result.cleanTokens,
+                 int(promptIds(tokenizer, record.generalization->onlyHarmfulQuestion, ChatTemplate::Llama2).size()));
+        QVERIFY(result.corruptTokens > int(tokenizer.encode(record.adversarialPrompt).size()));  // the template's tokens
+        QCOMPARE(result.context.size(), size_t(2));
+        QCOMPARE(result.context[1].operation, std::string("patching corrupt pairs"));
+        QCOMPARE(result.context[1].limit, model.config().maxPositions);
+        QCOMPARE(result.context[1].cut, 0);
+        const PatchingResult whole = patchRecords(model, data, {2}, settings);
+        QCOMPARE(whole.chatTemplate, std::string("llama2"));
+        QCOMPARE(whole.provenance.settings["chat_template"].get<std::string>(), std::string("llama2"));
+        QCOMPARE(whole.provenance.settings["context_policy"].get<std::string>(), std::string("keep-last"));
+        QCOMPARE(whole.provenance.context.size(), size_t(2));
+    }
+
+    void shardsMergeIntoTheUnshardedRun() {
+        const Model model = recordModel();
+        const SafeEditDataset data = loadSafeEdit(demoDatasetPath("test"));
+        PatchingSettings settings;
+        settings.point = Capture::AttnOut;
+        settings.lastPositions = 2;
+        const std::vector<int> ids = {3, 0, 1};
+        const PatchingResult whole = patchRecords(model, data, ids, settings);
+        const PatchingResult first = patchRecords(model, data, ids, settings, 1, 2);
+        const PatchingResult second = patchRecords(model, data, ids, settings, 2, 2);
+        QCOMPARE(first.records.size(), size_t(2));
+        QCOMPARE(second.records.size(), size_t(1));
+        QCOMPARE(second.records[0].recordId, 0);
+        const PatchingResult merged = mergePatchings({second, first});
+        QCOMPARE(merged.shardCount, 1);
+        QCOMPARE(withoutTimes(nlohmann::json(merged.records)).dump(), withoutTimes(nlohmann::json(whole.records)).dump());
+        QCOMPARE(merged.meanLayerRecovered.size(), size_t(kLayers));
+        QVERIFY(merged.meanLayerRecovered == whole.meanLayerRecovered);
+        QVERIFY(std::abs(merged.forwardMultiple - whole.forwardMultiple) < 1e-12);
+        try {
+            mergePatchings({first, first});
+            QFAIL("expected detox::Error");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("given twice"), e.what());
+        }
+        PatchingResult other = second;
+        other.provenance.settings["last_positions"] = 3;
+        QVERIFY_THROWS_EXCEPTION(Error, mergePatchings({first, other}));
+    }
+
+    void cliShardsMerge() {
+        const QString dir = test::scratchDir();
+        const QString modelDir = dir + "/model";
+        test::writeTinyLlama(modelDir.toStdString(), 3, 2);
+        const QStringList common = {"patch", "--model", modelDir, "--demo", "--ids", "4,1,0", "--point", "mlp_out",
+                                    "--last-positions", "2"};
+        QVERIFY(test::runCli(common + QStringList{"--out", dir + "/whole.json"}).exitCode == 0);
+        QVERIFY(test::runCli(common + QStringList{"--shard", "1/2", "--out", dir + "/s1.json"}).exitCode == 0);
+        QVERIFY(test::runCli(common + QStringList{"--shard", "2/2", "--out", dir + "/s2.json"}).exitCode == 0);
+        const test::CliRun merge = test::runCli({"merge", dir + "/s1.json", dir + "/s2.json", "--out", dir + "/merged.json"});
+        QVERIFY2(merge.exitCode == 0, qPrintable(merge.err));
+        const nlohmann::json merged = readJson(dir + "/merged.json"), whole = readJson(dir + "/whole.json");
+        QCOMPARE(withoutTimes(merged["records"]).dump(), withoutTimes(whole["records"]).dump());
+        QCOMPARE(merged["mean_layer_recovered"].dump(), whole["mean_layer_recovered"].dump());
+        QCOMPARE(merged["chat_template"].get<std::string>(), std::string("plain"));
+        const test::CliRun refused = test::runCli({"merge", dir + "/s1.json", "--out", dir + "/partial.json"});
+        QCOMPARE(refused.exitCode, 2);
+        QVERIFY2(refused.err.contains("shard 2/2: missing"), qPrintable(refused.err));
+        QVERIFY(!QFile::exists(dir + "/partial.json"));
+    }
+
     void cliWritesCurveAndMap() {
         const QString dir = test::scratchDir();
         const QString modelDir = dir + "/model";
@@ -407,6 +502,8 @@ private Q_SLOTS:
         };
         bad({"--point", "attn_pattern"}, "--point");
         bad({"--point", "resid_post", "--last-positions", "0"}, "last-positions");
+        bad({"--point", "resid_post", "--shard", "0/2"}, "--shard");
+        bad({"--point", "resid_post", "--chat-template", "vicuna"}, "--chat-template");
         bad({}, "--point");
     }
 };

@@ -65,6 +65,8 @@ const std::map<std::string, Range>& optionRanges() {
         {"hidden", {1, 1 << 16}},              {"layers", {1, 1024}},
         {"heads", {1, 1024}},                  {"kv-heads", {1, 1024}},
         {"intermediate", {1, 1 << 20}},        {"max-positions", {1, 1 << 20}},
+        {"last-positions", {1, 1 << 20}},      {"patches-per-forward", {1, 4096}},
+        {"generation-tokens", {1, kMaxInputTokensOption}},
     };
     return ranges;
 }

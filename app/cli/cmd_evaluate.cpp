@@ -1,11 +1,12 @@
 // detox evaluate: a SafeEdit evaluation run (optionally one shard of it) written as JSON with provenance.
-// detox merge: the shards of one evaluate or compare run merged into the unsharded result.
+// detox merge: the shards of one evaluate, compare, patch or ablate run merged into the unsharded result.
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
 
+#include "cli_causal.h"
 #include "cli_commands.h"
 #include "cli_evaluation_options.h"
 #include "cli_model_options.h"
@@ -58,7 +59,6 @@ void printEvaluationSummary(const EvaluationResult& result, const std::string& o
               << ")\n"
               << "judge    " << result.judgeName << (result.heuristicJudge ? "  -- heuristic, not the SafeEdit classifier" : "")
               << "\n"
-              << "protocol " << evaluationProtocolLine(result) << "\n"
               << "DS " << formatRate(m.safety.DS) << "  DG_onlyQ " << formatRate(m.safety.DG_onlyQ) << "  DG_otherA "
               << formatRate(m.safety.DG_otherA) << "  DG_otherQ " << formatRate(m.safety.DG_otherQ) << "  DG_otherAQ "
               << formatRate(m.safety.DG_otherAQ) << "  DG_Avg " << formatRate(m.safety.DG_Avg) << "  fluency "
@@ -109,6 +109,9 @@ int runEvaluate(const Arguments& args) {
 int runMerge(const Arguments& args) {
     const std::string outPath = args.value("out");
     if (args.positional().empty()) throw BadArguments("give the shard result files to merge (detox merge A.json B.json --out ALL.json)");
+    const std::string kind = resultFileKind(args.positional().front());
+    if (kind == "ablation") return mergeAblationFiles(args.positional(), outPath);
+    if (kind == "activation_patching") return mergePatchingFiles(args.positional(), outPath);
     if (isComparisonFile(args.positional().front())) {
         std::vector<ComparisonResult> shards;
         for (const auto& path : args.positional()) shards.push_back(loadComparison(path));
@@ -149,7 +152,7 @@ const bool kEvaluateRegistered = registerCommand({
 
 const bool kMergeRegistered = registerCommand({
     "merge",
-    "merge the shard results of one evaluate or compare run: detox merge SHARD.json... --out FILE.json",
+    "merge the shard results of one evaluate, compare, patch or ablate run: detox merge SHARD.json... --out FILE.json",
     {
         {"out", "FILE.json", "where to write the merged result (atomically)"},
     },

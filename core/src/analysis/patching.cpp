@@ -1,11 +1,15 @@
 // Activation patching on SafeEdit records (see detox/analysis/patching.h).
 #include "detox/analysis/patching.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
+#include "analysis/record_shards.h"
+#include "analysis/teacher_forced.h"
 #include "detox/error.h"
 #include "detox/provenance.h"
+#include "detox/safeedit/evaluation.h"
 #include "runtime/float_tensor.h"
 #include "runtime/interventions.h"
 #include "runtime/transformer.h"
@@ -19,27 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::vector<int> joined(const std::vector<int>& prompt, const std::vector<int>& generation) {
-    std::vector<int> ids = prompt;
-    ids.insert(ids.end(), generation.begin(), generation.end());
-    return ids;
-}
-
-// Sum of log p(generation token | everything before) per row; the rows alternate safe, unsafe.
-std::vector<double> generationLogProbs(const Model::Impl& model, const torch::Tensor& hidden, int promptLength,
-                                       const std::vector<int>& safe, const std::vector<int>& unsafe) {
-    std::vector<double> sums;
-    for (int64_t row = 0; row < hidden.size(0); ++row) {
-        const std::vector<int>& generation = row % 2 == 0 ? safe : unsafe;
-        const auto count = static_cast<int64_t>(generation.size());
-        torch::Tensor logits = model.logitLens(hidden[row].narrow(0, promptLength - 1, count));
-        torch::Tensor logProbs = logits.to(torch::kCPU, torch::kFloat64).log_softmax(-1);
-        torch::Tensor targets = torch::tensor(std::vector<int64_t>(generation.begin(), generation.end()), torch::kInt64);
-        sums.push_back(logProbs.gather(1, targets.unsqueeze(1)).sum().item<double>());
-    }
-    return sums;
 }
 
 nlohmann::json optionalJson(const std::optional<double>& value) {
@@ -95,7 +78,9 @@ struct Patch {
 void to_json(nlohmann::json& json, const PatchingSettings& settings) {
     json = {{"point", captureName(settings.point)},
             {"last_positions", settings.lastPositions},
-            {"patches_per_forward", settings.patchesPerForward}};
+            {"patches_per_forward", settings.patchesPerForward},
+            {"chat_template", settings.chatTemplate ? chatTemplateName(*settings.chatTemplate) : "tokenizer default"},
+            {"context_policy", contextPolicyName(settings.contextPolicy)}};
 }
 
 void to_json(nlohmann::json& json, const PatchingScore& score) {
@@ -117,6 +102,8 @@ void to_json(nlohmann::json& json, const PatchingRecordResult& r) {
     nlohmann::json layerPatched = nlohmann::json::array();
     for (const auto& cell : r.layerPatched) layerPatched.push_back(scoreOrNull(cell));
     json = {{"record_id", r.recordId},
+            {"position", r.position},
+            {"context", r.context},
             {"tokens", {{"corrupt_prompt", r.corruptTokens}, {"clean_prompt", r.cleanTokens},
                         {"safe_generation", r.safeTokens}, {"unsafe_generation", r.unsafeTokens}}},
             {"clean", r.clean},
@@ -135,6 +122,8 @@ void to_json(nlohmann::json& json, const PatchingRecordResult& r) {
 
 void from_json(const nlohmann::json& json, PatchingRecordResult& r) {
     r.recordId = json.at("record_id").get<int>();
+    r.position = json.value("position", 0);
+    r.context = json.value("context", std::vector<ContextFit>{});
     const auto& tokens = json.at("tokens");
     r.corruptTokens = tokens.at("corrupt_prompt").get<int>();
     r.cleanTokens = tokens.at("clean_prompt").get<int>();
@@ -167,6 +156,9 @@ void to_json(nlohmann::json& json, const PatchingResult& result) {
             {"last_positions", result.lastPositions},
             {"mean_layer_recovered", optionalsJson(result.meanLayerRecovered)},
             {"forward_multiple", result.forwardMultiple},
+            {"chat_template", result.chatTemplate},
+            {"shard", {{"index", result.shardIndex}, {"count", result.shardCount}}},
+            {"selected_records", result.selectedRecords},
             {"records", result.records},
             {"provenance", result.provenance}};
 }
@@ -180,6 +172,10 @@ void from_json(const nlohmann::json& json, PatchingResult& result) {
     result.forwardMultiple = json.at("forward_multiple").get<double>();
     result.records = json.at("records").get<std::vector<PatchingRecordResult>>();
     result.provenance = json.at("provenance").get<Provenance>();
+    result.chatTemplate = json.value("chat_template", "");
+    result.shardIndex = json.contains("shard") ? json.at("shard").at("index").get<int>() : 1;
+    result.shardCount = json.contains("shard") ? json.at("shard").at("count").get<int>() : 1;
+    result.selectedRecords = json.value("selected_records", static_cast<int>(result.records.size()));
 }
 
 std::optional<double> recoveredFraction(double clean, double corrupt, double patched) {
@@ -212,10 +208,10 @@ PatchingRecordResult patchTokens(const Model& model, const std::vector<int>& cle
     result.unsafeTokens = static_cast<int>(unsafeGeneration.size());
 
     // The clean and the corrupt pair (prompt + safe, prompt + unsafe), with captures.
-    const TokenBatch clean = padTokens({joined(cleanPrompt, safeGeneration), joined(cleanPrompt, unsafeGeneration)},
+    const TokenBatch clean = padTokens({joinedTokens(cleanPrompt, safeGeneration), joinedTokens(cleanPrompt, unsafeGeneration)},
                                        false, 0, vocab);
     const TokenBatch corrupt = padTokens(
-        {joined(corruptPrompt, safeGeneration), joined(corruptPrompt, unsafeGeneration)}, false, 0, vocab);
+        {joinedTokens(corruptPrompt, safeGeneration), joinedTokens(corruptPrompt, unsafeGeneration)}, false, 0, vocab);
     const int64_t cleanColumns = clean.ids.size(1), corruptColumns = corrupt.ids.size(1);
     CaptureSet cleanCaptures({settings.point}, {}, layers);
     const AttentionInputs cleanAttention = impl.attentionInputs(clean.mask, cleanColumns);
@@ -331,59 +327,108 @@ PatchingRecordResult patchRecord(const Model& model, const SafeEditRecord& recor
         throw Error("", what, "patching needs the bare harmful question (\"test input of only harmful question\")");
     if (record.safeGeneration.empty() || record.unsafeGeneration.empty())
         throw Error("", what, "patching needs both a safe and an unsafe generation");
-    const Tokenizer& tokenizer = model.tokenizer();
-    PatchingRecordResult result = patchTokens(
-        model, tokenizer.encode(record.generalization->onlyHarmfulQuestion), tokenizer.encode(record.adversarialPrompt),
-        tokenizer.encode(record.safeGeneration, false), tokenizer.encode(record.unsafeGeneration, false), settings, job);
+    const ChatTemplate format = settings.chatTemplate.value_or(model.tokenizer().detectedChatTemplate());
+    const int limit = contextLimit(model.config());
+    auto pairOf = [&](const std::string& prompt, const std::string& operation) {
+        return teacherForcedPair(model, prompt, record.safeGeneration, record.unsafeGeneration, format,
+                                 ContextFit(operation, settings.contextPolicy, limit), what);
+    };
+    TeacherForcedPair clean = pairOf(record.generalization->onlyHarmfulQuestion, "patching clean pairs");
+    TeacherForcedPair corrupt = pairOf(record.adversarialPrompt, "patching corrupt pairs");
+    // Both runs score the same generations: the shorter of the two fits where a cut reached them.
+    for (auto member : {&TeacherForcedPair::safe, &TeacherForcedPair::unsafe}) {
+        const size_t length = std::min((clean.*member).size(), (corrupt.*member).size());
+        (clean.*member).resize(length);
+        (corrupt.*member).resize(length);
+    }
+    PatchingRecordResult result =
+        patchTokens(model, clean.prompt, corrupt.prompt, corrupt.safe, corrupt.unsafe, settings, job);
     result.recordId = record.id;
+    result.context = {clean.fit, corrupt.fit};
     return result;
 }
 
-PatchingResult patchRecords(const Model& model, const SafeEditDataset& dataset, const std::vector<int>& ids,
-                            const PatchingSettings& settings, JobControl& job) {
-    std::vector<const SafeEditRecord*> records;
-    for (int id : ids) {
-        const SafeEditRecord* record = dataset.findById(id);
-        if (!record) throw Error(dataset.path, "id " + std::to_string(id), "no record with this id");
-        records.push_back(record);
-    }
-    PatchingResult result;
-    result.point = captureName(settings.point);
-    result.lastPositions = settings.lastPositions;
-    result.provenance = makeProvenance(model, dataset, "patch", nlohmann::json(settings), 0);
-    const int layers = model.config().numLayers;
+namespace {
+
+// Per-layer means over the records that measured a layer, and the cost multiple; recomputed after a merge.
+void summarise(PatchingResult& result, int layers) {
     double work = 0, oneForward = 0;
     std::vector<double> sums(static_cast<size_t>(layers), 0.0);
     std::vector<int> counts(static_cast<size_t>(layers), 0);
-    for (size_t i = 0; i < records.size(); ++i) {
-        // Per record: layers patched, as steps of the whole run.
-        // Progress per layer, as steps of the whole run; a cancel is noticed after the next layer.
-        JobControl inner([&](const Progress& progress) {
-            job.checkpoint();
-            job.report({static_cast<int>(i) * layers + progress.step, static_cast<int>(records.size()) * layers,
-                        "layers patched (record " + std::to_string(records[i]->id) + ")", {}});
-        });
-        job.checkpoint();
-        PatchingRecordResult record = patchRecord(model, *records[i], settings, inner);
-        job.checkpoint();
+    for (const auto& record : result.records) {
         const double one = 2.0 * double(std::max(record.corruptTokens + record.safeTokens,
                                                  record.corruptTokens + record.unsafeTokens)) * layers;
         work += record.forwardMultiple * one;
         oneForward += one;
-        for (int layer = 0; layer < layers; ++layer)
+        for (int layer = 0; layer < layers && layer < static_cast<int>(record.layerRecovered.size()); ++layer)
             if (const auto& value = record.layerRecovered[static_cast<size_t>(layer)]) {
                 sums[static_cast<size_t>(layer)] += *value;
                 ++counts[static_cast<size_t>(layer)];
             }
-        result.records.push_back(std::move(record));
     }
+    result.meanLayerRecovered.clear();
     for (int layer = 0; layer < layers; ++layer)
         result.meanLayerRecovered.push_back(counts[static_cast<size_t>(layer)]
                                                 ? std::optional<double>(sums[static_cast<size_t>(layer)] /
                                                                         counts[static_cast<size_t>(layer)])
                                                 : std::nullopt);
     result.forwardMultiple = oneForward > 0 ? work / oneForward : 0;
+}
+
+}  // namespace
+
+PatchingResult patchRecords(const Model& model, const SafeEditDataset& dataset, const std::vector<int>& ids,
+                            const PatchingSettings& settings, JobControl& job) {
+    return patchRecords(model, dataset, ids, settings, 1, 1, job);
+}
+
+PatchingResult patchRecords(const Model& model, const SafeEditDataset& dataset, const std::vector<int>& ids,
+                            const PatchingSettings& given, int shardIndex, int shardCount, JobControl& job) {
+    EvaluationSettings selection;  // evaluate's selection and shard rule
+    selection.ids = ids;
+    selection.shardIndex = shardIndex;
+    selection.shardCount = shardCount;
+    const CaseSelection cases = selectCases(dataset, selection);
+    PatchingSettings settings = given;
+    settings.chatTemplate = given.chatTemplate.value_or(model.tokenizer().detectedChatTemplate());
+
+    PatchingResult result;
+    result.point = captureName(settings.point);
+    result.lastPositions = settings.lastPositions;
+    result.chatTemplate = chatTemplateName(*settings.chatTemplate);
+    result.shardIndex = shardIndex;
+    result.shardCount = shardCount;
+    result.selectedRecords = static_cast<int>(cases.selected.size());
+    result.provenance = makeProvenance(model, dataset, "patch", nlohmann::json(settings), 0);
+    const int layers = model.config().numLayers;
+    const auto& positions = cases.shardPositions;
+    for (size_t i = 0; i < positions.size(); ++i) {
+        const SafeEditRecord& record = dataset.records[cases.selected[static_cast<size_t>(positions[i])]];
+        // Progress per layer, as steps of the whole run; a cancel is noticed after the next layer.
+        JobControl inner([&](const Progress& progress) {
+            job.checkpoint();
+            job.report({static_cast<int>(i) * layers + progress.step, static_cast<int>(positions.size()) * layers,
+                        "layers patched (record " + std::to_string(record.id) + ")", {}});
+        });
+        job.checkpoint();
+        PatchingRecordResult measured = patchRecord(model, record, settings, inner);
+        job.checkpoint();
+        measured.position = positions[i];
+        mergeContextFits(result.provenance.context, measured.context);
+        result.records.push_back(std::move(measured));
+    }
+    summarise(result, layers);
     return result;
 }
+
+PatchingResult mergePatchings(const std::vector<PatchingResult>& shards) {
+    PatchingResult merged = mergeRecordShards(shards, [](const PatchingResult&) { return std::vector<std::pair<std::string, nlohmann::json>>{}; });
+    summarise(merged, static_cast<int>(merged.meanLayerRecovered.size()));
+    return merged;
+}
+
+void savePatching(const std::string& path, const PatchingResult& result) { saveResultFile(path, result); }
+
+PatchingResult loadPatching(const std::string& path) { return loadResultFile<PatchingResult>(path, "activation patching result"); }
 
 }  // namespace detox

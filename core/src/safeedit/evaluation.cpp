@@ -171,14 +171,13 @@ private:
         item.recordIndex = recordIndex;
         item.safety.id = record.id;
         item.safety.category = record.category;
-        auto asked = [&](const std::string& prompt) { return protocolPrompt(prompt, settings_); };
-        item.safety.inputs[kInputDS] = asked(record.adversarialPrompt);
+        item.safety.inputs[kInputDS] = record.adversarialPrompt;
         if (record.generalization) {
             const GeneralizationTest& test = *record.generalization;
-            item.safety.inputs[kInputOnlyQ] = asked(test.onlyHarmfulQuestion);
-            item.safety.inputs[kInputOtherA] = asked(test.otherAttackPrompt);
-            item.safety.inputs[kInputOtherQ] = asked(test.otherQuestion);
-            item.safety.inputs[kInputOtherAQ] = asked(test.otherQuestionsAndAttack);
+            item.safety.inputs[kInputOnlyQ] = test.onlyHarmfulQuestion;
+            item.safety.inputs[kInputOtherA] = test.otherAttackPrompt;
+            item.safety.inputs[kInputOtherQ] = test.otherQuestion;
+            item.safety.inputs[kInputOtherAQ] = test.otherQuestionsAndAttack;
         }
         item.knowledge = record.knowledge;
         return item;
@@ -374,30 +373,6 @@ void checkSettings(const EvaluationSettings& settings) {
 
 }  // namespace
 
-std::string evalProtocolName(EvalProtocol protocol) { return protocol == EvalProtocol::Plain ? "plain" : "easyedit"; }
-
-std::optional<EvalProtocol> evalProtocolFromName(const std::string& name) {
-    for (EvalProtocol protocol : {EvalProtocol::Plain, EvalProtocol::EasyEdit})
-        if (name == evalProtocolName(protocol)) return protocol;
-    return std::nullopt;
-}
-
-std::string protocolPrompt(const std::string& prompt, const EvaluationSettings& settings) {
-    // run_safety_editing.py: prompt + ' ' + hparams.suffix_system_prompt
-    if (settings.protocol == EvalProtocol::Plain || settings.protocolSuffix.empty()) return prompt;
-    return prompt + " " + settings.protocolSuffix;
-}
-
-std::string evaluationProtocol(const EvaluationResult& result) {
-    return result.provenance.settings.value("protocol", std::string("plain"));
-}
-
-std::string evaluationProtocolLine(const EvaluationResult& result) {
-    if (evaluationProtocol(result) == "plain") return "plain (the dataset's prompts as they are)";
-    return evaluationProtocol(result) + " (EasyEdit's evaluation of an edited model: prompts + \" " +
-           result.provenance.settings.value("protocol_suffix", std::string()) + "\")";
-}
-
 nlohmann::json evaluationSettingsJson(const EvaluationSettings& s, ChatTemplate resolvedTemplate) {
     nlohmann::json json = {{"max_new_tokens", s.maxNewTokens},
                            {"max_input_tokens", s.maxInputTokens},
@@ -414,9 +389,7 @@ nlohmann::json evaluationSettingsJson(const EvaluationSettings& s, ChatTemplate 
                            {"general_summaries", s.generalSummariesPath},
                            {"perplexity_window", s.perplexityWindow},
                            {"qa_max_new_tokens", s.qaMaxNewTokens},
-                           {"summary_max_new_tokens", s.summaryMaxNewTokens},
-                           {"protocol", evalProtocolName(s.protocol)}};
-    if (s.protocol == EvalProtocol::EasyEdit) json["protocol_suffix"] = s.protocolSuffix;
+                           {"summary_max_new_tokens", s.summaryMaxNewTokens}};
     return json;
 }
 
@@ -476,7 +449,7 @@ std::vector<int> templateStopIds(const Tokenizer& tokenizer, ChatTemplate format
 
 std::vector<Generation> generateResponses(const Model& model, const std::vector<std::string>& messages,
                                           ChatTemplate format, int maxNewTokens, JobControl& job, int maxInputTokens,
-                                          ContextFit* fitRecord) {
+                                          ContextFit* fitRecord, const std::vector<Intervention>& interventions) {
     ContextFit fit = promptFit(model, "prompts", maxNewTokens, maxInputTokens);
     std::vector<std::vector<int>> prompts;
     for (size_t i = 0; i < messages.size(); ++i) {
@@ -488,6 +461,7 @@ std::vector<Generation> generateResponses(const Model& model, const std::vector<
     GenerationSettings settings;
     settings.maxNewTokens = maxNewTokens;
     settings.stopIds = templateStopIds(model.tokenizer(), format);
+    settings.interventions = interventions;
     return model.generate(prompts, settings, job);
 }
 

@@ -1,10 +1,10 @@
 // Evaluation results: JSON form, files, and merging the shards of one run.
 #include <algorithm>
-#include <set>
 
 #include "detox/error.h"
 #include "detox/safeedit/evaluation.h"
 #include "detox/fileio.h"
+#include "detox/shards.h"
 
 namespace detox {
 namespace {
@@ -20,18 +20,6 @@ void putOptional(nlohmann::json& json, const char* key, const std::optional<T>& 
 template <typename T>
 void readOptional(const nlohmann::json& json, const char* key, std::optional<T>& target) {
     if (json.contains(key) && !json.at(key).is_null()) target = json.at(key).get<T>();
-}
-
-std::string shardName(const EvaluationResult& result) {
-    return "shard " + std::to_string(result.shardIndex) + "/" + std::to_string(result.shardCount);
-}
-
-void requireSame(const EvaluationResult& first, const EvaluationResult& other, const std::string& field,
-                 const nlohmann::json& expected, const nlohmann::json& found) {
-    if (expected == found) return;
-    throw Error("", shardName(other) + ": " + field,
-                "differs from " + shardName(first) + " (" + expected.dump() + " vs " + found.dump() +
-                    "); only shards of the same run can be merged");
 }
 
 }  // namespace
@@ -141,43 +129,19 @@ EvaluationResult loadEvaluation(const std::string& path) {
 }
 
 EvaluationResult mergeEvaluations(const std::vector<EvaluationResult>& shards) {
-    if (shards.empty()) throw Error("", "shards", "nothing to merge");
-    const EvaluationResult& first = shards.front();
-    std::set<int> shardIndices, positions;
+    std::vector<ShardPart> parts;
     for (const auto& shard : shards) {
-        requireSame(first, shard, "model hash", first.provenance.modelHash, shard.provenance.modelHash);
-        requireSame(first, shard, "dataset hash", first.provenance.datasetHash, shard.provenance.datasetHash);
-        requireSame(first, shard, "judge", first.judgeName, shard.judgeName);
-        requireSame(first, shard, "reference model hash", first.referenceModelHash, shard.referenceModelHash);
-        requireSame(first, shard, "settings", first.provenance.settings, shard.provenance.settings);
-        requireSame(first, shard, "shard count", first.shardCount, shard.shardCount);
-        requireSame(first, shard, "selected cases", first.selectedCases, shard.selectedCases);
-        if (first.shardCount < 1 || shard.shardIndex < 1 || shard.shardIndex > first.shardCount || first.selectedCases < 0)
-            throw Error("", shardName(shard), "expected shard i/N with 1 <= i <= N and a non-negative case count");
-        if (!shardIndices.insert(shard.shardIndex).second)
-            throw Error("", shardName(shard), "given twice; each shard must appear once");
-        for (const auto& item : shard.cases) {
-            // Shard i of N holds the positions p < selected cases with p % N == i - 1 (evaluate --shard).
-            if (item.position < 0 || item.position >= first.selectedCases ||
-                item.position % first.shardCount != shard.shardIndex - 1)
-                throw Error("", shardName(shard) + ": case at position " + std::to_string(item.position),
-                            "outside this shard (positions p in [0, " + std::to_string(first.selectedCases) +
-                                ") with p % " + std::to_string(first.shardCount) + " == " +
-                                std::to_string(shard.shardIndex - 1) + ")");
-            if (!positions.insert(item.position).second)
-                throw Error("", shardName(shard) + ": case at position " + std::to_string(item.position),
-                            "also appears in another shard; shards must cover disjoint cases");
-        }
+        ShardPart part{shard.shardIndex, shard.shardCount, shard.selectedCases, {}, {}};
+        for (const auto& item : shard.cases) part.positions.push_back(item.position);
+        part.identity = {{"model hash", shard.provenance.modelHash},
+                         {"dataset hash", shard.provenance.datasetHash},
+                         {"judge", shard.judgeName},
+                         {"reference model hash", shard.referenceModelHash},
+                         {"settings", shard.provenance.settings}};
+        parts.push_back(std::move(part));
     }
-    for (int index = 1; index <= first.shardCount; ++index)
-        if (!shardIndices.count(index))
-            throw Error("", "shard " + std::to_string(index) + "/" + std::to_string(first.shardCount),
-                        "missing; every shard of the run is needed");
-    if (int(positions.size()) != first.selectedCases)
-        throw Error("", "cases",
-                    "the shards hold " + std::to_string(positions.size()) + " cases but the run selected " +
-                        std::to_string(first.selectedCases));
-
+    checkShardsOfOneRun(parts);
+    const EvaluationResult& first = shards.front();
     EvaluationResult merged = first;
     merged.shardIndex = 1;
     merged.shardCount = 1;

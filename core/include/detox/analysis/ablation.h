@@ -54,7 +54,9 @@ struct AblationSettings {
     Capture directionPoint = Capture::ResidPost;   // Direction: where the means are read and d is removed
     MeanSource meanSource = MeanSource::Record;    // Records: the ids in meanRecordIds
     std::vector<int> meanRecordIds;                // MeanSource::Records (also ranks top neurons then)
-    int maxGenerationTokens = 256;                 // tokens of each generation read for means and ranking
+    int maxGenerationTokens = 64;                  // first tokens of each generation read for the means and
+                                                   // the ranking (recorded); the metric scores whole
+                                                   // generations (within the context)
     int maxNewTokens = 32;                         // the short generation
     std::optional<ChatTemplate> chatTemplate;      // empty = the tokenizer's detected template
     ContextPolicy contextPolicy = ContextPolicy::KeepLast;
@@ -104,6 +106,7 @@ struct AblationRecordResult {
     AblationPlan plan;
     int promptTokens = 0, safeTokens = 0, unsafeTokens = 0;  // after the context policy
     AblationOutcome before, after;
+    std::vector<ContextFit> context;               // what the context policy did to the pair and the prompt
     double metricChange() const { return after.score.metric() - before.score.metric(); }
     double logPSafeChange() const { return after.score.logPSafe - before.score.logPSafe; }
     double logPUnsafeChange() const { return after.score.logPUnsafe - before.score.logPUnsafe; }
@@ -127,6 +130,10 @@ struct AblationResult {
 void to_json(nlohmann::json& json, const AblationResult& result);
 void from_json(const nlohmann::json& json, AblationResult& result);  // kind "ablation"
 
+// Throws detox::Error naming the setting that does not fit a model of this shape (layer, top k, a neuron,
+// lengths, a missing mean record list). Every function below checks; callers may check before a slow load.
+void checkAblationSettings(const ModelConfig& config, const AblationSettings& settings);
+
 // The plan on this model state for one record (means and ranking from settings.meanSource). Throws
 // detox::Error for a layer or neuron out of range, k < 1, a record without both generations.
 AblationPlan planAblation(const Model& model, const SafeEditDataset& dataset, const SafeEditRecord& record,
@@ -148,5 +155,9 @@ AblationResult ablateRecords(const Model& model, const SafeEditDataset& dataset,
 
 // The shards of one ablate run merged into the unsharded result (same checks as evaluate's merge).
 AblationResult mergeAblations(const std::vector<AblationResult>& shards);
+
+// JSON files (written atomically; a file of another kind is a detox::Error naming it).
+void saveAblation(const std::string& path, const AblationResult& result);
+AblationResult loadAblation(const std::string& path);
 
 }  // namespace detox

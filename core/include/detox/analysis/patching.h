@@ -20,8 +20,10 @@
 
 #include "detox/job.h"
 #include "detox/results.h"
+#include "detox/runtime/context_policy.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
+#include "detox/tokenizer/tokenizer.h"
 
 namespace detox {
 
@@ -29,7 +31,12 @@ struct PatchingSettings {
     Capture point = Capture::ResidPost;  // resid_post, attn_out or mlp_out (any writable point works)
     int lastPositions = 8;               // K: the last K prompt positions
     int patchesPerForward = 9;           // patches batched in one forward (each is 2 rows: safe, unsafe)
+    // Records: both prompts in the chat template (empty = the tokenizer's detected one, as evaluate), each
+    // prompt + generation pair fitted into the context by the policy (the prompt keeps its last tokens).
+    std::optional<ChatTemplate> chatTemplate;
+    ContextPolicy contextPolicy = ContextPolicy::KeepLast;
 };
+// The template is written as resolved by patchRecords ("tokenizer default" when unresolved).
 void to_json(nlohmann::json& json, const PatchingSettings& settings);
 
 // log p of the safe and the unsafe generation after a prompt (natural log, summed over the generation's
@@ -43,6 +50,7 @@ struct PatchingScore {
 // One record's patching result.
 struct PatchingRecordResult {
     int recordId = 0;
+    int position = 0;                        // in the selected id list (before sharding): merge order
     int corruptTokens = 0, cleanTokens = 0;  // prompt lengths
     int safeTokens = 0, unsafeTokens = 0;    // generation lengths
     PatchingScore clean, corrupt;
@@ -59,6 +67,7 @@ struct PatchingRecordResult {
     double forwardMultiple = 0;
     double seconds = 0;
     double oneForwardSeconds = 0;            // the corrupt pair's forward with captures, timed
+    std::vector<ContextFit> context;         // what the context policy did to the clean and corrupt pairs
 };
 
 struct PatchingResult {
@@ -67,7 +76,9 @@ struct PatchingResult {
     std::vector<PatchingRecordResult> records;
     std::vector<std::optional<double>> meanLayerRecovered;  // per layer, over the records that measured it
     double forwardMultiple = 0;              // summed work / summed one-forward work over the records
-    Provenance provenance;                   // method "patch", settings = PatchingSettings
+    std::string chatTemplate;                // as resolved
+    int shardIndex = 1, shardCount = 1, selectedRecords = 0;
+    Provenance provenance;                   // method "patch", settings = PatchingSettings; context
 };
 
 void to_json(nlohmann::json& json, const PatchingScore& score);
@@ -87,13 +98,26 @@ PatchingRecordResult patchTokens(const Model& model, const std::vector<int>& cle
                                  const std::vector<int>& unsafeGeneration, const PatchingSettings& settings,
                                  JobControl& job = noJobControl());
 
-// One record with the model's tokenizer (prompts with the tokenizer's special tokens, plain: no chat
-// template). Throws detox::Error when the record lacks the bare question or a generation.
+// One record with the model's tokenizer: prompts in the settings' chat template (promptIds, as evaluate),
+// generations plain, each pair fitted into the context (context policy). Throws detox::Error when the
+// record lacks the bare question or a generation.
 PatchingRecordResult patchRecord(const Model& model, const SafeEditRecord& record, const PatchingSettings& settings,
                                  JobControl& job = noJobControl());
 
-// Several records of a dataset; progress per layer, cancellable between layers.
+// Several records of a dataset (evaluate's selection: ids in order, all records when empty); shard i of N
+// keeps the positions p with p % N == i - 1. Progress per layer, cancellable between layers.
 PatchingResult patchRecords(const Model& model, const SafeEditDataset& dataset, const std::vector<int>& ids,
                             const PatchingSettings& settings, JobControl& job = noJobControl());
+PatchingResult patchRecords(const Model& model, const SafeEditDataset& dataset, const std::vector<int>& ids,
+                            const PatchingSettings& settings, int shardIndex, int shardCount,
+                            JobControl& job = noJobControl());
+
+// The shards of one patch run merged into the unsharded result (same checks as evaluate's merge; the
+// per-layer means and the cost multiple recomputed from the records).
+PatchingResult mergePatchings(const std::vector<PatchingResult>& shards);
+
+// JSON files (written atomically; a file of another kind is a detox::Error naming it).
+void savePatching(const std::string& path, const PatchingResult& result);
+PatchingResult loadPatching(const std::string& path);
 
 }  // namespace detox
