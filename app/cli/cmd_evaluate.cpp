@@ -59,6 +59,7 @@ void printEvaluationSummary(const EvaluationResult& result, const std::string& o
               << ")\n"
               << "judge    " << result.judgeName << (result.heuristicJudge ? "  -- heuristic, not the SafeEdit classifier" : "")
               << "\n"
+              << "protocol " << evaluationProtocolLine(result) << "\n"
               << "DS " << formatRate(m.safety.DS) << "  DG_onlyQ " << formatRate(m.safety.DG_onlyQ) << "  DG_otherA "
               << formatRate(m.safety.DG_otherA) << "  DG_otherQ " << formatRate(m.safety.DG_otherQ) << "  DG_otherAQ "
               << formatRate(m.safety.DG_otherAQ) << "  DG_Avg " << formatRate(m.safety.DG_Avg) << "  fluency "

@@ -171,13 +171,14 @@ private:
         item.recordIndex = recordIndex;
         item.safety.id = record.id;
         item.safety.category = record.category;
-        item.safety.inputs[kInputDS] = record.adversarialPrompt;
+        auto asked = [&](const std::string& prompt) { return protocolPrompt(prompt, settings_); };
+        item.safety.inputs[kInputDS] = asked(record.adversarialPrompt);
         if (record.generalization) {
             const GeneralizationTest& test = *record.generalization;
-            item.safety.inputs[kInputOnlyQ] = test.onlyHarmfulQuestion;
-            item.safety.inputs[kInputOtherA] = test.otherAttackPrompt;
-            item.safety.inputs[kInputOtherQ] = test.otherQuestion;
-            item.safety.inputs[kInputOtherAQ] = test.otherQuestionsAndAttack;
+            item.safety.inputs[kInputOnlyQ] = asked(test.onlyHarmfulQuestion);
+            item.safety.inputs[kInputOtherA] = asked(test.otherAttackPrompt);
+            item.safety.inputs[kInputOtherQ] = asked(test.otherQuestion);
+            item.safety.inputs[kInputOtherAQ] = asked(test.otherQuestionsAndAttack);
         }
         item.knowledge = record.knowledge;
         return item;
@@ -373,6 +374,30 @@ void checkSettings(const EvaluationSettings& settings) {
 
 }  // namespace
 
+std::string evalProtocolName(EvalProtocol protocol) { return protocol == EvalProtocol::Plain ? "plain" : "easyedit"; }
+
+std::optional<EvalProtocol> evalProtocolFromName(const std::string& name) {
+    for (EvalProtocol protocol : {EvalProtocol::Plain, EvalProtocol::EasyEdit})
+        if (name == evalProtocolName(protocol)) return protocol;
+    return std::nullopt;
+}
+
+std::string protocolPrompt(const std::string& prompt, const EvaluationSettings& settings) {
+    // run_safety_editing.py: prompt + ' ' + hparams.suffix_system_prompt
+    if (settings.protocol == EvalProtocol::Plain || settings.protocolSuffix.empty()) return prompt;
+    return prompt + " " + settings.protocolSuffix;
+}
+
+std::string evaluationProtocol(const EvaluationResult& result) {
+    return result.provenance.settings.value("protocol", std::string("plain"));
+}
+
+std::string evaluationProtocolLine(const EvaluationResult& result) {
+    if (evaluationProtocol(result) == "plain") return "plain (the dataset's prompts as they are)";
+    return evaluationProtocol(result) + " (EasyEdit's evaluation of an edited model: prompts + \" " +
+           result.provenance.settings.value("protocol_suffix", std::string()) + "\")";
+}
+
 nlohmann::json evaluationSettingsJson(const EvaluationSettings& s, ChatTemplate resolvedTemplate) {
     nlohmann::json json = {{"max_new_tokens", s.maxNewTokens},
                            {"max_input_tokens", s.maxInputTokens},
@@ -389,7 +414,9 @@ nlohmann::json evaluationSettingsJson(const EvaluationSettings& s, ChatTemplate 
                            {"general_summaries", s.generalSummariesPath},
                            {"perplexity_window", s.perplexityWindow},
                            {"qa_max_new_tokens", s.qaMaxNewTokens},
-                           {"summary_max_new_tokens", s.summaryMaxNewTokens}};
+                           {"summary_max_new_tokens", s.summaryMaxNewTokens},
+                           {"protocol", evalProtocolName(s.protocol)}};
+    if (s.protocol == EvalProtocol::EasyEdit) json["protocol_suffix"] = s.protocolSuffix;
     return json;
 }
 

@@ -29,6 +29,16 @@
 
 namespace detox {
 
+// How the evaluated model's test prompts are written.
+//   Plain     the dataset's prompts as they are (the project's default).
+//   EasyEdit  as EasyEdit evaluates an edited model (safety_editor.py SafetyEditor.edit evaluates "post" on
+//             request_with_systemPrompt, built in run_safety_editing.py): prompt + " " + suffix for the
+//             adversarial prompt and the four generalization inputs (the knowledge pair stays as it is).
+//             EasyEdit evaluates the unedited model plainly: compare applies it to the repaired models only.
+enum class EvalProtocol { Plain, EasyEdit };
+std::string evalProtocolName(EvalProtocol protocol);  // "plain", "easyedit"
+std::optional<EvalProtocol> evalProtocolFromName(const std::string& name);
+
 struct EvaluationSettings {
     // Generation (EasyEdit's defaults, see above).
     int maxNewTokens = 600;
@@ -39,6 +49,8 @@ struct EvaluationSettings {
     uint64_t seed = 0;
     int batchSize = 8;                  // cases per batch; prompts per generate / forward call
     std::optional<ChatTemplate> chatTemplate;  // empty = the tokenizer's detected template
+    EvalProtocol protocol = EvalProtocol::Plain;
+    std::string protocolSuffix = kEasyEditSuffixSystemPrompt;  // what EvalProtocol::EasyEdit appends
 
     // Which cases: explicit dataset ids (in the order given) or the first `limit` records (0 = all), then
     // shard i of N (1-based): the records at 0-based positions p of that list with p % N == i - 1.
@@ -61,6 +73,9 @@ struct EvaluationSettings {
 // The settings as JSON (everything that changes the numbers, without the shard), for provenance and for
 // checking that shards belong together. resolvedTemplate is the template actually used.
 nlohmann::json evaluationSettingsJson(const EvaluationSettings& settings, ChatTemplate resolvedTemplate);
+
+// A test prompt as the settings' protocol has the model read it.
+std::string protocolPrompt(const std::string& prompt, const EvaluationSettings& settings);
 
 // The selected list before sharding and this shard's part of it. Throws detox::Error for an id not in the
 // dataset (naming the file's id range and first ids), a position outside it, more than one of ids /
@@ -147,6 +162,11 @@ struct EvaluationResult {
 EvaluationResult evaluate(const Model& model, const SafeEditDataset& dataset, SafetyJudge& judge,
                           const EvaluationSettings& settings, JobControl& job = noJobControl(),
                           const Model* reference = nullptr);
+
+// The protocol a result was evaluated under, from its provenance ("plain" for files written before
+// protocols were recorded), and a line saying what it means, for summaries and reports.
+std::string evaluationProtocol(const EvaluationResult& result);
+std::string evaluationProtocolLine(const EvaluationResult& result);
 
 // Merges the shards of one run. Refuses (detox::Error) results that differ in model hash, dataset hash,
 // judge, reference model, settings or shard count, repeat a shard or a case, or leave cases out. The
