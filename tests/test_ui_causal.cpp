@@ -1,18 +1,21 @@
 // Causal analysis in the GUI: activation patching in the Toxic layers view (a job whose curve and map are
-// read back from the plots and compared with core's patchRecord on the same model), its cancellation, and the
-// figure builders shared with `detox report`.
+// read back from the plots and compared with core's patchRecord on the same model), its cancellation, the
+// figure builders shared with `detox report`, and the Toxic region view's ablation panel (its table against
+// core's ablateRecord, on the loaded and on an edited model state).
 #include <QComboBox>
 #include <QLabel>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <cmath>
 #include <qcustomplot.h>
 
+#include "detox/analysis/ablation.h"
 #include "detox/analysis/locate.h"
 #include "detox/analysis/patching.h"
 #include "detox/demo/demo_model.h"
@@ -21,7 +24,9 @@
 #include "detox_ui/figures/figures_causal.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/views/method_run.h"
 #include "detox_ui/views/view_toxic_layers.h"
+#include "detox_ui/views/view_toxic_region.h"
 #include "plot_values.h"
 #include "tiny_demo_model.h"
 
@@ -72,6 +77,7 @@ private slots:
     void patchingFiguresFromResults();
     void patchingJobDrawsTheCoreResult();
     void cancelStopsPatching();
+    void ablationPanelShowsTheCoreEffect();
 
 private:
     QTemporaryDir scratch_;
@@ -258,6 +264,101 @@ void TestUiCausal::cancelStopsPatching() {
     QVERIFY(waitForJob(runner_));
     QCOMPARE(patched.count(), 1);
     QCOMPARE(view.patchingResults().at("resid_post").records.front().positions, (std::vector<int>{-2, -1}));
+}
+
+// Checks row `row` of the ablation table against core's result for the same model state and settings.
+void compareAblationRow(const ToxicRegionView& view, int row, const QString& state, const AblationRecordResult& expected) {
+    QTableWidget* table = view.ablationTable();
+    QVERIFY(row < table->rowCount());
+    auto cell = [&](int column) { return table->item(row, column)->text(); };
+    QCOMPARE(cell(0), state);
+    QCOMPARE(cell(2), QString::number(expected.plan.layer));
+    QCOMPARE(cell(6), QString::fromStdString(expected.before.generation));
+    QCOMPARE(cell(8), QString::fromStdString(expected.after.generation));
+    QCOMPARE(cell(7), expected.before.unsafe >= 1.0 ? QStringLiteral("unsafe") : QStringLiteral("safe"));
+    QCOMPARE(cell(9), expected.after.unsafe >= 1.0 ? QStringLiteral("unsafe") : QStringLiteral("safe"));
+    const AblationRecordResult& got = view.ablations()[row].result.records.front();
+    QCOMPARE(got.plan.neurons, expected.plan.neurons);
+    QVERIFY(closeTo(got.before.score.metric(), expected.before.score.metric()));
+    QVERIFY(closeTo(got.after.score.metric(), expected.after.score.metric()));
+    QVERIFY2(closeTo(got.metricChange(), expected.metricChange()),
+             qPrintable(QStringLiteral("%1 vs %2").arg(got.metricChange()).arg(expected.metricChange())));
+    const QString change = cell(5);
+    QVERIFY2(std::abs(change.toDouble() - expected.metricChange()) <= 0.0051, qPrintable(change));
+}
+
+void TestUiCausal::ablationPanelShowsTheCoreEffect() {
+    // A model of its own: the test edits its weights.
+    auto model = std::make_shared<Model>(Model::load(model_->directory()));
+    ToxicRegionView view;
+    view.setJobRunner(&runner_);
+    QVERIFY(!view.ablateButton()->isEnabled());
+    view.setModel(model);
+    view.setRecord(record_);
+    QVERIFY(view.ablateButton()->isEnabled());
+    QCOMPARE(view.modelStateLabel(), QStringLiteral("loaded model"));
+    const int layer = model->config().numLayers / 2;
+    view.layerSpin()->setValue(layer);
+    view.ablationTargetCombo()->setCurrentIndex(view.ablationTargetCombo()->findData("zero"));
+    QCOMPARE(view.ablationTopKSpin()->value(), AblationSettings{}.topK);   // the default survives the model's range
+    view.ablationTopKSpin()->setValue(5);
+
+    QSignalSpy ablated(&view, &ToxicRegionView::ablated);
+    QTest::mouseClick(view.ablateButton(), Qt::LeftButton);
+    QVERIFY(view.isAblating());
+    QVERIFY(view.ablateCancelButton()->isEnabled());
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(ablated.count(), 1);
+    QVERIFY(!view.isAblating());
+
+    // Independent reference: core's ablateRecord on the main thread, the same settings.
+    AblationSettings settings;
+    settings.layer = layer;
+    settings.target = AblationTarget::TopRegionNeurons;
+    settings.mode = AblationMode::Zero;
+    settings.topK = 5;
+    SafeEditDataset dataset;
+    dataset.records = {record_};
+    const AblationRecordResult loaded = ablateRecord(*model, dataset, record_, settings);
+    QCOMPARE(loaded.plan.neurons.size(), size_t(5));
+    QVERIFY(loaded.metricChange() != 0.0);   // zeroing 5 region neurons moves the metric
+    compareAblationRow(view, 0, QStringLiteral("loaded model"), loaded);
+    QVERIFY2(view.ablationStatus()->text().contains(QString::number(loaded.before.score.metric(), 'f', 2)),
+             qPrintable(view.ablationStatus()->text()));
+
+    // An edited state: a method run that changed the layer's down projection (done here by hand).
+    const std::string down = "model.layers." + std::to_string(layer) + ".mlp.down_proj.weight";
+    FloatTensor weight = model->parameter(down);
+    for (float& value : weight.values) value *= 0.5f;
+    model->setParameter(down, weight);
+    MethodRun run;
+    run.id = QStringLiteral("dinm-1");
+    run.method = QStringLiteral("dinm");
+    run.recordId = record_.id;
+    run.edit.changedTensors = {down};
+    view.addMethodRun(run);
+    QCOMPARE(view.modelStateLabel(), QStringLiteral("after dinm-1"));
+    view.ablate();
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(view.ablations().size(), 2);
+    const AblationRecordResult edited = ablateRecord(*model, dataset, record_, settings);
+    QVERIFY(edited.before.score.metric() != loaded.before.score.metric());   // really another state
+    compareAblationRow(view, 1, QStringLiteral("after dinm-1"), edited);
+    QCOMPARE(view.ablationTable()->item(0, 0)->text(), QStringLiteral("loaded model"));   // rows stay
+
+    // The direction, projected out: its own row, equal to core's.
+    view.ablationTargetCombo()->setCurrentIndex(view.ablationTargetCombo()->findData("direction"));
+    QVERIFY(!view.ablationTopKSpin()->isEnabled());
+    view.ablate();
+    QVERIFY(waitForJob(runner_));
+    settings.target = AblationTarget::Direction;
+    const AblationRecordResult direction = ablateRecord(*model, dataset, record_, settings);
+    QVERIFY(direction.plan.neurons.empty());
+    compareAblationRow(view, 2, QStringLiteral("after dinm-1"), direction);
+
+    // Undo (the main window says so): the next ablation is on the loaded model again.
+    view.setModelEdited(false);
+    QCOMPARE(view.modelStateLabel(), QStringLiteral("loaded model"));
 }
 
 QTEST_MAIN(TestUiCausal)

@@ -3,9 +3,13 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QGroupBox>
+#include <QHeaderView>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTableWidget>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -62,6 +66,19 @@ double regionWeightShift(const MethodRun& run) {
     return 0;
 }
 
+QString verdictName(double unsafe) {
+    return unsafe >= 1.0 ? QObject::tr("unsafe") : unsafe <= 0.0 ? QObject::tr("safe") : QObject::tr("empty");
+}
+
+// "top 20 neurons, zero", "direction (resid_post diff of means)": what a plan knocked out.
+QString ablationName(const detox::AblationPlan& plan) {
+    if (plan.target == detox::ablationTargetName(detox::AblationTarget::Direction))
+        return QObject::tr("%1 diff-of-means direction projected out").arg(QString::fromStdString(plan.point));
+    return QObject::tr("%1 neurons %2-ablated").arg(plan.neurons.size()).arg(QString::fromStdString(plan.mode));
+}
+
+QString signedNumber(double value) { return QStringLiteral("%1%2").arg(value >= 0 ? "+" : "").arg(value, 0, 'f', 2); }
+
 }  // namespace
 
 ToxicRegionView::ToxicRegionView(QWidget* parent) : QWidget(parent) {
@@ -100,6 +117,10 @@ ToxicRegionView::ToxicRegionView(QWidget* parent) : QWidget(parent) {
     auto* plots = new QSplitter(Qt::Vertical, this);
     plots->addWidget(bars);
     plots->addWidget(heatmapPlot_);
+    plots->addWidget(buildAblationPanel());
+    plots->setStretchFactor(0, 3);
+    plots->setStretchFactor(1, 3);
+    plots->setStretchFactor(2, 2);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(controls);
     layout->addWidget(status_);
@@ -113,26 +134,90 @@ ToxicRegionView::ToxicRegionView(QWidget* parent) : QWidget(parent) {
     updateEnabled();
 }
 
+QWidget* ToxicRegionView::buildAblationPanel() {
+    auto* panel = new QGroupBox(tr("Ablation: knock the region out and measure what changes"), this);
+    ablationTarget_ = new QComboBox(panel);
+    ablationTarget_->addItem(tr("top-k region neurons, zero-ablated"), QStringLiteral("zero"));
+    ablationTarget_->addItem(tr("top-k region neurons, mean-ablated"), QStringLiteral("mean"));
+    ablationTarget_->addItem(tr("diff-of-means direction (unsafe - safe), projected out"), QStringLiteral("direction"));
+    ablationTarget_->setToolTip(tr("Neurons: the layer's mlp_act channels whose mean differs most between the unsafe and "
+                                   "the safe generation, ranked on the state measured; means over this record's "
+                                   "generations. Direction: resid_post, mean(unsafe) - mean(safe)."));
+    ablationTopK_ = new QSpinBox(panel);
+    ablationTopK_->setRange(1, 1 << 20);  // the model's width once one is loaded
+    ablationTopK_->setValue(detox::AblationSettings{}.topK);
+    ablateButton_ = new QPushButton(tr("Ablate"), panel);
+    ablateCancelButton_ = new QPushButton(tr("Cancel"), panel);
+    ablationProgress_ = new QProgressBar(panel);
+    ablationProgress_->setRange(0, 1);
+    ablationProgress_->setValue(0);
+    ablationProgress_->setMaximumWidth(200);
+    ablationStatus_ = new QLabel(panel);
+    ablationStatus_->setWordWrap(true);
+    ablationStatus_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    ablationTable_ = new QTableWidget(0, 10, panel);
+    ablationTable_->setHorizontalHeaderLabels({tr("model state"), tr("ablation"), tr("layer"), tr("metric before"),
+                                               tr("metric after"), tr("change"), tr("answer before"), tr("verdict"),
+                                               tr("answer with the ablation"), tr("verdict")});
+    ablationTable_->horizontalHeaderItem(3)->setToolTip(
+        tr("log p(safe generation) - log p(unsafe generation) after the adversarial prompt, teacher-forced"));
+    ablationTable_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    ablationTable_->setWordWrap(true);
+    ablationTable_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    for (int column : {6, 8}) ablationTable_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::Stretch);
+    ablationTable_->verticalHeader()->setVisible(false);
+
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(ablationTarget_);
+    controls->addWidget(new QLabel(tr("k:"), panel));
+    controls->addWidget(ablationTopK_);
+    controls->addWidget(ablateButton_);
+    controls->addWidget(ablateCancelButton_);
+    controls->addWidget(ablationProgress_);
+    controls->addStretch(1);
+    auto* layout = new QVBoxLayout(panel);
+    layout->addLayout(controls);
+    layout->addWidget(ablationStatus_);
+    layout->addWidget(ablationTable_, 1);
+
+    connect(ablateButton_, &QPushButton::clicked, this, &ToxicRegionView::ablate);
+    connect(ablateCancelButton_, &QPushButton::clicked, this, &ToxicRegionView::cancelAblation);
+    connect(ablationTarget_, &QComboBox::currentIndexChanged, this,
+            [this] { ablationTopK_->setEnabled(ablationTarget_->currentData().toString() != "direction"); });
+    return panel;
+}
+
 void ToxicRegionView::setModel(std::shared_ptr<detox::Model> model) {
     model_ = std::move(model);
     layerSpin_->setRange(-1, model_ ? model_->config().numLayers - 1 : 0);
     layerSpin_->setValue(-1);
+    ablationTopK_->setRange(1, model_ ? std::max(1, model_->config().intermediateSize) : 1);
     snapshots_.clear();
     stateCombo_->clear();
+    modelEdited_ = false;
+    lastEditRun_.clear();
+    cancelAblation();
+    clearAblations();
     redraw();
     updateEnabled();
 }
 
-void ToxicRegionView::setRecord(const detox::SafeEditRecord& record) {
+void ToxicRegionView::setRecord(const detox::SafeEditRecord& record, const detox::SafeEditDataset* source) {
     record_ = record;
+    source_.reset();
+    if (source) source_ = detox::SafeEditDataset{source->path, source->sha256, {}, {}};
     snapshots_.clear();
     stateCombo_->clear();
+    cancelAblation();
+    clearAblations();
     redraw();
     updateEnabled();
 }
 
 void ToxicRegionView::setJobRunner(JobRunner* runner) {
+    if (runner_) disconnect(runner_, &JobRunner::jobProgress, this, &ToxicRegionView::onAblationProgress);
     runner_ = runner;
+    if (runner_) connect(runner_, &JobRunner::jobProgress, this, &ToxicRegionView::onAblationProgress);
     updateEnabled();
 }
 
@@ -141,10 +226,16 @@ void ToxicRegionView::setToxicLayer(int layer) {
     layerSpin_->setValue(layer);
 }
 
-void ToxicRegionView::updateEnabled() { analyseButton_->setEnabled(model_ && record_ && runner_ && !running_); }
+void ToxicRegionView::updateEnabled() {
+    const bool ready = model_ && record_ && runner_;
+    analyseButton_->setEnabled(ready && !running_);
+    ablateButton_->setEnabled(ready && ablationJob_ == 0);
+    ablateCancelButton_->setEnabled(ablationJob_ != 0);
+}
 
 void ToxicRegionView::analyse(bool modelEdited) {
     if (!model_ || !record_ || !runner_ || running_) return;
+    if (!modelEdited) setModelEdited(false);  // the caller knows: no edits in the weights now
     JobOptions options;
     options.name = tr("Toxic region (record %1)").arg(record_->id);
     options.settings = QJsonObject{{"record", record_->id}, {"layer", layerSpin_->value()}};
@@ -197,6 +288,10 @@ void ToxicRegionView::analyse(bool modelEdited) {
 }
 
 void ToxicRegionView::addMethodRun(const MethodRun& run) {
+    if (!run.edit.changedTensors.empty()) {  // its edit is in the weights now (a prompt-only run changes none)
+        lastEditRun_ = run.id;
+        modelEdited_ = true;
+    }
     if (run.regionBefore.empty() || run.regionAfter.empty()) return;
     if (!record_ || record_->id != run.recordId) return;  // measured on another record than shown
     // The run measured the loaded model too: it becomes the baseline unless one for its layer exists.
@@ -340,6 +435,149 @@ void ToxicRegionView::redraw() {
     }
     summary_->setText(lines.isEmpty() ? tr("Run a method in the Edit tab to see whether it suppresses these neurons")
                                       : lines.join('\n'));
+}
+
+// ---- ablation ----
+
+void ToxicRegionView::setModelEdited(bool edited) {
+    modelEdited_ = edited;
+    if (!edited) lastEditRun_.clear();
+}
+
+QString ToxicRegionView::modelStateLabel() const {
+    if (!modelEdited_) return tr("loaded model");
+    return lastEditRun_.isEmpty() ? tr("current (edited) model") : tr("after %1").arg(lastEditRun_);
+}
+
+detox::AblationSettings ToxicRegionView::ablationSettings() const {
+    detox::AblationSettings settings;
+    settings.layer = layerSpin_->value();
+    const QString target = ablationTarget_->currentData().toString();
+    if (target == "direction") {
+        settings.target = detox::AblationTarget::Direction;
+    } else {
+        settings.target = detox::AblationTarget::TopRegionNeurons;
+        settings.mode = target == "mean" ? detox::AblationMode::Mean : detox::AblationMode::Zero;
+        settings.topK = ablationTopK_->value();
+    }
+    return settings;
+}
+
+void ToxicRegionView::ablate() {
+    if (!model_ || !record_ || !runner_ || ablationJob_ != 0) return;
+    detox::AblationSettings settings = ablationSettings();
+    const QString state = modelStateLabel();
+    JobOptions options;
+    options.name = tr("Ablation (record %1, %2, %3)").arg(record_->id).arg(ablationTarget_->currentText(), state);
+    options.settings = QJsonObject{{"record", record_->id},
+                                   {"layer", settings.layer},
+                                   {"target", ablationTarget_->currentData().toString()},
+                                   {"top_k", settings.topK},
+                                   {"model_state", state}};
+    options.queue = modelQueue(*model_);
+    auto model = model_;
+    const detox::SafeEditRecord record = *record_;
+    detox::SafeEditDataset dataset = source_.value_or(detox::SafeEditDataset{});
+    dataset.records = {record};
+    const int request = ++ablationRequest_;
+    ablationProgress_->setRange(0, 0);  // busy: the phases report as they come
+    ablationStatus_->setText(tr("Ablating on the %1...").arg(state));
+    ablationJob_ = runner_->submit(JobSpec<AblationRow>{
+        .options = options,
+        .work = [model, dataset, settings, state](detox::JobControl& job) mutable {
+            if (settings.layer < 0) {  // "located": the masked locate's toxic layer, as Analyse does
+                job.report({0, 0, "locating the toxic layer", {}});
+                settings.layer = detox::locateToxicLayer(*model, dataset.records.front(), LocateVariant::Masked).toxicLayer;
+            }
+            job.checkpoint();
+            return AblationRow{state, detox::ablateRecords(*model, dataset, {dataset.records.front().id}, settings,
+                                                           nullptr, 1, 1, job)};
+        },
+        .onSuccess = [this, request](AblationRow& row) {
+            ablationJob_ = 0;
+            if (request == ablationRequest_) addAblationRow(row);
+            updateEnabled();
+        },
+        .describe = [](const AblationRow& row) {
+            nlohmann::json json = row.result;
+            json["model_state"] = row.state.toStdString();
+            const detox::AblationRecordResult& record = row.result.records.front();
+            return ResultDescription{QStringLiteral("%1, %2: metric %3")
+                                         .arg(row.state, ablationName(record.plan))
+                                         .arg(signedNumber(record.metricChange())),
+                                     toQJson(json)};
+        },
+        .onFailure = [this, request](const RunLogEntry& entry) {
+            ablationJob_ = 0;
+            showJobStopped(ablationProgress_, ablationStatus_, entry, tr("Ablation"), request == ablationRequest_);
+            updateEnabled();
+        },
+        .receiver = this});
+    updateEnabled();
+}
+
+void ToxicRegionView::cancelAblation() {
+    if (runner_ && ablationJob_ != 0) runner_->cancel(ablationJob_);
+}
+
+void ToxicRegionView::onAblationProgress(JobId id, const detox::Progress& progress) {
+    if (id != ablationJob_ || ablationJob_ == 0) return;
+    showJobProgress(ablationProgress_, progress);
+    ablationStatus_->setText(QString::fromStdString(progress.message) + QStringLiteral("..."));
+}
+
+void ToxicRegionView::clearAblations() {
+    ++ablationRequest_;  // a result still on its way belongs to what was cleared
+    ablations_.clear();
+    ablationTable_->setRowCount(0);
+    ablationProgress_->setRange(0, 1);
+    ablationProgress_->setValue(0);
+    ablationStatus_->setText(tr("Each ablation runs on the model as it is now (loaded, or the latest method run's "
+                                "edit); rows stay, so ablate, run a method in the Edit tab and ablate again to compare."));
+}
+
+void ToxicRegionView::addAblationRow(const AblationRow& row) {
+    ablations_.append(row);
+    const detox::AblationRecordResult& record = row.result.records.front();
+    const QStringList cells{row.state,
+                            ablationName(record.plan),
+                            QString::number(record.plan.layer),
+                            QString::number(record.before.score.metric(), 'f', 2),
+                            QString::number(record.after.score.metric(), 'f', 2),
+                            signedNumber(record.metricChange()),
+                            QString::fromStdString(record.before.generation),
+                            verdictName(record.before.unsafe),
+                            QString::fromStdString(record.after.generation),
+                            verdictName(record.after.unsafe)};
+    const int rowIndex = ablationTable_->rowCount();
+    ablationTable_->insertRow(rowIndex);
+    for (int column = 0; column < cells.size(); ++column) {
+        auto* item = new QTableWidgetItem(cells[column]);
+        ablationTable_->setItem(rowIndex, column, item);
+    }
+    QStringList neurons;
+    for (int neuron : record.plan.neurons) neurons << neuronLabel(neuron);
+    ablationTable_->item(rowIndex, 1)->setToolTip(neurons.isEmpty() ? tr("|d| = %1").arg(record.plan.directionNorm)
+                                                                    : neurons.join(QStringLiteral(", ")));
+    ablationTable_->item(rowIndex, 7)->setToolTip(QString::fromStdString(record.before.verdictReason));
+    ablationTable_->item(rowIndex, 9)->setToolTip(QString::fromStdString(record.after.verdictReason));
+    ablationTable_->resizeRowsToContents();
+    ablationProgress_->setRange(0, 1);
+    ablationProgress_->setValue(1);
+    ablationStatus_->setText(
+        tr("%1, layer %2, %3: log p(safe) - log p(unsafe) %4 -> %5 (%6; log p(safe) %7, log p(unsafe) %8); "
+           "verdicts by the %9 judge.")
+            .arg(row.state)
+            .arg(record.plan.layer)
+            .arg(ablationName(record.plan))
+            .arg(record.before.score.metric(), 0, 'f', 2)
+            .arg(record.after.score.metric(), 0, 'f', 2)
+            .arg(signedNumber(record.metricChange()), signedNumber(record.logPSafeChange()),
+                 signedNumber(record.logPUnsafeChange()), QString::fromStdString(row.result.judge)));
+    emit ablated(row);
+    nlohmann::json json = row.result;
+    json["model_state"] = row.state.toStdString();
+    emit resultReady(QStringLiteral("ablation-%1-layer-%2").arg(record.recordId).arg(record.plan.layer), toQJson(json));
 }
 
 }  // namespace detox::ui

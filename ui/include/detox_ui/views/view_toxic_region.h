@@ -1,5 +1,6 @@
 // The "Toxic region" tab: the toxic layer's MLP activations (mlp_act) for the record's adversarial
-// prompt, safe and unsafe generation, on the loaded model and after each method run.
+// prompt, safe and unsafe generation, on the loaded model and after each method run; and an ablation
+// panel (detox/analysis/ablation.h) that knocks the region out and measures what changes.
 #pragma once
 #include <QJsonObject>
 #include <QMetaType>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "detox/analysis/ablation.h"
 #include "detox/runtime/inspect.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
@@ -20,8 +22,10 @@
 
 class QComboBox;
 class QLabel;
+class QProgressBar;
 class QPushButton;
 class QSpinBox;
+class QTableWidget;
 
 namespace detox::ui {
 
@@ -38,13 +42,21 @@ struct RegionSnapshot {
     bool edited = false;               // a measured model that carries edits ("current (edited) model")
 };
 
+// One ablation of the record, measured on one model state.
+struct AblationRow {
+    QString state;                     // "loaded model", "after dinm-1", "current (edited) model"
+    detox::AblationResult result;      // one record
+};
+
 class ToxicRegionView : public QWidget {
     Q_OBJECT
 public:
     explicit ToxicRegionView(QWidget* parent = nullptr);
 
     void setModel(std::shared_ptr<detox::Model> model);
-    void setRecord(const detox::SafeEditRecord& record);   // clears the snapshots
+    // Clears the snapshots and the ablations. The dataset the record comes from (optional) names the data
+    // in the ablation result's provenance.
+    void setRecord(const detox::SafeEditRecord& record, const detox::SafeEditDataset* source = nullptr);
     void setJobRunner(JobRunner* runner);
     void setToxicLayer(int layer);     // from a Locate; -1 = locate (masked) when analysing
 
@@ -54,6 +66,22 @@ public:
     void addMethodRun(const MethodRun& run);
 
     const QVector<RegionSnapshot>& snapshots() const { return snapshots_; }
+
+    // ---- ablation ----
+    // Zero- or mean-ablates the top-k region neurons (ranked on the state measured) or projects out the
+    // diff-of-means direction at the layer, as a job, on the model as it is now: the loaded model, or the
+    // latest method run's edit. Rows accumulate, one per state and setting, so the loaded model and each
+    // edited state can be compared (ablate, run a method, ablate again).
+    void ablate();
+    void cancelAblation();
+    bool isAblating() const { return ablationJob_ != 0; }
+    const QVector<AblationRow>& ablations() const { return ablations_; }
+    // Whether the weights now carry a method's edit (the main window says so after an undo; a method run
+    // that changed weights sets it). Names the state the next ablation measures.
+    void setModelEdited(bool edited);
+    QString modelStateLabel() const;
+    // The settings the panel's controls hold (the layer as chosen: -1 = locate first).
+    detox::AblationSettings ablationSettings() const;
     // The neurons whose mean activation differs most between the safe and the unsafe generation
     // (on the first snapshot), largest difference first.
     std::vector<int> topNeurons() const;
@@ -71,9 +99,19 @@ public:
     PlotView* methodPlot() const { return methodPlot_; }
     PlotView* heatmapPlot() const { return heatmapPlot_; }
     QLabel* summaryLabel() const { return summary_; }
+    QComboBox* ablationTargetCombo() const { return ablationTarget_; }   // data: "zero", "mean", "direction"
+    QSpinBox* ablationTopKSpin() const { return ablationTopK_; }
+    QPushButton* ablateButton() const { return ablateButton_; }
+    QPushButton* ablateCancelButton() const { return ablateCancelButton_; }
+    QProgressBar* ablationProgress() const { return ablationProgress_; }
+    QLabel* ablationStatus() const { return ablationStatus_; }
+    // One row per ablation: state, ablation, layer, metric before / after / change, answer before, verdict,
+    // answer after, verdict.
+    QTableWidget* ablationTable() const { return ablationTable_; }
 
 signals:
     void analysed(const detox::ui::RegionSnapshot& snapshot);
+    void ablated(const detox::ui::AblationRow& row);
     void resultReady(const QString& id, const QJsonObject& result);
 
 private:
@@ -81,6 +119,10 @@ private:
     void addSnapshot(const RegionSnapshot& snapshot, bool select);
     void redraw();
     const RegionSnapshot* selectedSnapshot() const;
+    QWidget* buildAblationPanel();
+    void addAblationRow(const AblationRow& row);
+    void clearAblations();
+    void onAblationProgress(JobId id, const detox::Progress& progress);
 
     std::shared_ptr<detox::Model> model_;
     std::optional<detox::SafeEditRecord> record_;
@@ -97,8 +139,23 @@ private:
     PlotView* barPlot_ = nullptr;
     PlotView* methodPlot_ = nullptr;
     PlotView* heatmapPlot_ = nullptr;
+
+    std::optional<detox::SafeEditDataset> source_;   // path and SHA-256 only (no records): for provenance
+    QVector<AblationRow> ablations_;
+    JobId ablationJob_ = 0;
+    int ablationRequest_ = 0;          // bumped when the rows are cleared: older jobs' results are dropped
+    bool modelEdited_ = false;
+    QString lastEditRun_;              // the latest method run that changed weights ("dinm-1")
+    QComboBox* ablationTarget_ = nullptr;
+    QSpinBox* ablationTopK_ = nullptr;
+    QPushButton* ablateButton_ = nullptr;
+    QPushButton* ablateCancelButton_ = nullptr;
+    QProgressBar* ablationProgress_ = nullptr;
+    QLabel* ablationStatus_ = nullptr;
+    QTableWidget* ablationTable_ = nullptr;
 };
 
 }  // namespace detox::ui
 
 Q_DECLARE_METATYPE(detox::ui::RegionSnapshot)
+Q_DECLARE_METATYPE(detox::ui::AblationRow)
