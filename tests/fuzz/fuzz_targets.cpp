@@ -40,6 +40,7 @@ public:
         return {readFile(path())};
     }
     void run(const std::string& input) override {
+        readBytes(input);  // most inputs are refused here, before a file is written
         writeInputFile(path(), input);
         readAlone(input);
         inspectCheckpoint(directory_);
@@ -47,6 +48,7 @@ public:
     }
 
 protected:
+    virtual void readBytes(const std::string&) {}
     virtual void readAlone(const std::string& input) = 0;
     std::string path() const { return directory_ + "/" + fileName_; }
     const std::string& directory() const { return directory_; }
@@ -63,9 +65,11 @@ public:
     size_t maxInputBytes() const override { return 512 * 1024; }
 
 protected:
-    void readAlone(const std::string& input) override {
+    void readBytes(const std::string& input) override {
         const auto* bytes = reinterpret_cast<const uint8_t*>(input.data());
         nn::parseSafetensorsHeader("fuzz.safetensors", bytes, input.size(), input.size());
+    }
+    void readAlone(const std::string&) override {
         const nn::SafetensorsFile file = nn::SafetensorsFile::open(path());
         for (const TensorEntry& entry : file.header().tensors) {
             file.readAsFloat(entry);
