@@ -20,8 +20,11 @@
 
 #include <qcustomplot.h>
 
+#include <filesystem>
+
 #include "detox/demo/demo_model.h"
 #include "plot_values.h"
+#include "poisoned_checkpoint.h"
 #include "tiny_demo_model.h"
 #include "detox/runtime/inspect.h"
 #include "detox/analysis/locate.h"
@@ -70,6 +73,7 @@ private slots:
     void exportsAllFigures();
     void badModelKeepsTheLoadedOne();
     void switchingModelsCancelsWithoutWaiting();
+    void nonFiniteWeightsAreShownAndRefused();
     void cleanupTestCase() { window_.reset(); }
 
 private:
@@ -445,6 +449,46 @@ void TestUiWorkflow::switchingModelsCancelsWithoutWaiting() {
     QCOMPARE(panel->deviceCombo()->itemData(1).toString(), QString("cuda"));
     QVERIFY(!devices->item(1)->isEnabled());
     QVERIFY(devices->item(1)->toolTip().contains("CMAKE_PREFIX_PATH"));
+}
+
+void TestUiWorkflow::nonFiniteWeightsAreShownAndRefused() {
+    // A copy of the model with +inf in one weight: it loads, the panel and a dialog name the tensor, an
+    // edit is refused naming it; allowed at load (the panel's check box + Reload), the weights say so.
+    MainWindow& window = *window_;
+    const std::string poisoned = (scratch_.path() + "/inf-model").toStdString();
+    std::filesystem::copy(modelDirectory_.toStdString(), poisoned, std::filesystem::copy_options::recursive);
+    detox::test::writeInfinity(poisoned, "model.norm.weight");
+    ModelPanel* panel = window.modelPanel();
+    panel->allowNonFiniteCheck()->setChecked(false);
+    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+    window.openModel(QString::fromStdString(poisoned));
+    QVERIFY(loaded.wait(120000));
+    QCOMPARE(window.model()->nonFiniteWeightsAtLoad(), std::vector<std::string>{"model.norm.weight"});
+    QVERIFY2(panel->field("warning").contains("model.norm.weight") && panel->field("warning").contains("refused"),
+             qPrintable(panel->field("warning")));
+    auto* dialog = window.findChild<QMessageBox*>("modelWarning");
+    QVERIFY(dialog && dialog->text().contains("model.norm.weight"));
+
+    EditView* edit = window.editView();
+    edit->setMethod(EditMethod::Dinm);
+    edit->stepsSpin()->setValue(2);
+    edit->setMaxNewTokens(8);
+    QSignalSpy finished(window.jobs(), &JobRunner::jobFinished);
+    edit->run();
+    QTRY_VERIFY_WITH_TIMEOUT(!edit->isRunning(), 120000);
+    QVERIFY(!window.state()->hasEdits());
+    const auto entry = finished.last().at(0).value<RunLogEntry>();
+    QCOMPARE(entry.status, JobStatus::Failed);
+    QVERIFY2(entry.message.contains("model.norm.weight") && entry.message.contains("refusing to edit"),
+             qPrintable(entry.message));
+
+    panel->allowNonFiniteCheck()->setChecked(true);
+    QTest::mouseClick(panel->reloadButton(), Qt::LeftButton);
+    QVERIFY(loaded.wait(120000));
+    QVERIFY2(panel->field("weights").contains("NaN/Inf allowed in 1 tensor(s): model.norm.weight"),
+             qPrintable(panel->field("weights")));
+    QVERIFY(panel->field("warning").contains("Allowed at load"));
+    panel->allowNonFiniteCheck()->setChecked(false);
 }
 
 QTEST_MAIN(TestUiWorkflow)

@@ -1,5 +1,6 @@
 #include "detox_ui/views/model_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QFormLayout>
@@ -29,6 +30,21 @@ QString formatCount(long long count) {
     return QString::number(count);
 }
 
+QString nonFiniteWarning(const detox::Model& model) {
+    const auto& names = model.nonFiniteWeightsAtLoad();
+    if (names.empty()) return {};
+    QStringList shown;
+    for (size_t i = 0; i < names.size() && i < 5; ++i) shown << QString::fromStdString(names[i]);
+    if (names.size() > 5) shown << QObject::tr("and %1 more").arg(names.size() - 5);
+    const QString found = QObject::tr("%n tensor(s) hold NaN or infinite values: %1. Outputs are not meaningful.", nullptr,
+                                      int(names.size()))
+                              .arg(shown.join(", "));
+    return found + " " + (model.nonFiniteWeightsAllowed()
+                              ? QObject::tr("Allowed at load: edits and saves go ahead, and every result records it.")
+                              : QObject::tr("Editing and saving are refused: check 'Allow NaN/Inf weights' below and "
+                                            "reload to go on anyway."));
+}
+
 ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     setObjectName("modelPanel");
     headline_ = new QLabel(this);
@@ -49,6 +65,10 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     addField("state", tr("State"));
     addField("path", tr("Path"));
     fields_["path"]->setWordWrap(true);
+    addField("warning", tr("Warning"));
+    fields_["warning"]->setWordWrap(true);
+    fields_["warning"]->setStyleSheet("color: #c0392b;");
+    form_->setRowVisible(fields_["warning"], false);
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(headline_);
     layout->addWidget(details_);
@@ -80,6 +100,11 @@ QWidget* ModelPanel::buildLoadOptions() {
         items->item(1)->setToolTip(QString::fromStdString(error.what()));
         device_->setToolTip(QString::fromStdString(error.what()));
     }
+    allowNonFinite_ = new QCheckBox(tr("Allow NaN/Inf weights (edit and save anyway)"), box);
+    allowNonFinite_->setObjectName("loadAllowNonFinite");
+    allowNonFinite_->setToolTip(tr("A checkpoint with NaN or infinite weights always loads, with a warning naming the "
+                                   "tensors; editing and saving it are refused unless this is set, and then every "
+                                   "result records it."));
     reload_ = new QPushButton(tr("Reload with these options"), box);
     reload_->setObjectName("reloadModel");
     reload_->setEnabled(false);
@@ -87,6 +112,7 @@ QWidget* ModelPanel::buildLoadOptions() {
     auto* form = new QFormLayout(box);
     form->addRow(tr("Weights:"), weightMode_);
     form->addRow(tr("Device:"), device_);
+    form->addRow(allowNonFinite_);
     form->addRow(reload_);
     return box;
 }
@@ -95,6 +121,7 @@ detox::LoadOptions ModelPanel::loadOptions() const {
     detox::LoadOptions options;
     options.weights = *detox::weightModeFromName(weightMode_->currentData().toString().toStdString());
     options.device = device_->currentData().toString().toStdString();
+    options.allowNonFiniteWeights = allowNonFinite_->isChecked();
     return options;
 }
 
@@ -135,6 +162,9 @@ void ModelPanel::showModel(const detox::CheckpointInfo& info, const detox::Model
     fields_["memory"]->setText(memory);
     fields_["path"]->setText(QDir::toNativeSeparators(QString::fromStdString(info.directory)));
     fields_["path"]->setToolTip(fields_["path"]->text());
+    const QString warning = nonFiniteWarning(model);
+    fields_["warning"]->setText(warning);
+    form_->setRowVisible(fields_["warning"], !warning.isEmpty());
     setEdited(false);
     details_->show();
     reload_->setEnabled(true);

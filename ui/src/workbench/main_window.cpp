@@ -7,6 +7,7 @@
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
@@ -334,6 +335,12 @@ void MainWindow::openModel(const QString& directory) {
 
 namespace {
 
+QJsonArray stringList(const std::vector<std::string>& values) {
+    QJsonArray array;
+    for (const std::string& value : values) array.append(QString::fromStdString(value));
+    return array;
+}
+
 // What the load job hands back to the main thread.
 struct LoadedModel {
     std::shared_ptr<detox::Model> model;
@@ -350,7 +357,8 @@ void MainWindow::loadModelInBackground(const QString& directory) {
     const detox::LoadOptions loadOptions = modelPanel_->loadOptions();
     options.settings = QJsonObject{{"directory", directory},
                                    {"weights", QString::fromStdString(detox::weightModeName(loadOptions.weights))},
-                                   {"device", QString::fromStdString(loadOptions.device)}};
+                                   {"device", QString::fromStdString(loadOptions.device)},
+                                   {"allow_non_finite_weights", loadOptions.allowNonFiniteWeights}};
     options.queue = QStringLiteral("model-load");
     const std::string path = directory.toStdString();
     jobs_->submit(JobSpec<LoadedModel>{
@@ -374,6 +382,7 @@ void MainWindow::loadModelInBackground(const QString& directory) {
                             {"hidden_size", config.hiddenSize},
                             {"parameters", double(loaded.model->parameterCount())},
                             {"weights", QString::fromStdString(loaded.model->weightsDescription())},
+                            {"non_finite_tensors", stringList(loaded.model->nonFiniteWeightsAtLoad())},
                             {"dtype", QString::fromStdString(config.storedDtype)}}};
         },
         .onFailure = [this, directory](const RunLogEntry& entry) {
@@ -396,6 +405,8 @@ void MainWindow::applyModel(std::shared_ptr<detox::Model> model, const detox::Ch
     if (const auto old = state_->model()) jobs_->cancelQueue(modelQueue(*old));
     state_->setModel(std::move(model), info);
     modelPanel_->showModel(info, *state_->model());
+    if (const QString warning = nonFiniteWarning(*state_->model()); !warning.isEmpty())
+        showError(tr("NaN or infinite weights"), warning, "modelWarning");
     const QString directory = state_->modelDirectory();
     modelOpened(directory, tr("%1 (%2 layers)").arg(QFileInfo(directory).fileName()).arg(info.config.numLayers));
     addRecentModel(directory);
@@ -430,6 +441,7 @@ void MainWindow::connectViews() {
     connect(state_, &WorkbenchState::runAdded, regionView_, &ToxicRegionView::addMethodRun);
     connect(state_, &WorkbenchState::editsChanged, this, [this] {
         modelPanel_->setEdited(state_->hasEdits());
+        regionView_->setModelEdited(state_->hasEdits());
         updateActions();
     });
     connect(state_, &WorkbenchState::selectionChanged, this, &MainWindow::showSelectedRecord);
@@ -462,9 +474,9 @@ void MainWindow::connectViews() {
 
 void MainWindow::showSelectedRecord() {
     if (const detox::SafeEditRecord* record = state_->selectedRecord()) {
-        // The dataset goes along for the patching result's provenance (its path and hash).
+        // The dataset goes along for the causal results' provenance (its path and hash).
         toxicView_->setRecord(*record, state_->dataset().get());
-        regionView_->setRecord(*record);
+        regionView_->setRecord(*record, state_->dataset().get());
         editView_->setRecord(*record);
     }
     updateActions();
@@ -627,6 +639,8 @@ bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
     if (!jobs_->waitForIdle(timeoutMs)) return false;
     regionView_->analyse(false);
     if (!jobs_->waitForIdle(timeoutMs)) return false;
+    regionView_->ablate();  // the loaded model's row of the ablation table
+    if (!jobs_->waitForIdle(timeoutMs)) return false;
     // Each method from the loaded model (Reset mode) with the form's pre-filled settings.
     for (EditMethod method : {EditMethod::Dinm, EditMethod::Sft, EditMethod::Dpo}) {
         editView_->setMethod(method);
@@ -634,6 +648,10 @@ bool MainWindow::runShowcase(int dinmSteps, int timeoutMs) {
         editView_->run();
         if (!jobs_->waitForIdle(timeoutMs)) return false;
         if (!editView_->lastRun() || editView_->lastRun()->method != editMethodName(method)) return false;
+        if (method == EditMethod::Dinm) {
+            regionView_->ablate();  // the same ablation on DINM's edited state
+            if (!jobs_->waitForIdle(timeoutMs)) return false;
+        }
     }
     // The Compare tab's dataset section: the three methods on the first visible records, from the
     // loaded weights (the runs above stay in the record section).

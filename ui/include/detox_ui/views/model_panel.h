@@ -7,6 +7,7 @@
 #include "detox/checkpoint/checkpoint.h"
 #include "detox/runtime/model.h"
 
+class QCheckBox;
 class QComboBox;
 class QFormLayout;
 class QLabel;
@@ -18,6 +19,8 @@ namespace detox::ui {
 QString formatBytes(long long bytes);
 // "6.74 B", "124.4 M", "2.1 K"
 QString formatCount(long long count);
+// What the panel says of NaN/Inf weights found at load (empty for a sound model).
+QString nonFiniteWarning(const detox::Model& model);
 
 class ModelPanel : public QWidget {
     Q_OBJECT
@@ -30,7 +33,8 @@ public:
     void setEdited(bool edited);       // "edited (unsaved)" vs "as loaded"
 
     // Field values as shown, by key: "architecture", "layers", "hidden", "parameters", "dtype",
-    // "weights" (mode and device as loaded), "memory", "path", "state".
+    // "weights" (mode and device as loaded), "memory", "path", "state", "warning" (NaN/Inf weights found at
+    // load: which tensors, and that edits and saves are refused unless allowed; empty for a sound model).
     QString field(const QString& key) const;
     QLabel* headline() const { return headline_; }
 
@@ -39,6 +43,7 @@ public:
     detox::LoadOptions loadOptions() const;
     QComboBox* weightModeCombo() const { return weightMode_; }   // data: weightModeName
     QComboBox* deviceCombo() const { return device_; }           // data: "cpu", "cuda"
+    QCheckBox* allowNonFiniteCheck() const { return allowNonFinite_; }  // LoadOptions::allowNonFiniteWeights
     QPushButton* reloadButton() const { return reload_; }
 
 signals:
@@ -55,6 +60,7 @@ private:
     QMap<QString, QLabel*> fields_;
     QComboBox* weightMode_ = nullptr;
     QComboBox* device_ = nullptr;
+    QCheckBox* allowNonFinite_ = nullptr;
     QPushButton* reload_ = nullptr;
 };
 

@@ -81,10 +81,10 @@ public:
     detox::ComparisonSettings datasetComparisonSettings() const;
     // File > Export Comparison JSON: the last dataset comparison as `detox compare` writes it (atomic).
     bool exportComparisonJson(const QString& path);
-    // For screenshots: locate, map, activation patching, region, then DINM, SFT and DPO on the selected
-    // record, each from the loaded model with the Edit view's pre-filled settings (dinmSteps > 0 overrides
-    // DINM's steps), then the dataset comparison on the first 3 visible records (the Compare tab shows it);
-    // waits.
+    // For screenshots: locate, map, activation patching, region, ablation, then DINM (and the ablation on its
+    // edited state), SFT and DPO on the selected record, each from the loaded model with the Edit view's
+    // pre-filled settings (dinmSteps > 0 overrides DINM's steps), then the dataset comparison on the first 3
+    // visible records (the Compare tab shows it); waits.
     bool runShowcase(int dinmSteps, int timeoutMs);
 
     // Session files (File > Save Session / Open Session). Both return false after showing a
