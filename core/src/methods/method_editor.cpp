@@ -37,14 +37,14 @@ EditResult ModelEditor::dinm(const SafeEditRecord& record, const DinmSettings& s
     DinmInputs inputs = dinmInputs(model.tokenizer(), record, settings);
     // Locate on the model the edit will start from.
     if (state_->mode == EditMode::Reset) undoAll();
-    int layer = settings.layer ? *settings.layer : locateToxicLayer(model, record, settings.locateVariant).toxicLayer;
+    int layer = settings.layer ? *settings.layer : locateToxicLayer(model, record, dinmLocateVariant(settings)).toxicLayer;
     EditResult result = dinm(inputs, layer, settings, job);
     result.settings["record_id"] = record.id;
     return result;
 }
 
 EditResult ModelEditor::dinm(const DinmInputs& inputs, int layer, const DinmSettings& settings, JobControl& job) {
-    beginEdit({toxicRegionTensorName(state_->model, layer)});
+    beginEdit(dinmTrainedTensors(state_->model, layer, settings));
     EditResult result = runDinm(state_->model, inputs, layer, settings, job);
     result.settings["edit_mode"] = editModeName(state_->mode);
     return result;
