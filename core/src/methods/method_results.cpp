@@ -114,24 +114,44 @@ void to_json(nlohmann::json& json, const DinmSettings& s) {
             {"seed", s.seed}};
 }
 
-void to_json(nlohmann::json& json, const SftSettings& s) {
-    json = {{"parameters", s.parameters},   {"learning_rate", s.learningRate},
+namespace {
+
+// The training-loop settings SFT and DPO share (same member names in both structs).
+template <typename TrainingSettings>
+nlohmann::json sharedTrainingJson(const TrainingSettings& s) {
+    return {{"parameters", s.parameters},   {"learning_rate", s.learningRate},
             {"weight_decay", s.weightDecay}, {"epochs", s.epochs},
             {"batch_size", s.batchSize},     {"gradient_accumulation", s.gradientAccumulation},
             {"max_length", s.maxLength},     {"max_grad_norm", s.maxGradNorm},
             {"shuffle", s.shuffle},          {"seed", s.seed}};
+}
+
+template <typename TrainingSettings>
+void readSharedTrainingSettings(const nlohmann::json& json, TrainingSettings& s) {
+    readOptional(json, "parameters", s.parameters);
+    readOptional(json, "learning_rate", s.learningRate);
+    readOptional(json, "weight_decay", s.weightDecay);
+    readOptional(json, "epochs", s.epochs);
+    readOptional(json, "batch_size", s.batchSize);
+    readOptional(json, "gradient_accumulation", s.gradientAccumulation);
+    readOptional(json, "max_length", s.maxLength);
+    readOptional(json, "max_grad_norm", s.maxGradNorm);
+    readOptional(json, "shuffle", s.shuffle);
+    readOptional(json, "seed", s.seed);
+}
+
+}  // namespace
+
+void to_json(nlohmann::json& json, const SftSettings& s) {
+    json = sharedTrainingJson(s);
     if (s.maxSteps > 0) json["max_steps"] = s.maxSteps;
     if (s.warmupSteps > 0) json["warmup_steps"] = s.warmupSteps;
     if (s.learningRateSchedule != "constant") json["learning_rate_schedule"] = s.learningRateSchedule;
 }
 
 void to_json(nlohmann::json& json, const DpoSettings& s) {
-    json = {{"parameters", s.parameters},   {"beta", s.beta},
-            {"learning_rate", s.learningRate}, {"weight_decay", s.weightDecay},
-            {"epochs", s.epochs},            {"batch_size", s.batchSize},
-            {"gradient_accumulation", s.gradientAccumulation}, {"max_length", s.maxLength},
-            {"max_grad_norm", s.maxGradNorm}, {"shuffle", s.shuffle},
-            {"seed", s.seed}};
+    json = sharedTrainingJson(s);
+    json["beta"] = s.beta;
 }
 
 void from_json(const nlohmann::json& json, ParameterSelection& s) {
@@ -164,33 +184,15 @@ void from_json(const nlohmann::json& json, DinmSettings& s) {
 }
 
 void from_json(const nlohmann::json& json, SftSettings& s) {
-    readOptional(json, "parameters", s.parameters);
-    readOptional(json, "learning_rate", s.learningRate);
-    readOptional(json, "weight_decay", s.weightDecay);
-    readOptional(json, "epochs", s.epochs);
-    readOptional(json, "batch_size", s.batchSize);
-    readOptional(json, "gradient_accumulation", s.gradientAccumulation);
-    readOptional(json, "max_length", s.maxLength);
-    readOptional(json, "max_grad_norm", s.maxGradNorm);
-    readOptional(json, "shuffle", s.shuffle);
-    readOptional(json, "seed", s.seed);
+    readSharedTrainingSettings(json, s);
     readOptional(json, "max_steps", s.maxSteps);
     readOptional(json, "warmup_steps", s.warmupSteps);
     readOptional(json, "learning_rate_schedule", s.learningRateSchedule);
 }
 
 void from_json(const nlohmann::json& json, DpoSettings& s) {
-    readOptional(json, "parameters", s.parameters);
+    readSharedTrainingSettings(json, s);
     readOptional(json, "beta", s.beta);
-    readOptional(json, "learning_rate", s.learningRate);
-    readOptional(json, "weight_decay", s.weightDecay);
-    readOptional(json, "epochs", s.epochs);
-    readOptional(json, "batch_size", s.batchSize);
-    readOptional(json, "gradient_accumulation", s.gradientAccumulation);
-    readOptional(json, "max_length", s.maxLength);
-    readOptional(json, "max_grad_norm", s.maxGradNorm);
-    readOptional(json, "shuffle", s.shuffle);
-    readOptional(json, "seed", s.seed);
 }
 
 std::string editModeName(EditMode mode) { return mode == EditMode::Reset ? "reset" : "sequential"; }
