@@ -21,6 +21,7 @@
 #include "detox/checkpoint/checkpoint.h"
 #include "detox/runtime/compute.h"
 #include "methods/method_dinm.h"
+#include "runtime/finite_scan.h"
 
 namespace fs = std::filesystem;
 
@@ -109,6 +110,18 @@ nlohmann::json dinmStep(Model::Impl& impl, const DinmInputs& inputs, int layer) 
     return result;
 }
 
+// The NaN/Inf scan every load runs (runtime/finite_scan.h) over all weights as loaded, alone, with the pages
+// already in memory: its rate, which addRatios compares with this run's memory bandwidth.
+nlohmann::json finiteScanFigures(const Model::Impl& impl, bool quick) {
+    double bytes = 0;
+    for (const auto& [name, slot] : impl.parameters) bytes += double(slot.value->nbytes());
+    bool finite = true;
+    const double seconds = bestSeconds([&] {
+        for (const auto& [name, slot] : impl.parameters) finite = nn::allFinite(*slot.value) && finite;
+    }, quick ? 1 : 3, 0);
+    return {{"bytes", bytes}, {"seconds", seconds}, {"all_finite", finite}, {"gbps", bytes / seconds / 1e9}};
+}
+
 nlohmann::json measureCheckpoint(const std::string& directory, bool quick) {
     initCompute();
     nlohmann::json out;
@@ -128,6 +141,7 @@ nlohmann::json measureCheckpoint(const std::string& directory, bool quick) {
     model.forward({benchIds(16, vocab, 5)});
     out["first_forward_16_seconds"] = secondsSince(start);  // pages read from the file + conversions
     out["after_first_forward"] = rss("first forward");
+    out["finite_scan"] = finiteScanFigures(impl, quick);
 
     const int64_t rows = 128;
     nn::TokenBatch tokens = nn::padTokens({benchIds(int(rows), vocab, 6)}, false, 0, vocab);
@@ -222,6 +236,8 @@ void addRatios(nlohmann::json& figures, double bf16Bytes, const Context& context
         {"decode_tokens_per_second", tokensPerSecond},
         {"decode_bound_tokens_per_second", boundTokensPerSecond},
         {"decode_fraction_of_bound", tokensPerSecond / boundTokensPerSecond},
+        {"finite_scan_fraction_of_bandwidth", figures["finite_scan"]["gbps"].get<double>() / context.bandwidthGBs},
+        {"finite_scan_over_load", figures["finite_scan"]["seconds"].get<double>() / figures["load_seconds"].get<double>()},
     };
 }
 
@@ -250,7 +266,7 @@ nlohmann::json benchScaleShape(const std::string& name, const Context& context) 
 const bool kRegistered = registerBenchmark({
     "scale",
     "real sizes in stored BF16 (TinyLlama-1.1B and Llama-2-7B shapes; --shape picks one): load, RSS, prefill, "
-    "decode, locate, DINM step at layers 8/16/30, save",
+    "decode, NaN/Inf scan, locate, DINM step at layers 8/16/30, save",
     [](const Context& context) {
         nlohmann::json result;
         for (const char* name : {"tinyllama", "llama7b"})

@@ -305,6 +305,17 @@ private Q_SLOTS:
         const QString message = errorOf([&] { loaded.generate({{1, 2, 3}}, settings); });
         QVERIFY2(message.contains("max_new_tokens") && message.contains("2147483000"), qPrintable(message));
         QVERIFY(detox::runMemoryBytes(loaded.config(), 1, 10, 2147483000, false) > (1ll << 40));
+        // A rotary (non-GPT-2) model is bounded by its context too: one token past it is refused, by name.
+        QVERIFY(loaded.config().architecture != "gpt2");
+        const int context = loaded.config().maxPositions;
+        const std::vector<int> prompt = {1, 2, 3};
+        settings.maxNewTokens = context - int(prompt.size()) + 2;
+        const QString pastContext = errorOf([&] { loaded.generate({prompt}, settings); });
+        QVERIFY2(pastContext.contains("max_new_tokens") && pastContext.contains(QString::number(context)),
+                 qPrintable(pastContext));
+        const CliRun cli = runCli({"generate", "--model", q(model), "--prompt", "hi", "--max-new-tokens",
+                                   QString::number(context + 1)});
+        expectBadInput(cli, {"max_new_tokens", QString::number(context)});
     }
 
     // ---- options ----

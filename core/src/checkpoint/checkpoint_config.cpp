@@ -400,10 +400,14 @@ void checkRunFits(const ModelConfig& config, const std::string& file, long long 
         throw Error(file, "prompt",
                     std::to_string(promptTokens) + " tokens are longer than the model's context of " + context +
                         " positions (config.json " + contextKey + "); shorten the prompt");
-    if (config.architecture == "gpt2" && promptTokens + newTokens - 1 > config.maxPositions)
+    // Every architecture: learned positions (GPT-2) have no row past the context, and rotary models were
+    // never trained there (their output past max_position_embeddings is not the model's behaviour).
+    // The last new token is never fed back, hence the - 1.
+    if (promptTokens + newTokens - 1 > config.maxPositions)
         throw Error(file, "max_new_tokens",
                     "prompt (" + std::to_string(promptTokens) + " tokens) + " + std::to_string(newTokens) +
-                        " new tokens exceed the model's " + context + " positions");
+                        " new tokens exceed the model's " + context + " positions (config.json " + contextKey +
+                        "); at most " + std::to_string(config.maxPositions - promptTokens + 1) + " new tokens fit");
     const long long needed = runMemoryBytes(config, batch, promptTokens, newTokens, allLogits);
     const long long available = availableMemoryBytes();
     if (available > 0 && needed > available)
