@@ -3,6 +3,7 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QIcon>
+#include <QMessageBox>
 #include <QStyleFactory>
 #include <QTimer>
 
@@ -11,10 +12,36 @@
 #include "detox/runtime/compute.h"
 #include "detox/version.h"
 #include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/views/dataset_browser.h"
 #include "detox_ui/workbench/main_window.h"
+#include "detox_ui/workbench/session.h"
+#include "detox_ui/workbench/workbench_state.h"
+
+namespace {
+
+// A scripted run's record of what its screenshots show: the model, the dataset and the record, and any
+// error dialog (dialogs are separate windows, absent from the views' shots).
+void printShownState(detox::ui::MainWindow& window) {
+    const QString model = window.model() ? window.state()->modelDirectory() : QString("none");
+    const QString dataset = window.datasetBrowser()->datasetPath();
+    std::cout << "showing: model " << model.toStdString() << "; dataset "
+              << (dataset.isEmpty() ? std::string("none") : dataset.toStdString()) << "; record "
+              << window.datasetBrowser()->selectedRecordId() << "\n";
+    for (const QMessageBox* box : window.findChildren<QMessageBox*>())
+        if (box->isVisible())
+            std::cerr << "detox-workbench: " << box->windowTitle().toStdString() << ": " << box->text().toStdString() << "\n";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-    QApplication app(argc, argv);
+    // QApplication keeps argc/argv: both live until main returns.
+    std::vector<std::string> arguments = detox::ui::protectSessionArgument({argv, argv + argc});
+    std::vector<char*> argumentPointers;
+    for (std::string& argument : arguments) argumentPointers.push_back(argument.data());
+    argumentPointers.push_back(nullptr);
+    int argumentCount = argc;
+    QApplication app(argumentCount, argumentPointers.data());
     Q_INIT_RESOURCE(resources);  // the icons live in the ui static library
     QApplication::setApplicationName("Detox Workbench");
     QApplication::setOrganizationName("DetoxWorkbench");
@@ -31,7 +58,7 @@ int main(int argc, char** argv) {
     QCommandLineOption modelOption("model", "Open this HF checkpoint directory at start.", "DIR");
     QCommandLineOption dataOption("data", "Open this SafeEdit JSON file at start.", "FILE");
     QCommandLineOption demoOption("demo", "Open the built-in demo model and demo dataset.");
-    QCommandLineOption sessionOption("session", "Open this session file at start.", "FILE");
+    QCommandLineOption sessionOption(QStringList{"session", "open-session"}, "Open this session file at start.", "FILE");
     QCommandLineOption themeOption("theme", "Start with the light or dark theme.", "light|dark");
     QCommandLineOption screenshotOption(
         "screenshot", "After start-up, save each view and the whole window as PNGs into DIR, then quit.", "DIR");
@@ -62,6 +89,7 @@ int main(int argc, char** argv) {
             if (showcaseSteps != 0 && window.model() && !window.runShowcase(showcaseSteps, 600000))
                 std::cerr << "detox-workbench: the showcase analysis did not finish\n";
             QApplication::processEvents();
+            printShownState(window);
             const QStringList files = window.saveScreenshots(directory);
             for (const QString& file : files) std::cout << file.toStdString() << "\n";
             QApplication::exit(files.isEmpty() ? 1 : 0);

@@ -83,4 +83,12 @@ Session loadSessionFile(const QString& path) {
     return Session::fromJson(document.object(), path);
 }
 
+std::vector<std::string> protectSessionArgument(std::vector<std::string> arguments) {
+    for (size_t i = 1; i < arguments.size(); ++i) {
+        if (arguments[i] == "--") break;  // what follows is not an option
+        if (arguments[i] == "-session" || arguments[i] == "--session") arguments[i] = "--open-session";
+    }
+    return arguments;
+}
+
 }  // namespace detox::ui

@@ -5,6 +5,8 @@
 #include <QJsonObject>
 #include <QString>
 #include <QVector>
+#include <string>
+#include <vector>
 
 #include "detox_ui/jobs/job_runner.h"
 
@@ -26,5 +28,10 @@ struct Session {
 
 void saveSessionFile(const Session& session, const QString& path);  // throws detox::Error
 Session loadSessionFile(const QString& path);                        // throws detox::Error
+
+// QApplication takes "-session" / "--session" out of argv (X11 session management) before any parser
+// of ours runs, which silently dropped the workbench's own `--session FILE`. Applied to argv before
+// QApplication is built: renames them to "--open-session" (the workbench accepts both names).
+std::vector<std::string> protectSessionArgument(std::vector<std::string> arguments);
 
 }  // namespace detox::ui
