@@ -59,6 +59,19 @@ int moduleColumn(const nlohmann::json& shift, int layer, const std::string& name
     return -1;
 }
 
+// A report's figure: its PNG opens at the export size, its PDF and SVG are whole, report.md links it.
+void verifyFigureFiles(const QString& out, const QString& figure, const QString& markdown) {
+    const QString base = out + "/" + figure;
+    const QImage image(base + ".png");
+    QVERIFY2(!image.isNull() && image.width() == 1600 && image.height() == 1000, qPrintable(base + ".png"));
+    const QByteArray pdf = readBytes(base + ".pdf");
+    QVERIFY2(pdf.startsWith("%PDF-") && pdf.trimmed().endsWith("%%EOF"), qPrintable(base + ".pdf"));
+    QVERIFY2(isSvg(readBytes(base + ".svg")), qPrintable(base + ".svg"));
+    QVERIFY2(markdown.contains("(" + figure + ".png)"), qPrintable(figure));
+}
+
+QString fixed3(double value) { return QString::number(value, 'f', 3); }
+
 // 100 - 100 * mean of the cases' labels for one input key.
 double defenseRate(const nlohmann::json& cases, const std::string& key) {
     double sum = 0;
@@ -285,20 +298,83 @@ private Q_SLOTS:
         const QStringList expected = expectedFigures(readJson(compare_));
         QCOMPARE(QDir(out).entryList({"*.png"}).size(), expected.size());
         const QString markdown = QString::fromUtf8(readBytes(out + "/report.md"));
-        for (const QString& figure : expected) {
-            const QString base = out + "/" + figure;
-            const QImage image(base + ".png");
-            QVERIFY2(!image.isNull() && image.width() == 1600 && image.height() == 1000, qPrintable(base + ".png"));
-            const QByteArray pdf = readBytes(base + ".pdf");
-            QVERIFY2(pdf.startsWith("%PDF-") && pdf.trimmed().endsWith("%%EOF"), qPrintable(base + ".pdf"));
-            QVERIFY2(isSvg(readBytes(base + ".svg")), qPrintable(base + ".svg"));
-            QVERIFY2(markdown.contains("(" + figure + ".png)"), qPrintable(figure));
-        }
-        QVERIFY(markdown.contains("| dinm | 3 |"));
-        QVERIFY(markdown.contains("| original | 3 |"));
-        QVERIFY(markdown.contains("| evaluated model | 3 |"));
+        for (const QString& figure : expected) verifyFigureFiles(out, figure, markdown);
+        QVERIFY(markdown.contains("| dinm | plain | 3 |"));
+        QVERIFY(markdown.contains("| original | plain | 3 |"));
+        QVERIFY(markdown.contains("| evaluated model | plain | 3 |"));
         QVERIFY(markdown.contains("heuristic rule judge"));
         QVERIFY(markdown.contains(QString::fromStdString(readJson(compare_)["provenance"]["dataset_hash"].get<std::string>())));
+    }
+
+    // Patch and ablate results in a report: their figures in three formats, a section each with the
+    // settings, the layers each criterion picks (the distance's from a locate result given beside it) and
+    // the ablation's answers with verdicts, all read back from the result files.
+    void reportDrawsPatchingAndAblation() {
+        const QString data = QString::fromStdString(detox::demoDatasetPath("test"));
+        const QStringList model{"--model", model_, "--data", data, "--chat-template", "plain"};
+        Run run = runCli(QStringList{"patch"} + model +
+                         QStringList{"--ids", "0,1", "--point", "resid_post", "--last-positions", "3", "--out", dir_ + "/patch.json"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        run = runCli(QStringList{"patch"} + model + QStringList{"--ids", "1", "--point", "mlp_out", "--last-positions", "2",
+                                                                "--out", dir_ + "/patch1.json"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        run = runCli(QStringList{"ablate"} + model + QStringList{"--ids", "0,1", "--layer", "1", "--neurons", "top:4",
+                                                                 "--max-new-tokens", "4", "--out", dir_ + "/ablate.json"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        run = runCli({"locate", "--model", model_, "--data", data, "--ids", "1"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        writeText(dir_ + "/locate1.json", run.out.toUtf8());
+
+        const QString out = dir_ + "/causal-report";
+        run = runCli({"report", dir_ + "/patch.json", dir_ + "/patch1.json", dir_ + "/ablate.json", dir_ + "/locate1.json",
+                      "--out", out});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const QStringList expected{"patch-patching-layers", "patch-patching-map-resid-post-record-0",
+                                   "patch-patching-map-resid-post-record-1", "patch1-patching-layers-record-1",
+                                   "patch1-patching-map-mlp-out-record-1", "ablate-ablation-metric", "ablate-ablation-terms",
+                                   "locate1-toxic-layers"};
+        QCOMPARE(QDir(out).entryList({"*.png"}).size(), expected.size());
+        const QString markdown = QString::fromUtf8(readBytes(out + "/report.md"));
+        for (const QString& figure : expected) verifyFigureFiles(out, figure, markdown);
+
+        // Patching: settings, and per record both criteria's layers with the curve's value there.
+        QVERIFY(markdown.contains("patch.json (activation patching)"));
+        QVERIFY(markdown.contains("Point `resid_post`, the last 3 prompt positions"));
+        QVERIFY(markdown.contains("Map columns: offset from the end of the prompts and the adversarial prompt's token"));
+        const nlohmann::json patch1 = readJson(dir_ + "/patch1.json")["records"][0];
+        const int best = patch1["best_layer"].get<int>(), toxic = readJson(dir_ + "/locate1.json")[0]["toxic_layer"].get<int>();
+        const auto curve = [&](int layer) { return fixed3(patch1["layer_recovered"][size_t(layer)].get<double>()); };
+        const QString row = QStringLiteral("| 1 | %1 / %2 | %3 | %4 | %5 (%6) | %7 (%8; masked, %9) |")
+                                .arg(patch1["tokens"]["corrupt_prompt"].get<int>())
+                                .arg(patch1["tokens"]["clean_prompt"].get<int>())
+                                .arg(fixed3(patch1["clean"]["metric"].get<double>()), fixed3(patch1["corrupt"]["metric"].get<double>()))
+                                .arg(best).arg(curve(best)).arg(toxic).arg(curve(toxic)).arg(dir_ + "/locate1.json");
+        QVERIFY2(markdown.contains(row), qPrintable(row));
+        QVERIFY(markdown.contains("| 0 |") && markdown.contains("n/a (no locate result for this record in the report)"));
+
+        // Ablation: settings, a row per record from the file, the answers with their verdicts.
+        QVERIFY(markdown.contains("Layer 1, target `top_region_neurons`, mode `zero`, chat template `plain`"));
+        for (const auto& record : readJson(dir_ + "/ablate.json")["records"]) {
+            const double before = record["before"]["score"]["metric"].get<double>();
+            const double after = record["after"]["score"]["metric"].get<double>();
+            const QString cells = QStringLiteral("| %1 | 4 neurons (").arg(record["record_id"].get<int>());
+            QVERIFY2(markdown.contains(cells), qPrintable(cells));
+            QVERIFY(markdown.contains(QStringLiteral("| %1 | %2 | %3 |").arg(fixed3(before), fixed3(after), fixed3(after - before))));
+            for (const char* run : {"before", "after"}) {
+                const std::string answer = record[run]["generation"].get<std::string>();
+                QVERIFY2(markdown.contains(QString::fromStdString("```text\n" + answer + "\n```")), answer.c_str());
+            }
+            QVERIFY(markdown.contains(QString::fromStdString(record["before"]["verdict_reason"].get<std::string>())));
+        }
+
+        // A patch result written before the tokens were recorded: still drawn, and the report says so.
+        nlohmann::json old = readJson(dir_ + "/patch1.json");
+        old["records"][0].erase("position_tokens");
+        writeText(dir_ + "/old-patch.json", QByteArray::fromStdString(old.dump()));
+        run = runCli({"report", dir_ + "/old-patch.json", "--out", dir_ + "/old-report"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        QVERIFY(readBytes(dir_ + "/old-report/report.md").contains("Map columns: offsets only"));
+        QVERIFY(QFileInfo::exists(dir_ + "/old-report/old-patch-patching-map-mlp-out-record-1.png"));
     }
 
     void reportRejectsUnknownJson() {

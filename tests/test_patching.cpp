@@ -10,6 +10,7 @@
 
 #include "cli_run.h"
 #include "detox/analysis/patching.h"
+#include "detox/runtime/inspect.h"
 #include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/safeedit.h"
 #include "fixtures.h"
@@ -396,6 +397,32 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(Error, nlohmann::json::object({{"kind", "evaluation"}}).get<PatchingResult>());
     }
 
+    void positionTokensRoundTripAndOldJsonReads() {
+        const Model model = recordModel();
+        const SafeEditDataset data = loadSafeEdit(demoDatasetPath("test"));
+        PatchingSettings settings;
+        settings.lastPositions = 3;
+        const PatchingResult result = patchRecords(model, data, {1}, settings);
+        const std::vector<std::string>& tokens = result.records.front().positionTokens;
+        QCOMPARE(tokens.size(), size_t(3));
+        nlohmann::json json = result;
+        QCOMPARE(json["records"][0]["position_tokens"].get<std::vector<std::string>>(), tokens);
+        QCOMPARE(json.get<PatchingResult>().records.front().positionTokens, tokens);
+        // A result written before the tokens were recorded still reads, without them.
+        json["records"][0].erase("position_tokens");
+        const PatchingResult old = json.get<PatchingResult>();
+        QVERIFY(old.records.front().positionTokens.empty());
+        QCOMPARE(old.records.front().positions, result.records.front().positions);
+        // Tokens that do not match the positions are refused, naming the field.
+        json["records"][0]["position_tokens"] = {"a", "b"};
+        try {
+            json.get<PatchingResult>();
+            QFAIL("expected detox::Error");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("position_tokens"), e.what());
+        }
+    }
+
     void recordPromptsUseTheChatTemplateAndTheContextPolicy() {
         const Model model = recordModel();
         const SafeEditDataset data = loadSafeEdit(demoDatasetPath("test"));
@@ -413,6 +440,11 @@ private Q_SLOTS:
         QCOMPARE(result.context[1].operation, std::string("patching corrupt pairs"));
         QCOMPARE(result.context[1].limit, model.config().maxPositions);
         QCOMPARE(result.context[1].cut, 0);
+        // The map's column labels: the adversarial prompt's last two tokens in the template, as the reader
+        // of a result would decode them.
+        const std::vector<int> corrupt = promptIds(tokenizer, record.adversarialPrompt, ChatTemplate::Llama2);
+        QCOMPARE(result.positionTokens, tokenLabels(tokenizer, {corrupt.end() - 2, corrupt.end()}));
+        QCOMPARE(result.positionTokens.size(), size_t(2));
         const PatchingResult whole = patchRecords(model, data, {2}, settings);
         QCOMPARE(whole.chatTemplate, std::string("llama2"));
         QCOMPARE(whole.provenance.settings["chat_template"].get<std::string>(), std::string("llama2"));

@@ -13,12 +13,14 @@
 #include <QtTest>
 
 #include <cmath>
+#include <limits>
 #include <qcustomplot.h>
 
 #include "detox/analysis/ablation.h"
 #include "detox/analysis/locate.h"
 #include "detox/analysis/patching.h"
 #include "detox/demo/demo_model.h"
+#include "detox/error.h"
 #include "detox/runtime/model.h"
 #include "detox/safeedit/safeedit.h"
 #include "detox_ui/figures/figures_causal.h"
@@ -78,6 +80,7 @@ private slots:
     void patchingJobDrawsTheCoreResult();
     void cancelStopsPatching();
     void ablationPanelShowsTheCoreEffect();
+    void ablationFiguresFromResults();
 
 private:
     QTemporaryDir scratch_;
@@ -125,20 +128,26 @@ void TestUiCausal::patchingFiguresFromResults() {
     QCOMPARE(mean.series[0].y[1], 0.3);
     QCOMPARE(mean.series[0].markers[0].label, QStringLiteral("patching picks layer 1"));
 
-    const FigureSpec map = patchingMapFigure(result.records.front(), "attn_out", {"how", "?"});
-    QCOMPARE(patchingMapFigure(result.records.front(), "attn_out", {"<|im_start|>", "?"}).heatmap.colLabels.front(),
-             QStringLiteral("-2\n<|im_st") + QChar(0x2026));
+    PatchingRecordResult withTokens = result.records.front();
+    withTokens.positionTokens = {"how", "?"};
+    const FigureSpec map = patchingMapFigure(withTokens, "attn_out");
+    withTokens.positionTokens = {"<|im_start|>", "?"};
+    QCOMPARE(patchingMapFigure(withTokens, "attn_out").heatmap.colLabels.front(), QStringLiteral("-2\n<|im_st") + QChar(0x2026));
     QCOMPARE(map.id, QStringLiteral("patching-map-attn-out-record-7"));
     QCOMPARE(map.heatmap.rows, 3);
     QCOMPARE(map.heatmap.cols, 2);
     QCOMPARE(map.heatmap.colLabels, (QStringList{"-2\nhow", "-1\n?"}));
+    QVERIFY(map.xLabel.contains("token"));
     QCOMPARE(map.heatmap.rowLabels, (QStringList{"L0", "L1", "L2"}));
     QCOMPARE(map.heatmap.at(1, 0), -0.25);
     QVERIFY(std::isnan(map.heatmap.at(0, 1)));
     // Symmetric, at least [-1, 1], widened by the overshoot 1.5.
     QCOMPARE(map.heatmap.rangeMin, -1.5);
     QCOMPARE(map.heatmap.rangeMax, 1.5);
-    QCOMPARE(patchingMapFigure(result.records.front(), "mlp_out").heatmap.colLabels, (QStringList{"-2", "-1"}));
+    // A result written before the tokens were recorded: offsets only, and the axis says why.
+    const FigureSpec old = patchingMapFigure(result.records.front(), "mlp_out");
+    QCOMPARE(old.heatmap.colLabels, (QStringList{"-2", "-1"}));
+    QVERIFY2(old.xLabel.contains("tokens not recorded"), qPrintable(old.xLabel));
     map.validate();
 }
 
@@ -359,6 +368,37 @@ void TestUiCausal::ablationPanelShowsTheCoreEffect() {
     // Undo (the main window says so): the next ablation is on the loaded model again.
     view.setModelEdited(false);
     QCOMPARE(view.modelStateLabel(), QStringLiteral("loaded model"));
+}
+
+void TestUiCausal::ablationFiguresFromResults() {
+    // Two ablations: one changes nothing (a change of exactly 0 is a bar at 0), one has a term that is not
+    // finite (log p = -inf: drawn "n/a", never as 0).
+    std::vector<AblationRecordResult> records(2);
+    records[0].before.score = {-3.0, -1.0};
+    records[0].after.score = {-3.0, -1.0};
+    records[1].before.score = {-2.0, -0.5};
+    records[1].after.score = {-std::numeric_limits<double>::infinity(), -0.25};
+    const QStringList labels{"record 4", "after dinm-1"};
+    const FigureSpec metric = ablationMetricFigure(labels, records);
+    QCOMPARE(metric.id, QStringLiteral("ablation-metric"));
+    QCOMPARE(metric.kind, FigureKind::Bar);
+    QCOMPARE(metric.categories, labels);
+    QCOMPARE(metric.series.size(), 2);
+    QCOMPARE(metric.series[0].y, (QVector<double>{-2.0, -1.5}));   // without: log p(safe) - log p(unsafe)
+    QCOMPARE(metric.series[1].y[0], -2.0);
+    QVERIFY(std::isnan(metric.series[1].y[1]));
+    metric.validate();
+
+    const FigureSpec terms = ablationTermsFigure(labels, records);
+    QCOMPARE(terms.id, QStringLiteral("ablation-terms"));
+    QCOMPARE(terms.series.size(), 3);
+    QCOMPARE(terms.series[0].y[0], 0.0);   // a zero change stays a zero
+    QCOMPARE(terms.series[1].y[0], 0.0);
+    QCOMPARE(terms.series[2].y[0], 0.0);
+    QVERIFY(std::isnan(terms.series[0].y[1]) && std::isnan(terms.series[1].y[1]));
+    QCOMPARE(terms.series[2].y[1], 0.25);   // log p(unsafe): -0.25 - (-0.5)
+    terms.validate();
+    QVERIFY_THROWS_EXCEPTION(detox::Error, ablationMetricFigure({"one label"}, records));
 }
 
 QTEST_MAIN(TestUiCausal)

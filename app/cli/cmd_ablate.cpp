@@ -167,13 +167,7 @@ const bool kAblateRegistered = registerCommand({
 }  // namespace
 
 int mergeAblationFiles(const std::vector<std::string>& paths, const std::string& outPath) {
-    std::vector<AblationResult> shards;
-    for (const auto& path : paths) shards.push_back(loadAblation(path));
-    const AblationResult merged = mergeAblations(shards);
-    saveAblation(outPath, merged);
-    printContextWarnings(merged.provenance.context);
-    printSummary(merged, outPath);
-    return kExitOk;
+    return mergeShardFiles<AblationResult>(paths, outPath, {loadAblation, mergeAblations, saveAblation, printSummary});
 }
 
 }  // namespace detox::cli

@@ -113,22 +113,11 @@ int runMerge(const Arguments& args) {
     const std::string kind = resultFileKind(args.positional().front());
     if (kind == "ablation") return mergeAblationFiles(args.positional(), outPath);
     if (kind == "activation_patching") return mergePatchingFiles(args.positional(), outPath);
-    if (isComparisonFile(args.positional().front())) {
-        std::vector<ComparisonResult> shards;
-        for (const auto& path : args.positional()) shards.push_back(loadComparison(path));
-        const ComparisonResult merged = mergeComparisons(shards);
-        saveComparison(outPath, merged);
-        printContextWarnings(merged.provenance.context);
-        printComparisonSummary(merged, outPath);
-        return kExitOk;
-    }
-    std::vector<EvaluationResult> shards;
-    for (const auto& path : args.positional()) shards.push_back(loadEvaluation(path));
-    const EvaluationResult merged = mergeEvaluations(shards);
-    saveEvaluation(outPath, merged);
-    printContextWarnings(merged.provenance.context);
-    printEvaluationSummary(merged, outPath);
-    return kExitOk;
+    if (isComparisonFile(args.positional().front()))
+        return mergeShardFiles<ComparisonResult>(args.positional(), outPath,
+                                                 {loadComparison, mergeComparisons, saveComparison, printComparisonSummary});
+    return mergeShardFiles<EvaluationResult>(args.positional(), outPath,
+                                             {loadEvaluation, mergeEvaluations, saveEvaluation, printEvaluationSummary});
 }
 
 std::vector<OptionSpec> evaluateOptions() {

@@ -102,13 +102,7 @@ const bool kPatchRegistered = registerCommand({
 }  // namespace
 
 int mergePatchingFiles(const std::vector<std::string>& paths, const std::string& outPath) {
-    std::vector<PatchingResult> shards;
-    for (const auto& path : paths) shards.push_back(loadPatching(path));
-    const PatchingResult merged = mergePatchings(shards);
-    savePatching(outPath, merged);
-    printContextWarnings(merged.provenance.context);
-    printSummary(merged, outPath);
-    return kExitOk;
+    return mergeShardFiles<PatchingResult>(paths, outPath, {loadPatching, mergePatchings, savePatching, printSummary});
 }
 
 std::string resultFileKind(const std::string& path) {

@@ -9,6 +9,7 @@
 #include "analysis/teacher_forced.h"
 #include "detox/error.h"
 #include "detox/provenance.h"
+#include "detox/runtime/inspect.h"
 #include "detox/safeedit/evaluation.h"
 #include "runtime/float_tensor.h"
 #include "runtime/interventions.h"
@@ -109,6 +110,7 @@ void to_json(nlohmann::json& json, const PatchingRecordResult& r) {
             {"clean", r.clean},
             {"corrupt", r.corrupt},
             {"positions", r.positions},
+            {"position_tokens", r.positionTokens},
             {"layer_recovered", optionalsJson(r.layerRecovered)},
             {"layer_patched", layerPatched},
             {"best_layer", r.bestLayer},
@@ -132,6 +134,9 @@ void from_json(const nlohmann::json& json, PatchingRecordResult& r) {
     r.clean = json.at("clean").get<PatchingScore>();
     r.corrupt = json.at("corrupt").get<PatchingScore>();
     r.positions = json.at("positions").get<std::vector<int>>();
+    r.positionTokens = json.value("position_tokens", std::vector<std::string>{});  // absent before it was recorded
+    if (!r.positionTokens.empty() && r.positionTokens.size() != r.positions.size())
+        throw Error("", "position_tokens", "one token per position (" + std::to_string(r.positions.size()) + ")");
     r.layerRecovered = optionalsFrom(json.at("layer_recovered"));
     r.layerPatched.clear();
     for (const auto& cell : json.at("layer_patched")) r.layerPatched.push_back(scoreFrom(cell));
@@ -345,6 +350,9 @@ PatchingRecordResult patchRecord(const Model& model, const SafeEditRecord& recor
         patchTokens(model, clean.prompt, corrupt.prompt, corrupt.safe, corrupt.unsafe, settings, job);
     result.recordId = record.id;
     result.context = {clean.fit, corrupt.fit};
+    // The map's column labels, so readers of the result need no tokenizer (patchTokens runs without one).
+    const auto patchedFrom = corrupt.prompt.end() - static_cast<std::ptrdiff_t>(result.positions.size());
+    result.positionTokens = tokenLabels(model.tokenizer(), std::vector<int>(patchedFrom, corrupt.prompt.end()));
     return result;
 }
 

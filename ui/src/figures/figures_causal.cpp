@@ -1,8 +1,11 @@
 #include "detox_ui/figures/figures_causal.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
+
+#include "detox/error.h"
 
 namespace detox::ui {
 
@@ -24,6 +27,31 @@ std::optional<int> bestLayerOf(const std::vector<std::optional<double>>& curve) 
 
 // A column label's token, at most 8 characters: chat-template tokens ("<|im_start|>") would overlap.
 QString elidedToken(const QString& token) { return token.size() <= 8 ? token : token.left(7) + QChar(0x2026); }
+
+// A finite value as it is, anything else as NaN: the renderer labels it "n/a" instead of drawing a bar.
+double finiteOrMissing(double value) { return std::isfinite(value) ? value : kMissing; }
+
+using AblationValue = std::function<double(const AblationRecordResult&)>;
+
+// A bar figure with a group per ablation (categories = labels) and one series per (name, value).
+FigureSpec ablationBars(const QStringList& labels, const std::vector<AblationRecordResult>& records,
+                        const QVector<QPair<QString, AblationValue>>& values) {
+    if (labels.size() != int(records.size()))
+        throw detox::Error("ablation figure", "labels", "one label per ablation (" + std::to_string(records.size()) + ")");
+    FigureSpec figure;
+    figure.kind = FigureKind::Bar;
+    figure.categories = labels;
+    for (const auto& [name, value] : values) {
+        FigureSeries series;
+        series.name = name;
+        for (size_t i = 0; i < records.size(); ++i) {
+            series.x.append(double(i));
+            series.y.append(finiteOrMissing(value(records[i])));
+        }
+        figure.series.append(series);
+    }
+    return figure;
+}
 
 QString seriesName(const PatchingResult& result) {
     const QString point = QString::fromStdString(result.point);
@@ -70,11 +98,13 @@ FigureSpec patchingLayerFigure(const std::vector<PatchingResult>& results, std::
     return figure;
 }
 
-FigureSpec patchingMapFigure(const PatchingRecordResult& record, const QString& point, const QStringList& positionTokens) {
+FigureSpec patchingMapFigure(const PatchingRecordResult& record, const QString& point) {
     FigureSpec figure;
     figure.id = QStringLiteral("patching-map-%1-record-%2").arg(QString(point).replace('_', '-')).arg(record.recordId);
     figure.title = QStringLiteral("Patching %1 per position (record %2)").arg(point).arg(record.recordId);
-    figure.xLabel = QStringLiteral("prompt position (from the end)");
+    const bool withTokens = !record.positionTokens.empty() && record.positionTokens.size() == record.positions.size();
+    figure.xLabel = withTokens ? QStringLiteral("prompt position (from the end) and the adversarial prompt's token")
+                               : QStringLiteral("prompt position (from the end; tokens not recorded in this result)");
     figure.yLabel = QStringLiteral("layer");
     figure.kind = FigureKind::Heatmap;
     HeatmapData& heatmap = figure.heatmap;
@@ -83,10 +113,10 @@ FigureSpec patchingMapFigure(const PatchingRecordResult& record, const QString& 
     heatmap.scale = ColorScale::Diverging;
     heatmap.valueLabel = QStringLiteral("recovered fraction");
     for (int layer = 0; layer < heatmap.rows; ++layer) heatmap.rowLabels << QStringLiteral("L%1").arg(layer);
-    const bool withTokens = positionTokens.size() == heatmap.cols;
     for (int column = 0; column < heatmap.cols; ++column) {
         const QString offset = QString::number(record.positions[size_t(column)]);
-        heatmap.colLabels << (withTokens ? offset + '\n' + elidedToken(positionTokens[column]) : offset);
+        heatmap.colLabels << (withTokens ? offset + '\n' + elidedToken(QString::fromStdString(record.positionTokens[size_t(column)]))
+                                         : offset);
     }
     double largest = 1.0;  // full recovery keeps its colour; an overshoot widens the range
     for (const auto& row : record.recovered) {
@@ -98,6 +128,37 @@ FigureSpec patchingMapFigure(const PatchingRecordResult& record, const QString& 
     }
     heatmap.rangeMin = -largest;
     heatmap.rangeMax = largest;
+    return figure;
+}
+
+FigureSpec patchingMapFigure(PatchingRecordResult record, const QString& point, const QStringList& positionTokens) {
+    record.positionTokens.clear();
+    for (const QString& token : positionTokens) record.positionTokens.push_back(token.toStdString());
+    return patchingMapFigure(record, point);
+}
+
+FigureSpec ablationMetricFigure(const QStringList& labels, const std::vector<AblationRecordResult>& records) {
+    FigureSpec figure = ablationBars(
+        labels, records,
+        {{QStringLiteral("without ablation"), [](const AblationRecordResult& r) { return r.before.score.metric(); }},
+         {QStringLiteral("with ablation"), [](const AblationRecordResult& r) { return r.after.score.metric(); }}});
+    figure.id = QStringLiteral("ablation-metric");
+    figure.title = QStringLiteral("Ablation: log p(safe) - log p(unsafe) without and with it");
+    figure.xLabel = QStringLiteral("ablation");
+    figure.yLabel = QStringLiteral("log p(safe) - log p(unsafe)");
+    return figure;
+}
+
+FigureSpec ablationTermsFigure(const QStringList& labels, const std::vector<AblationRecordResult>& records) {
+    FigureSpec figure = ablationBars(
+        labels, records,
+        {{QStringLiteral("metric change"), [](const AblationRecordResult& r) { return r.metricChange(); }},
+         {QStringLiteral("log p(safe) change"), [](const AblationRecordResult& r) { return r.logPSafeChange(); }},
+         {QStringLiteral("log p(unsafe) change"), [](const AblationRecordResult& r) { return r.logPUnsafeChange(); }}});
+    figure.id = QStringLiteral("ablation-terms");
+    figure.title = QStringLiteral("Ablation: change of the metric and of each term (with - without)");
+    figure.xLabel = QStringLiteral("ablation");
+    figure.yLabel = QStringLiteral("change (natural log)");
     return figure;
 }
 

@@ -55,6 +55,10 @@ struct PatchingRecordResult {
     int safeTokens = 0, unsafeTokens = 0;    // generation lengths
     PatchingScore clean, corrupt;
     std::vector<int> positions;              // offsets from the end of the prompts: -K .. -1
+    // The corrupt prompt's token at each offset (readable labels, as tokenLabels; set by patchRecord), so
+    // every reader labels the map's columns alike; empty from patchTokens and in results written before it
+    // was recorded (JSON "position_tokens").
+    std::vector<std::string> positionTokens;
     // [layer][position]: the patched run's scores, and the recovered fraction of the metric and of each term
     // (nullopt: zero gap, or no clean token at that offset).
     std::vector<std::vector<std::optional<PatchingScore>>> patched;
