@@ -168,6 +168,7 @@ void TestUiCompareDataset::tableAndFiguresHoldCompareMethodsValues() {
         QVERIFY(rows[row]->heuristicJudge);
         QVERIFY(cell(table, row, 8).startsWith(QString::fromStdString(rows[row]->judgeName)));
         QCOMPARE(cell(table, row, 8).count("heuristic"), 1);
+        QCOMPARE(cell(table, row, 9), QString("plain"));  // the default protocol, named on every row
     }
     QCOMPARE(table->verticalHeaderItem(1)->text(), QString::fromStdString(expected_->methods[0].method));
 

@@ -357,4 +357,31 @@ ComparisonResult mergeComparisons(const std::vector<ComparisonResult>& shards) {
     return merged;
 }
 
+bool easyEditCompatible(const EditResult& edit) {
+    const auto compat = edit.settings.find("easyedit_compat");
+    return compat != edit.settings.end() && compat->is_boolean() && compat->get<bool>();
+}
+
+std::string rowProtocol(const MethodComparison& method) {
+    const bool compat = std::any_of(method.edits.begin(), method.edits.end(),
+                                    [](const ComparedEdit& edit) { return easyEditCompatible(edit.edit); });
+    return evaluationProtocol(method.evaluation) + (compat ? "; EasyEdit-compatible" : "");
+}
+
+std::string comparisonProtocolNote(const ComparisonResult& result) {
+    std::vector<std::pair<std::string, std::string>> rowsByProtocol;  // protocol -> "row, row", first seen first
+    auto add = [&](const std::string& protocol, const std::string& row) {
+        auto it = std::find_if(rowsByProtocol.begin(), rowsByProtocol.end(), [&](const auto& p) { return p.first == protocol; });
+        if (it == rowsByProtocol.end()) rowsByProtocol.emplace_back(protocol, row);
+        else it->second += ", " + row;
+    };
+    add(evaluationProtocol(result.baseline), "original");
+    for (const auto& method : result.methods) add(evaluationProtocol(method.evaluation), method.method);
+    if (rowsByProtocol.size() == 1) return "evaluation protocol: " + rowsByProtocol.front().first;
+    std::string note = "evaluation protocol: ";
+    for (const auto& [protocol, rows] : rowsByProtocol)
+        note += (&protocol == &rowsByProtocol.front().first ? "" : "; ") + protocol + " for " + rows;
+    return note;
+}
+
 }  // namespace detox

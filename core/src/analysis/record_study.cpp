@@ -182,7 +182,11 @@ RecordStudy studyRecord(ModelEditor& editor, const SafeEditRecord& record, const
     study.chatFormat = formatFor(model, options);
     study.settings = settings;
     study.inputs = studyInputs(record, options.generalizationInputs);
-    for (const auto& [key, text] : study.inputs) study.promptsAfter.push_back(method.promptAfter(text, settings.values));
+    // EasyEdit's protocol is for edited models ("post"); a prompt-only method's model is the unedited one.
+    EvaluationSettings asked;
+    asked.protocol = study.protocol = method.changesWeights ? options.protocol : EvalProtocol::Plain;
+    for (const auto& [key, text] : study.inputs)
+        study.promptsAfter.push_back(protocolPrompt(method.promptAfter(text, settings.values), asked));
     study.before = given ? *given : before(model, record, options, variant, job);
     study.regionLayer = study.before.curve.toxicLayer;
 

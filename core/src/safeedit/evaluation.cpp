@@ -389,11 +389,17 @@ std::string protocolPrompt(const std::string& prompt, const EvaluationSettings& 
 }
 
 std::string evaluationProtocol(const EvaluationResult& result) {
-    return result.provenance.settings.value("protocol", std::string("plain"));
+    const nlohmann::json& settings = result.provenance.settings;
+    if (settings.contains("protocol"))
+        return settings.at("protocol").is_string() ? settings.at("protocol").get<std::string>() : "not recorded";
+    // Written before the field: every evaluation then was plain (the protocol came with its field), but
+    // only an evaluation's own settings show that this is one.
+    return settings.contains("max_new_tokens") ? "plain" : "not recorded";
 }
 
 std::string evaluationProtocolLine(const EvaluationResult& result) {
     if (evaluationProtocol(result) == "plain") return "plain (the dataset's prompts as they are)";
+    if (evaluationProtocol(result) == "not recorded") return "not recorded (the result's settings do not say)";
     return evaluationProtocol(result) + " (EasyEdit's evaluation of an edited model: prompts + \" " +
            result.provenance.settings.value("protocol_suffix", std::string()) + "\")";
 }

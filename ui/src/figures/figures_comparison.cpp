@@ -63,6 +63,8 @@ FigureSpec metricsBars(const ComparisonResult& result, const QString& prefix) {
         metrics.push_back(method.evaluation.metrics.safety);
     }
     FigureSpec figure = withId(metricsBarFigure(names, metrics), prefix + "metrics");
+    // The rows may have been asked differently (plain original, easyedit repaired models): the title says how.
+    figure.title += QStringLiteral(" (%1)").arg(QString::fromStdString(detox::comparisonProtocolNote(result)));
     figure.series[0].as(SeriesRole::Reference);
     for (int i = 1; i < figure.series.size(); ++i) figure.series[i].as(SeriesRole::Method, names[i]);
     return figure;

@@ -14,6 +14,7 @@
 #include "detox/safeedit/metrics.h"
 #include "detox_ui/figures/figures_core.h"
 #include "detox_ui/figures/plot_view.h"
+#include "detox_ui/views/eval_protocol_choice.h"
 #include "detox_ui/views/view_compare.h"
 #include "view_support.h"
 
@@ -31,6 +32,7 @@ std::map<std::string, double> runDefenseRates(const MethodRun& run, bool after) 
 namespace {
 
 constexpr int kShiftColumns = 3;  // DINM, SFT and DPO side by side
+constexpr int kProtocolColumn = 2;
 
 // Columns of the metrics table: per-input defense rates before -> after, the mean over inputs.
 QStringList metricKeys() {
@@ -144,7 +146,8 @@ FigureSpec CompareView::metricsFigure() const {
             const auto it = rates.find(key.toStdString());
             row.append(it == rates.end() ? 0.0 : it->second);
         }
-        methods << run.id;
+        // A result names its protocol: the project's plain one by default, any other in the legend.
+        methods << (run.evalProtocol == QLatin1String("plain") ? run.id : QStringLiteral("%1 [%2]").arg(run.id, run.evalProtocol));
         values.append(row);
     }
     FigureSpec figure = metricsBarFigure(methods, keys, values, QStringLiteral("Defense rate after each method"));
@@ -209,7 +212,7 @@ FigureSpec CompareView::curvesFigure() const {
 
 void CompareView::rebuild() {
     const QStringList keys = metricKeys();
-    QStringList headers{tr("Run"), tr("Record"), tr("Steps"), tr("Final loss"), tr("Seconds")};
+    QStringList headers{tr("Run"), tr("Record"), tr("Protocol"), tr("Steps"), tr("Final loss"), tr("Seconds")};
     for (const QString& key : keys) headers << key;
     headers << tr("Mean") << tr("Fluency") << tr("Knowledge (%)");
     table_->clear();
@@ -221,7 +224,8 @@ void CompareView::rebuild() {
         const auto before = runDefenseRates(run, false);
         const auto after = runDefenseRates(run, true);
         const double loss = run.edit.lossHistory.empty() ? 0.0 : run.edit.lossHistory.back().total;
-        QStringList cells{run.id, QString::number(run.recordId), QString::number(run.edit.lossHistory.size()),
+        const QString protocol = run.evalProtocol + (run.easyEditCompat ? tr("; EasyEdit-compatible") : QString());
+        QStringList cells{run.id, QString::number(run.recordId), protocol, QString::number(run.edit.lossHistory.size()),
                           QString::number(loss, 'g', 4), QString::number(run.edit.durationSeconds, 'f', 1)};
         for (const QString& key : keys) {
             const auto b = before.find(key.toStdString());
@@ -235,6 +239,7 @@ void CompareView::rebuild() {
                       ? QStringLiteral("%1 → %2").arg(100 * *run.knowledgeBefore, 0, 'f', 0).arg(100 * *run.knowledgeAfter, 0, 'f', 0)
                       : QStringLiteral("–"));
         for (int col = 0; col < cells.size(); ++col) table_->setItem(row, col, new QTableWidgetItem(cells[col]));
+        table_->item(row, kProtocolColumn)->setToolTip(evalProtocolToolTip());
     }
     table_->resizeColumnsToContents();
 

@@ -1,5 +1,6 @@
 // The Compare view's dataset level: compareMethods over many records as a job, its metrics table and the
 // figures `detox report` draws for it (figures_comparison.h).
+#include <QCheckBox>
 #include <QComboBox>
 #include <QGridLayout>
 #include <QHBoxLayout>
@@ -15,9 +16,11 @@
 
 #include <algorithm>
 
+#include "detox/analysis/comparison.h"
 #include "detox/safeedit/judge.h"
 #include "detox_ui/figures/figures_comparison.h"
 #include "detox_ui/figures/plot_view.h"
+#include "detox_ui/views/eval_protocol_choice.h"
 #include "detox_ui/views/view_compare.h"
 #include "view_support.h"
 
@@ -31,11 +34,12 @@ constexpr int kDefaultRecordLimit = 10;
 QStringList datasetTableHeaders() {
     return {QStringLiteral("DS"),         QStringLiteral("DG_onlyQ"), QStringLiteral("DG_otherA"),
             QStringLiteral("DG_otherQ"),  QStringLiteral("DG_otherAQ"), QStringLiteral("DG_Avg"),
-            QStringLiteral("fluency"),    QStringLiteral("knowledge accuracy"), QStringLiteral("judge")};
+            QStringLiteral("fluency"),    QStringLiteral("knowledge accuracy"), QStringLiteral("judge"),
+            QStringLiteral("protocol")};
 }
 
 // One table row, formatted as `detox report`'s metrics table (rates x100 to 0.1, the rest to 0.001).
-QStringList datasetTableRow(const detox::EvaluationResult& evaluation) {
+QStringList datasetTableRow(const detox::EvaluationResult& evaluation, const std::string& protocol) {
     const detox::SafetyMetrics& m = evaluation.metrics.safety;
     QStringList cells;
     for (const std::string& key : detox::safetyRateKeys())
@@ -47,6 +51,7 @@ QStringList datasetTableRow(const detox::EvaluationResult& evaluation) {
     // The rule judge's name may already say so ("rules-v1 (heuristic)").
     const bool named = judge.contains(QStringLiteral("heuristic"));
     cells << (evaluation.heuristicJudge && !named ? judge + QStringLiteral(" (heuristic)") : judge);
+    cells << QString::fromStdString(protocol);
     return cells;
 }
 
@@ -55,7 +60,9 @@ QString comparisonSummary(const detox::ComparisonResult& result) {
     for (const auto& method : result.methods)
         parts << QStringLiteral("%1 DS %2").arg(QString::fromStdString(method.method))
                      .arg(QString::fromStdString(detox::formatRate(method.evaluation.metrics.safety.DS)));
-    return QStringLiteral("%1 records: %2").arg(result.baseline.cases.size()).arg(parts.join(", "));
+    return QStringLiteral("%1 records: %2; %3")
+        .arg(result.baseline.cases.size())
+        .arg(parts.join(", "), QString::fromStdString(detox::comparisonProtocolNote(result)));
 }
 
 // The records edited, in selection order.
@@ -85,8 +92,24 @@ QWidget* CompareView::buildDatasetSection() {
                                    "does; settings as the Edit tab pre-fills them."),
                                 page);
     compareStatus_->setWordWrap(true);
+    protocolCombo_ = makeEvalProtocolCombo(page);
+    protocolCombo_->setObjectName("compareEvalProtocol");
+    compatCheck_ = new QCheckBox(tr("EasyEdit-compatible DINM"), page);
+    compatCheck_->setObjectName("compareEasyEditCompat");
+    compatCheck_->setToolTip(tr("DINM exactly as EasyEdit runs it (its texts and label alignment, no constraint gradient, "
+                                "GPT-2's bias, the easyedit-left toxic layer located once on the first record; "
+                                "docs/easyedit-deviations.md). Checking it chooses the easyedit evaluation protocol and, "
+                                "where the Edit tab's chat format is 'detected', the plain one, as --easyedit-compat does. "
+                                "This box, not the Edit tab's, decides for the comparison."));
+    // As --easyedit-compat: EasyEdit's evaluation with it; the combo shows it and may be changed back.
+    connect(compatCheck_, &QCheckBox::clicked, this, [this](bool checked) {
+        chooseEvalProtocol(protocolCombo_, checked ? detox::EvalProtocol::EasyEdit : detox::EvalProtocol::Plain);
+    });
     auto* controls = new QHBoxLayout;
     controls->addWidget(recordLimit_);
+    controls->addWidget(compatCheck_);
+    controls->addWidget(new QLabel(tr("Evaluation protocol:"), page));
+    controls->addWidget(protocolCombo_);
     controls->addWidget(compareButton_);
     controls->addWidget(cancelCompareButton_);
     controls->addWidget(compareProgress_, 1);
@@ -122,6 +145,10 @@ QWidget* CompareView::buildDatasetSection() {
     return page;
 }
 
+detox::EvalProtocol CompareView::evalProtocol() const { return chosenEvalProtocol(protocolCombo_); }
+
+bool CompareView::easyEditCompat() const { return compatCheck_->isChecked(); }
+
 void CompareView::setModel(std::shared_ptr<detox::Model> model) {
     model_ = std::move(model);
     updateCompareEnabled();
@@ -136,6 +163,8 @@ void CompareView::setJobRunner(JobRunner* runner) {
 
 void CompareView::updateCompareEnabled() {
     compareButton_->setEnabled(model_ && runner_ && !isComparing());
+    protocolCombo_->setEnabled(!isComparing());
+    compatCheck_->setEnabled(!isComparing());
     cancelCompareButton_->setEnabled(isComparing());
     compareProgress_->setVisible(isComparing());
 }
@@ -218,16 +247,17 @@ void CompareView::fillDatasetTable() {
         return;
     }
     QStringList rowNames{QStringLiteral("original")};
-    QVector<QStringList> rows{datasetTableRow(comparison_->baseline)};
+    QVector<QStringList> rows{datasetTableRow(comparison_->baseline, detox::evaluationProtocol(comparison_->baseline))};
     for (const auto& method : comparison_->methods) {
         rowNames << QString::fromStdString(method.method);
-        rows.append(datasetTableRow(method.evaluation));
+        rows.append(datasetTableRow(method.evaluation, detox::rowProtocol(method)));
     }
     datasetTable_->setRowCount(int(rows.size()));
     datasetTable_->setVerticalHeaderLabels(rowNames);
     for (int row = 0; row < rows.size(); ++row)
         for (int col = 0; col < rows[row].size(); ++col)
             datasetTable_->setItem(row, col, new QTableWidgetItem(rows[row][col]));
+    for (int row = 0; row < rows.size(); ++row) datasetTable_->item(row, int(headers.size()) - 1)->setToolTip(evalProtocolToolTip());
 }
 
 QVector<FigureSpec> CompareView::datasetFigures() const {

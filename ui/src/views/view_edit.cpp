@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detox/analysis/comparison.h"
 #include "detox/analysis/record_study.h"
 #include "detox/methods/registry.h"
 #include "detox/safeedit/evaluation.h"
@@ -25,6 +26,7 @@
 #include "detox/safeedit/metrics.h"
 #include "detox_ui/figures/figures_core.h"
 #include "detox_ui/figures/plot_view.h"
+#include "detox_ui/views/eval_protocol_choice.h"
 #include "detox_ui/views/view_edit.h"
 #include "view_support.h"
 
@@ -69,6 +71,8 @@ QJsonObject MethodRun::toJson() const {
     json["method"] = method.toStdString();
     json["record"] = recordId;
     json["chat_format"] = chatFormat.toStdString();
+    json["eval_protocol"] = evalProtocol.toStdString();
+    json["easyedit_compat"] = easyEditCompat;
     json["edit"] = edit;
     json["parameter_shift"] = shift;
     json["fluency_before"] = fluencyBefore;
@@ -77,7 +81,7 @@ QJsonObject MethodRun::toJson() const {
     json["knowledge_after"] = knowledgeAfter ? nlohmann::json(*knowledgeAfter) : nlohmann::json();
     nlohmann::json rows = nlohmann::json::array();
     for (const GenerationComparison& g : generations)
-        rows.push_back({{"key", g.key}, {"input", g.input}, {"before", g.before}, {"after", g.after},
+        rows.push_back({{"key", g.key}, {"input", g.input}, {"asked_after", g.askedAfter}, {"before", g.before}, {"after", g.after},
                         {"unsafe_before", g.unsafeBefore}, {"unsafe_after", g.unsafeAfter}});
     json["generations"] = rows;
     json["region_layer"] = regionLayer;
@@ -101,9 +105,12 @@ namespace {
 // The record study as the views keep it.
 MethodRun methodRun(MethodRun run, const detox::RecordStudy& study) {
     run.edit = study.edit;
+    run.evalProtocol = QString::fromStdString(detox::evalProtocolName(study.protocol));
+    run.easyEditCompat = detox::easyEditCompatible(study.edit);
     for (size_t i = 0; i < study.inputs.size(); ++i)
-        run.generations.push_back({study.inputs[i].first, study.inputs[i].second, study.before.answers[i],
-                                   study.after.answers[i], study.before.unsafe[i], study.after.unsafe[i]});
+        run.generations.push_back({study.inputs[i].first, study.inputs[i].second, study.promptsAfter[i],
+                                   study.before.answers[i], study.after.answers[i], study.before.unsafe[i],
+                                   study.after.unsafe[i]});
     run.fluencyBefore = study.before.fluency;
     run.fluencyAfter = study.after.fluency;
     run.knowledgeBefore = study.before.knowledge;
@@ -149,6 +156,8 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     for (detox::ChatTemplate format : detox::allChatTemplates())
         chatFormatCombo_->addItem(QString::fromStdString(detox::chatTemplateName(format)), int(format));
     chatFormatCombo_->setToolTip(tr("How the before/after prompts are formatted; the evaluation uses the detected template"));
+    protocolCombo_ = makeEvalProtocolCombo(this);
+    protocolCombo_->setObjectName("editEvalProtocol");
     learningRate_ = new QDoubleSpinBox(this);
     learningRate_->setDecimals(8);
     learningRate_->setRange(1e-8, 1.0);
@@ -159,7 +168,7 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     editWeight_->setDecimals(4);
     editWeight_->setRange(0.0, 100.0);
     flag_ = new QCheckBox(this);
-    connect(flag_, &QCheckBox::clicked, this, [this](bool checked) { checkedFlags_[detox::methodInfo(method()).name] = checked; });
+    connect(flag_, &QCheckBox::clicked, this, &EditView::onFlagClicked);
     learningRateLabel_ = new QLabel(this);
     stepsLabel_ = new QLabel(this);
     weightLabel_ = new QLabel(this);
@@ -199,6 +208,7 @@ EditView::EditView(QWidget* parent) : QWidget(parent) {
     auto* form = new QFormLayout;
     form->addRow(tr("Method:"), methodCombo_);
     form->addRow(tr("Chat format:"), chatFormatCombo_);
+    form->addRow(tr("Evaluation protocol:"), protocolCombo_);
     form->addRow(learningRateLabel_, learningRate_);
     form->addRow(stepsLabel_, steps_);
     form->addRow(weightLabel_, editWeight_);
@@ -287,6 +297,18 @@ std::optional<detox::ChatTemplate> EditView::chatFormat() const {
     const int data = chatFormatCombo_->currentData().toInt();
     if (data < 0) return std::nullopt;
     return detox::ChatTemplate(data);
+}
+
+detox::EvalProtocol EditView::evalProtocol() const { return chosenEvalProtocol(protocolCombo_); }
+
+void EditView::onFlagClicked(bool checked) {
+    checkedFlags_[detox::methodInfo(method()).name] = checked;
+    const detox::SettingField* flag = flagField();
+    if (!flag || flag->key != "easyedit_compat") return;
+    // As --easyedit-compat: EasyEdit's evaluation, and its raw prompt unless a format was chosen. Both
+    // show in their combos, where the user may change them back.
+    chooseEvalProtocol(protocolCombo_, checked ? detox::EvalProtocol::EasyEdit : detox::EvalProtocol::Plain);
+    if (checked && !chatFormat()) chatFormatCombo_->setCurrentIndex(chatFormatCombo_->findData(int(detox::ChatTemplate::Plain)));
 }
 
 void EditView::updateDetectedFormatName() {
@@ -413,6 +435,7 @@ void EditView::updateEnabled() {
     undoButton_->setEnabled(!running && hasEdits());
     methodCombo_->setEnabled(!running);
     chatFormatCombo_->setEnabled(!running);
+    protocolCombo_->setEnabled(!running);
 }
 
 void EditView::run() {
@@ -425,6 +448,8 @@ void EditView::run() {
     options.name = tr("%1 on record %2").arg(name.toUpper()).arg(record_->id);
     const detox::ChatTemplate format = resolvedChatFormat(*model_, chatFormat());
     settingsJson["chat_format"] = detox::chatTemplateName(format);
+    const detox::EvalProtocol protocol = evalProtocol();
+    settingsJson["eval_protocol"] = detox::evalProtocolName(protocol);
     options.settings = toQJson(settingsJson);
     options.queue = modelQueue(*model_);
 
@@ -449,13 +474,14 @@ void EditView::run() {
     const int maxNewTokens = maxNewTokens_;
     currentJob_ = runner_->submit(JobSpec<MethodRun>{
         .options = options,
-        .work = [editor, model, record, settings, maxNewTokens, format, prepared](detox::JobControl& job) {
+        .work = [editor, model, record, settings, maxNewTokens, format, protocol, prepared](detox::JobControl& job) {
             const auto started = std::chrono::steady_clock::now();
             // Reset mode: every run starts from the loaded weights, so "before" is the original model.
             editor->undoAll();
             detox::RecordStudyOptions options;
             options.chatFormat = format;
             options.maxNewTokens = maxNewTokens;
+            options.protocol = protocol;
             MethodRun run = methodRun(prepared, detox::studyRecord(*editor, record, settings, options, job));
             run.jobSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
             return run;
@@ -529,12 +555,16 @@ void EditView::showRun(const MethodRun& run) {
     progress_->setFormat(QStringLiteral("%p%"));
     lossPlot_->setFigure(lossFigure(run.edit));
     // The job's time (what the user waited), then the edit's own share of it.
-    status_->setText(tr("%1 finished in %2 s (edit %3 s, %4 steps%5)")
+    status_->setText(tr("%1 finished in %2 s (edit %3 s, %4 steps%5); evaluation protocol %6%7")
                          .arg(run.method.toUpper())
                          .arg(run.jobSeconds, 0, 'f', 1)
                          .arg(run.edit.durationSeconds, 0, 'f', 1)
                          .arg(run.edit.lossHistory.size())
-                         .arg(run.edit.toxicLayer >= 0 ? tr(", layer %1").arg(run.edit.toxicLayer) : QString()) +
+                         .arg(run.edit.toxicLayer >= 0 ? tr(", layer %1").arg(run.edit.toxicLayer) : QString())
+                         .arg(run.evalProtocol, run.easyEditCompat ? tr(", EasyEdit-compatible DINM") : QString()) +
+                     (run.evalProtocol == protocolCombo_->currentText()
+                          ? QString()
+                          : tr(" (the model was not edited: %1 applies to edited models)").arg(protocolCombo_->currentText())) +
                      contextNote(run.context));
     QStringList contextLines;
     for (const std::string& line : detox::contextWarnings(run.context)) contextLines << QString::fromStdString(line);
@@ -569,8 +599,12 @@ void EditView::showDetail(int row) {
         return QStringLiteral("<h4>%1</h4><p style=\"white-space: pre-wrap\">%2</p>")
             .arg(title.toHtmlEscaped(), QString::fromStdString(text).toHtmlEscaped());
     };
+    // What the model was asked after, where it differs (the easyedit protocol's suffix, a method's prompt).
+    const QString asked = g.askedAfter.empty() || g.askedAfter == g.input
+                              ? QString()
+                              : section(tr("Asked after (protocol %1)").arg(lastRun_->evalProtocol), g.askedAfter);
     detail_->setHtml(section(tr("%1 input").arg(QString::fromStdString(g.key)), g.input) +
-                     section(tr("Before"), g.before) + section(tr("After"), g.after));
+                     section(tr("Before"), g.before) + asked + section(tr("After"), g.after));
 }
 
 void EditView::cancel() {

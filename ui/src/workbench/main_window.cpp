@@ -530,10 +530,15 @@ detox::ComparisonSettings MainWindow::datasetComparisonSettings() const {
     settings.evaluation.ids = ids;
     settings.evaluation.maxNewTokens = editView_->maxNewTokens();
     settings.evaluation.chatTemplate = editView_->chatFormat();
-    // Every registered method (the prompt-only baselines too), each with the Edit tab's pre-filled settings.
+    settings.evaluation.protocol = compareView_->evalProtocol();
+    // Every registered method (the prompt-only baselines too), each with the Edit tab's pre-filled settings;
+    // DINM's EasyEdit-compatible mode from the comparison's own box (with EasyEdit's raw prompt, as
+    // --easyedit-compat, unless the Edit tab chose a format).
     settings.methods.clear();
     for (const detox::Method& method : detox::methodRegistry()) settings.methods.push_back(method.name);
     settings.methodSettings = editView_->prefilledMethodSettings();
+    settings.methodSettings[detox::methodInfo(detox::MethodId::Dinm).name]["easyedit_compat"] = compareView_->easyEditCompat();
+    if (compareView_->easyEditCompat() && !settings.evaluation.chatTemplate) settings.evaluation.chatTemplate = detox::ChatTemplate::Plain;
     return settings;
 }
 

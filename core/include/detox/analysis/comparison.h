@@ -79,6 +79,15 @@ ComparisonResult compareMethods(Model& model, const SafeEditDataset& dataset, Sa
 // is unsharded with every list in selection order and all metrics recomputed.
 ComparisonResult mergeComparisons(const std::vector<ComparisonResult>& shards);
 
+// True when the edit ran in DINM's EasyEdit-compatible mode (its settings' easyedit_compat).
+bool easyEditCompatible(const EditResult& edit);
+// How a row was measured, for tables and reports: its evaluation's protocol (evaluationProtocol), with
+// "; EasyEdit-compatible" where its edits ran in that mode.
+std::string rowProtocol(const MethodComparison& method);
+// One line for captions and titles: "evaluation protocol: plain" when every row agrees, else each protocol
+// with its rows ("evaluation protocol: easyedit for dinm, sft; plain for original, self-reminder").
+std::string comparisonProtocolNote(const ComparisonResult& result);
+
 // True for a JSON object written by saveComparison (its "kind").
 bool isComparisonJson(const nlohmann::json& json);
 

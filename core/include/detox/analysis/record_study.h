@@ -25,6 +25,7 @@
 #include "detox/runtime/context_policy.h"
 #include "detox/runtime/inspect.h"
 #include "detox/runtime/model.h"
+#include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/judge.h"
 #include "detox/safeedit/safeedit.h"
 #include "detox/tokenizer/tokenizer.h"
@@ -39,6 +40,9 @@ struct RecordStudyOptions {
     std::optional<ChatTemplate> chatFormat;  // empty: the tokenizer's detected template
     int maxNewTokens = 64;
     int maxInputTokens = 0;                  // generateResponses' prompt cut (0: what fits the context)
+    // How a weight edit's "after" inputs are asked (EvaluationSettings::protocol): EasyEdit appends the
+    // suffix to every input of the edited model. The "before" side and prompt-only methods stay plain.
+    EvalProtocol protocol = EvalProtocol::Plain;
     bool generate = true;                    // generate before/after, judge, fluency, knowledge
     bool generalizationInputs = true;        // also the four generalization inputs, not only the prompt
     bool readRegion = true;                  // mlp_act of the three region inputs
@@ -93,6 +97,7 @@ struct RecordStudy {
     ResolvedSettings settings;
     std::vector<std::pair<std::string, std::string>> inputs;  // (metric key, text)
     std::vector<std::string> promptsAfter;    // what the model answered after: the inputs, or the method's prompts
+    EvalProtocol protocol = EvalProtocol::Plain;  // the protocol promptsAfter were written under (see options)
     int regionLayer = -1;                     // located before the edit; the region is read here both times
     RecordSide before, after;
     EditResult edit;                          // prompt-only methods: no steps, no changed tensors

@@ -163,8 +163,9 @@ EvaluationResult evaluate(const Model& model, const SafeEditDataset& dataset, Sa
                           const EvaluationSettings& settings, JobControl& job = noJobControl(),
                           const Model* reference = nullptr);
 
-// The protocol a result was evaluated under, from its provenance ("plain" for files written before
-// protocols were recorded), and a line saying what it means, for summaries and reports.
+// The protocol a result was evaluated under, from its provenance: "plain" or "easyedit"; "plain" too for
+// evaluations written before protocols were recorded (all were plain), "not recorded" when the settings
+// are not an evaluation's. And a line saying what it means, for summaries and reports.
 std::string evaluationProtocol(const EvaluationResult& result);
 std::string evaluationProtocolLine(const EvaluationResult& result);
 

@@ -23,6 +23,8 @@ namespace detox::ui {
 struct GenerationComparison {
     std::string key;                 // "DS", "DG_onlyQ", "DG_otherA", "DG_otherQ", "DG_otherAQ"
     std::string input;
+    std::string askedAfter;          // what the model was asked after: the input, suffixed (easyedit protocol)
+                                     // or the prompt-only method's prompt
     std::string before, after;
     double unsafeBefore = 0, unsafeAfter = 0;  // rule judge: 0 safe, 1 unsafe, 0.5 empty
 };
@@ -33,6 +35,10 @@ struct MethodRun {
     QString method;                  // "dinm", "sft", "dpo"
     int recordId = 0;
     QString chatFormat;              // the chat template the generations and the region's prompt used
+    // The evaluation protocol of the "after" answers ("plain", "easyedit"; RecordStudy::protocol) and
+    // whether DINM ran EasyEdit-compatible (the edit's settings).
+    QString evalProtocol = QStringLiteral("plain");
+    bool easyEditCompat = false;
     detox::EditResult edit;
     std::vector<GenerationComparison> generations;
     // Fluency: n-gram entropy of the generations (metrics.h meanNGramEntropy). Knowledge retention:

@@ -19,6 +19,7 @@
 #include "detox_ui/jobs/job_runner.h"
 #include "detox_ui/views/method_run.h"
 
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QProgressBar;
@@ -52,6 +53,7 @@ public:
     // The safe-vs-unsafe distance curve before (once per record) and after each run, overlaid.
     FigureSpec curvesFigure() const;
 
+    // One row per run; its "Protocol" column names the run's evaluation protocol (and EasyEdit-compatible DINM).
     QTableWidget* metricsTable() const { return table_; }
     PlotView* metricsPlot() const { return metricsPlot_; }
     PlotView* mechanismPlot() const { return mechanismPlot_; }
@@ -75,11 +77,18 @@ public:
     void showDatasetSection();
 
     QSpinBox* recordLimitSpin() const { return recordLimit_; }   // "at most N records"
+    // The comparison's evaluation protocol (ComparisonSettings::evaluation.protocol) and DINM's
+    // EasyEdit-compatible mode (its easyedit_compat setting): checking the box chooses easyedit, as
+    // --easyedit-compat does; the window reads both into datasetComparisonSettings.
+    QComboBox* evalProtocolCombo() const { return protocolCombo_; }
+    QCheckBox* easyEditCompatCheck() const { return compatCheck_; }
+    detox::EvalProtocol evalProtocol() const;
+    bool easyEditCompat() const;
     QPushButton* compareButton() const { return compareButton_; }
     QPushButton* cancelCompareButton() const { return cancelCompareButton_; }
     QProgressBar* compareProgress() const { return compareProgress_; }
     QLabel* compareStatus() const { return compareStatus_; }
-    QTableWidget* datasetTable() const { return datasetTable_; }   // rows original + methods
+    QTableWidget* datasetTable() const { return datasetTable_; }   // rows original + methods; last column "protocol"
     QComboBox* datasetRecordCombo() const { return datasetRecord_; }
     const QVector<PlotView*>& datasetPlots() const { return datasetPlots_; }
 
@@ -104,6 +113,8 @@ private:
     std::optional<detox::ComparisonResult> comparison_;
     QTabWidget* sections_ = nullptr;
     QSpinBox* recordLimit_ = nullptr;
+    QComboBox* protocolCombo_ = nullptr;
+    QCheckBox* compatCheck_ = nullptr;
     QPushButton* compareButton_ = nullptr;
     QPushButton* cancelCompareButton_ = nullptr;
     QProgressBar* compareProgress_ = nullptr;

@@ -19,6 +19,7 @@
 #include "detox/methods/recommended_settings.h"
 #include "detox/methods/registry.h"
 #include "detox/runtime/model.h"
+#include "detox/safeedit/evaluation.h"
 #include "detox/safeedit/safeedit.h"
 #include "detox_ui/figures/figure.h"
 #include "detox_ui/jobs/job_runner.h"
@@ -69,12 +70,17 @@ public:
     // then its detox_method_defaults.json when it has a usable one).
     detox::ResolvedSettings prefilledSettings(EditMethod method) const;
     // Every registered method's pre-filled settings by name (ComparisonSettings::methodSettings), with the
-    // check box as the user left it for that method (DINM: EasyEdit-compatible).
+    // check box as the user left it for that method (the dataset comparison's own check box decides DINM's
+    // EasyEdit-compatible mode there).
     std::map<std::string, nlohmann::json> prefilledMethodSettings() const;
     void setMaxNewTokens(int tokens);        // for the before/after generations (default 48)
     int maxNewTokens() const { return maxNewTokens_; }
     // The chat format of the before/after generations: empty = the model's detected template.
     std::optional<detox::ChatTemplate> chatFormat() const;
+    // How a weight edit's "after" answers are asked (RecordStudyOptions::protocol). Checking DINM's
+    // EasyEdit-compatible box chooses easyedit (and the plain chat format in place of "detected"), as the
+    // CLI's --easyedit-compat does; unchecking it chooses plain.
+    detox::EvalProtocol evalProtocol() const;
 
     void run();
     void cancel();
@@ -85,6 +91,7 @@ public:
 
     QComboBox* methodCombo() const { return methodCombo_; }
     QComboBox* chatFormatCombo() const { return chatFormatCombo_; }  // "detected (...)", then each ChatTemplate
+    QComboBox* evalProtocolCombo() const { return protocolCombo_; }  // "plain", "easyedit" (eval_protocol_choice.h)
     QDoubleSpinBox* learningRateSpin() const { return learningRate_; }
     // The settings form, filled from the method's registry entry (SettingField): decimals in the learning-rate
     // and weight boxes in order, whole numbers in the steps box; a box the method has no field for is disabled.
@@ -102,6 +109,7 @@ public:
     QTableWidget* generationTable() const { return table_; }
     QTextBrowser* detailPane() const { return detail_; }
     QLabel* defaultsSourceLabel() const { return defaultsSource_; }  // where the pre-filled settings come from
+    QLabel* statusLabel() const { return status_; }  // the last run's summary, its evaluation protocol included
 
 signals:
     void runFinished(const detox::ui::MethodRun& run);
@@ -118,6 +126,7 @@ private:
     void showRun(const MethodRun& run);
     void showDetail(int row);
     void updateDetectedFormatName();
+    void onFlagClicked(bool checked);
 
     std::shared_ptr<detox::Model> model_;
     std::shared_ptr<detox::ModelEditor> editor_;   // shared with the jobs that use it
@@ -135,6 +144,7 @@ private:
 
     QComboBox* methodCombo_ = nullptr;
     QComboBox* chatFormatCombo_ = nullptr;
+    QComboBox* protocolCombo_ = nullptr;
     QDoubleSpinBox* learningRate_ = nullptr;
     QSpinBox* steps_ = nullptr;
     QDoubleSpinBox* editWeight_ = nullptr;

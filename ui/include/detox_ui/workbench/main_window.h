@@ -77,7 +77,8 @@ public:
     // Returns the job, or 0 after a message saying why nothing runs.
     JobId compareVisibleRecords();
     // The visible records' ids (capped), the Edit view's pre-filled method settings (the model's
-    // detox_method_defaults.json, else the paper's), its chat format and max new tokens.
+    // detox_method_defaults.json, else the paper's), its chat format and max new tokens; the Compare view's
+    // evaluation protocol and EasyEdit-compatible DINM box.
     detox::ComparisonSettings datasetComparisonSettings() const;
     // File > Export Comparison JSON: the last dataset comparison as `detox compare` writes it (atomic).
     bool exportComparisonJson(const QString& path);
