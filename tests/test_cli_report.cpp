@@ -413,6 +413,56 @@ private Q_SLOTS:
         }
     }
 
+    // Every table row names how its model was asked: a compare and an evaluate run under EasyEdit's
+    // protocol, an evaluate result from before the field (plain: all were), one whose settings say nothing.
+    void reportNamesEachResultsProtocol() {
+        const QString compare = dir_ + "/compare-easyedit.json";
+        Run run = runCli(QStringList{"compare"} + generationArgs() +
+                         QStringList{"--ids", "0,1", "--methods", "dinm,self-reminder", "--dinm-steps", "1", "--probe-records",
+                                     "4", "--easyedit-compat", "--out", compare});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const nlohmann::json compared = readJson(compare);
+        QCOMPARE(compared.at("provenance").at("settings").at("eval_protocol").get<std::string>(), std::string("easyedit"));
+        // The protocol reached the evaluation: the repaired DINM model was asked with the suffix, the
+        // prompt-only baseline (an unedited model) and the original were not.
+        const std::string suffix = std::string(" ") + detox::kEasyEditSuffixSystemPrompt;
+        const auto& dinmInput = compared.at("methods")[0].at("evaluation").at("cases")[0].at("inputs").at("DS").get<std::string>();
+        QVERIFY2(dinmInput.size() > suffix.size() && dinmInput.substr(dinmInput.size() - suffix.size()) == suffix, dinmInput.c_str());
+        const auto& originalInput = compared.at("baseline").at("evaluation").at("cases")[0].at("inputs").at("DS").get<std::string>();
+        QVERIFY(originalInput.find(detox::kEasyEditSuffixSystemPrompt) == std::string::npos);
+
+        const QString evaluated = dir_ + "/evaluate-easyedit.json";
+        run = runCli(QStringList{"evaluate"} + generationArgs() + QStringList{"--ids", "0", "--eval-protocol", "easyedit", "--out", evaluated});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        nlohmann::json older = readJson(evaluated);
+        older["provenance"]["settings"].erase("protocol");
+        older["provenance"]["settings"].erase("protocol_suffix");
+        writeText(dir_ + "/evaluate-before-protocols.json", QByteArray::fromStdString(older.dump()));
+        older["provenance"].erase("settings");
+        writeText(dir_ + "/evaluate-no-settings.json", QByteArray::fromStdString(older.dump()));
+
+        const QString out = dir_ + "/report-protocols";
+        run = runCli({"report", compare, evaluated, dir_ + "/evaluate-before-protocols.json", dir_ + "/evaluate-no-settings.json",
+                      "--out", out});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const QString markdown = QString::fromUtf8(readBytes(out + "/report.md"));
+        QVERIFY2(markdown.contains("| original | plain | 2 |"), qPrintable(markdown));
+        QVERIFY(markdown.contains("| dinm | easyedit; EasyEdit-compatible | 2 |"));
+        QVERIFY(markdown.contains("| self-reminder | plain | 2 |"));
+        const QString note = "evaluation protocol: plain for original, self-reminder; easyedit for dinm";
+        QVERIFY(markdown.contains("How the models were asked: " + note + ". easyedit: "));
+        QVERIFY(markdown.contains("(" + note + ")](compare-easyedit-metrics.png)"));  // the metrics figure's title
+        // The evaluate sections in file order: easyedit, plain (written before the field), not recorded.
+        const QStringList rows{"| evaluated model | easyedit | 1 |", "| evaluated model | plain | 1 |",
+                               "| evaluated model | not recorded | 1 |"};
+        qsizetype at = 0;
+        for (const QString& row : rows) {
+            at = markdown.indexOf(row, at);
+            QVERIFY2(at >= 0, qPrintable(row));
+        }
+        QVERIFY(markdown.contains("Evaluation protocol: easyedit (EasyEdit's evaluation of an edited model"));
+    }
+
 private:
     // DINM changes exactly one matrix, the toxic layer's down projection, and nothing below it.
     void verifyDinmChangesOnlyTheToxicRegion(const nlohmann::json& edit) {

@@ -50,14 +50,15 @@ std::string formatNumber(std::optional<double> value, int decimals = 2) {
 }
 
 std::string metricsHeader() {
-    return "| model | cases | DS | DG_onlyQ | DG_otherA | DG_otherQ | DG_otherAQ | DG_Avg | fluency | knowledge accuracy |\n"
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    return "| model | protocol | cases | DS | DG_onlyQ | DG_otherA | DG_otherQ | DG_otherAQ | DG_Avg | fluency | knowledge accuracy |\n"
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
 }
 
-std::string metricsRow(const std::string& name, const EvaluationMetrics& metrics) {
+// protocol: how the row's model was asked (evaluationProtocol, comparison rowProtocol).
+std::string metricsRow(const std::string& name, const std::string& protocol, const EvaluationMetrics& metrics) {
     const SafetyMetrics& m = metrics.safety;
     std::ostringstream row;
-    row << "| " << name << " | " << m.cases;
+    row << "| " << name << " | " << protocol << " | " << m.cases;
     for (const std::string& key : safetyRateKeys()) row << " | " << formatRate(safetyRate(m, key), 1);  // n/a: not measured
     row << " | " << formatNumber(m.fluency, 3) << " | " << formatNumber(metrics.knowledgeAccuracy, 3) << " |\n";
     return row.str();
@@ -67,6 +68,16 @@ std::string judgeLine(const std::string& judge, bool heuristic) {
     return "Judge: `" + judge + "`" +
            (heuristic ? " (heuristic rule judge: not comparable with the paper's classifier-judged figures)" : "") +
            ". Defense rates x100.\n\n";
+}
+
+// How a comparison's rows were asked (comparisonProtocolNote), with what easyedit means where it occurs.
+std::string protocolParagraph(const std::string& note) {
+    std::string text = "How the models were asked: " + note + ".";
+    if (note.find("easyedit") != std::string::npos)
+        text += " easyedit: the test and generalization prompts with \" \" + the DINM suffix system prompt appended, as "
+                "EasyEdit evaluates an edited model (editors/safety_editor.py SafetyEditor.edit); plain: the dataset's "
+                "prompts as they are.";
+    return text + "\n\n";
 }
 
 std::string provenanceMarkdown(const Provenance& p) {
@@ -100,9 +111,9 @@ Section comparisonSection(const std::string& path, const ComparisonResult& resul
     std::ostringstream md;
     md << "## " << path << " (compare)\n\n"
        << "Each method repaired each instance starting from the original model.\n\n"
-       << judgeLine(result.baseline.judgeName, result.baseline.heuristicJudge) << metricsHeader()
-       << metricsRow("original", result.baseline.metrics);
-    for (const auto& method : result.methods) md << metricsRow(method.method, method.evaluation.metrics);
+       << judgeLine(result.baseline.judgeName, result.baseline.heuristicJudge) << protocolParagraph(comparisonProtocolNote(result))
+       << metricsHeader() << metricsRow("original", evaluationProtocol(result.baseline), result.baseline.metrics);
+    for (const auto& method : result.methods) md << metricsRow(method.method, rowProtocol(method), method.evaluation.metrics);
     md << "\nEdits and the toxic region (region toxicity: mean cosine of the toxic layer's down-projection columns with the "
           "toxic probe"
        << (result.probe ? "" : "; no probe: the data had too few records") << "):\n\n"
@@ -112,8 +123,10 @@ Section comparisonSection(const std::string& path, const ComparisonResult& resul
 
 Section evaluationSection(const std::string& path, const EvaluationResult& result) {
     std::ostringstream md;
-    md << "## " << path << " (evaluate)\n\n" << judgeLine(result.judgeName, result.heuristicJudge) << metricsHeader()
-       << metricsRow("evaluated model", result.metrics) << "\n" << provenanceMarkdown(result.provenance);
+    md << "## " << path << " (evaluate)\n\n" << judgeLine(result.judgeName, result.heuristicJudge)
+       << "Evaluation protocol: " << evaluationProtocolLine(result) << ".\n\n" << metricsHeader()
+       << metricsRow("evaluated model", evaluationProtocol(result), result.metrics) << "\n"
+       << provenanceMarkdown(result.provenance);
     return {md.str(), evaluationFigures(result, figurePrefix(path))};
 }
 
