@@ -25,6 +25,8 @@
 #include "reference_answers.h"
 #include "tiny_demo_model.h"
 #include "detox/analysis/locate.h"
+#include "detox/runtime/context_policy.h"
+#include "detox/runtime/inspect.h"
 #include "detox/runtime/model.h"
 #include "detox/methods/recommended_settings.h"
 #include "detox/safeedit/safeedit.h"
@@ -59,6 +61,7 @@ private slots:
     void initTestCase();
     void figuresFromResults();
     void locateDrawsDistances();
+    void layerTokenMapShowsEveryToken();
     void regionPromptIsChatFormatted();
     void dinmRunsUndoesAndCompares();
     void editDefaultsFollowTheModelsRecommendation();
@@ -162,6 +165,65 @@ void TestUiViews::locateDrawsDistances() {
     const QVector<double> drawnEasy = graphValues(toxic_->plotView()->plot(), easyName);
     QCOMPARE(drawnEasy.size(), int(easy.distances.size()));
     for (int i = 0; i < drawnEasy.size(); ++i) QVERIFY(closeTo(drawnEasy[i], easy.distances[size_t(i)] / largest));
+}
+
+// The layer x token map reads each text whole (a 64-token cap cut an 81-token generation silently and
+// paged it as "of 64"): more than 64 tokens give a map with every column, the pages' titles count them all
+// and together show each column once; a prompt longer than the model's context keeps its last context
+// tokens and the title says how many of how many.
+void TestUiViews::layerTokenMapShowsEveryToken() {
+    const Tokenizer& tokenizer = model_->tokenizer();
+    const int context = contextLimit(model_->config());
+    SafeEditRecord record = record_;
+    while (tokenizer.encode(record.unsafeGeneration).size() <= 64) record.unsafeGeneration += " " + record_.unsafeGeneration;
+    const std::vector<int> ids = tokenizer.encode(record.unsafeGeneration);
+    QVERIFY(int(ids.size()) <= context);
+
+    ToxicLayersView view;
+    view.resize(1200, 900);
+    view.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+    view.setJobRunner(&runner_);
+    view.setModel(model_);
+    view.setRecord(record);
+    view.computeMap();  // the default: hidden-state norm of the unsafe generation
+    QVERIFY(waitForJob(runner_));
+    const FigureSpec figure = view.mapView()->figure();
+    QCOMPARE(figure.heatmap.cols, int(ids.size()));
+    QCOMPARE(figure.heatmap.rows, model_->config().numLayers);
+    QCOMPARE(figure.heatmap.colLabels.last(), QString::fromStdString(tokenLabels(tokenizer, ids).back()));
+    const LayerTokenMap norms = hiddenNormMap(*model_, ids);
+    QVERIFY(closeTo(figure.heatmap.at(figure.heatmap.rows - 1, figure.heatmap.cols - 1), norms.values.back().back()));
+    QVERIFY2(!figure.title.contains("of its"), qPrintable(figure.title));  // nothing cut, nothing said
+    PlotView* map = view.mapView();
+    QVERIFY(map->pageCount() > 1);
+    int shown = 0;
+    for (int page = 0; page < map->pageCount(); ++page) {
+        map->setPage(page);
+        const FigureSpec& part = map->shownFigure();
+        QVERIFY2(part.title.endsWith(QString("tokens %1-%2 of %3").arg(shown + 1).arg(shown + part.heatmap.cols).arg(ids.size())),
+                 qPrintable(part.title));
+        shown += part.heatmap.cols;
+    }
+    QCOMPARE(shown, int(ids.size()));
+
+    // Past the context: the prompt's last `context` tokens (where the answer starts), said in the title.
+    const ChatTemplate format = tokenizer.detectedChatTemplate();
+    while (int(promptIds(tokenizer, record.adversarialPrompt, format).size()) <= context)
+        record.adversarialPrompt += " " + record_.adversarialPrompt;
+    const std::vector<int> whole = promptIds(tokenizer, record.adversarialPrompt, format);
+    view.setRecord(record);
+    view.textCombo()->setCurrentIndex(view.textCombo()->findData("adversarial"));
+    view.computeMap();
+    QVERIFY(waitForJob(runner_));
+    const FigureSpec& cut = view.mapView()->figure();
+    QCOMPARE(cut.heatmap.cols, context);
+    QCOMPARE(cut.heatmap.colLabels.last(), QString::fromStdString(tokenLabels(tokenizer, {whole.back()}).front()));
+    QVERIFY2(cut.title.contains(QString("the last %1 of its %2 tokens (the model's context)").arg(context).arg(whole.size())),
+             qPrintable(cut.title));
+    view.mapView()->setPage(1);
+    QVERIFY2(view.mapView()->shownFigure().title.contains(QString("the last %1 of its %2 tokens").arg(context).arg(whole.size())),
+             qPrintable(view.mapView()->shownFigure().title));
 }
 
 // The toxic region reads the adversarial prompt as the model sees it when answering (detected template,

@@ -26,6 +26,7 @@
 #include "plot_values.h"
 #include "poisoned_checkpoint.h"
 #include "tiny_demo_model.h"
+#include "detox/runtime/context_policy.h"
 #include "detox/runtime/inspect.h"
 #include "detox/analysis/locate.h"
 #include "detox/methods/methods.h"
@@ -152,9 +153,9 @@ void TestUiWorkflow::locateDrawsCurveAndMap() {
     // The located layer moves to the toxic-region view.
     QCOMPARE(window.toxicRegionView()->layerSpin()->value(), expected.toxicLayer);
 
-    // Default map: hidden-state norm of the unsafe generation (cut to 64 tokens).
-    std::vector<int> ids = reference_->tokenizer().encode(record_.unsafeGeneration);
-    ids.resize(std::min(ids.size(), size_t(ToxicLayersView::kMaxMapTokens)));
+    // Default map: hidden-state norm of the whole unsafe generation (it fits the model's context).
+    const std::vector<int> ids = reference_->tokenizer().encode(record_.unsafeGeneration);
+    QVERIFY(int(ids.size()) <= contextLimit(reference_->config()));
     const LayerTokenMap norms = hiddenNormMap(*reference_, ids);
     const FigureSpec& figure = view->mapView()->figure();
     QCOMPARE(figure.kind, FigureKind::Heatmap);
@@ -190,8 +191,7 @@ void TestUiWorkflow::locateDrawsCurveAndMap() {
     // Safe vs unsafe distance per token: as many columns as the shorter text.
     view->measureCombo()->setCurrentIndex(view->measureCombo()->findData(int(LayerTokenMeasure::SafeUnsafeDistance)));
     QVERIFY(map.wait(120000));
-    std::vector<int> safe = reference_->tokenizer().encode(record_.safeGeneration);
-    safe.resize(std::min(safe.size(), size_t(ToxicLayersView::kMaxMapTokens)));
+    const std::vector<int> safe = reference_->tokenizer().encode(record_.safeGeneration);
     QCOMPARE(view->mapView()->figure().heatmap.cols, int(std::min(safe.size(), ids.size())));
     const LayerTokenMap distance = safeUnsafeDistanceMap(*reference_, safe, ids);
     QVERIFY(closeTo(view->mapView()->figure().heatmap.at(1, 2), distance.values[1][2]));

@@ -8,6 +8,9 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include <algorithm>
+#include <array>
+
 #include <nlohmann/json.hpp>
 
 #include "detox/safeedit/evaluation.h"
@@ -22,28 +25,40 @@ namespace detox::ui {
 
 namespace {
 
-// A patching job's result: the core result and the corrupt prompt's last-K tokens (the map's columns).
-struct PatchingRun {
-    detox::PatchingResult result;
-    QStringList positionTokens;
-};
-
-// The corrupt (adversarial) prompt's tokens at the result's positions, encoded as patchRecord encodes it
-// (promptIds in the chat template; a keep-last cut leaves the last tokens as they are).
-QStringList positionTokens(const detox::Model& model, const detox::SafeEditRecord& record,
-                           const detox::PatchingRecordResult& result, detox::ChatTemplate format) {
-    const std::vector<int> ids = detox::promptIds(model.tokenizer(), record.adversarialPrompt, format);
-    QStringList tokens;
-    for (int offset : result.positions) {
-        const int index = int(ids.size()) + offset;
-        tokens << (index >= 0 ? QString::fromStdString(tokenLabels(model.tokenizer(), {ids[size_t(index)]}).front())
-                              : QString());
-    }
-    return tokens;
-}
-
 QString percent(std::optional<double> fraction) {
     return fraction ? QStringLiteral("%1%").arg(100.0 * *fraction, 0, 'f', 1) : QStringLiteral("n/a");
+}
+
+// A layer x token map job's result: the map and what it covers of its texts (empty: all of them).
+struct MapRun {
+    detox::LayerTokenMap map;
+    QString coverage;
+};
+
+RegionInput mapInput(const QString& text) {
+    return text == "safe" ? RegionInput::Safe : text == "adversarial" ? RegionInput::Adversarial : RegionInput::Unsafe;
+}
+
+// The region inputs' lengths in tokens before the context cut, in RegionInput order.
+std::array<int, 3> wholeInputLengths(const detox::Model& model, const detox::SafeEditRecord& record) {
+    const auto& tokenizer = model.tokenizer();
+    return {int(detox::promptIds(tokenizer, record.adversarialPrompt, resolvedChatFormat(model, {})).size()),
+            int(tokenizer.encode(record.safeGeneration).size()), int(tokenizer.encode(record.unsafeGeneration).size())};
+}
+
+// What the map's columns cover of its text; the distance map has the positions both generations have.
+QString mapCoverage(const detox::LayerTokenMap& map, LayerTokenMeasure measure, RegionInput input,
+                    const std::array<int, 3>& whole) {
+    const int shown = int(map.tokens.size());
+    if (measure != LayerTokenMeasure::SafeUnsafeDistance)
+        return contextCutNote(shown, whole[size_t(input)], input == RegionInput::Adversarial);
+    const int safe = whole[size_t(RegionInput::Safe)], unsafe = whole[size_t(RegionInput::Unsafe)];
+    if (shown >= std::max(safe, unsafe)) return {};
+    return QObject::tr("the first %1 positions, which both generations have (safe %2, unsafe %3 tokens%4)")
+        .arg(shown)
+        .arg(safe)
+        .arg(unsafe)
+        .arg(std::min(safe, unsafe) > shown ? QObject::tr("; cut at the model's context") : QString());
 }
 
 }  // namespace
@@ -283,6 +298,12 @@ FigureSpec layerTokenFigure(const detox::LayerTokenMap& map, const QString& titl
     return figure;
 }
 
+QString contextCutNote(int shown, int whole, bool keptLast) {
+    if (shown >= whole) return {};
+    return keptLast ? QObject::tr("the last %1 of its %2 tokens (the model's context)").arg(shown).arg(whole)
+                    : QObject::tr("the first %1 of its %2 tokens (the model's context)").arg(shown).arg(whole);
+}
+
 void ToxicLayersView::computeMap() {
     if (!model_ || !record_ || !runner_) return;
     if (mapRunning_) {
@@ -303,29 +324,34 @@ void ToxicLayersView::computeMap() {
     mapPending_ = false;
     auto model = model_;
     const detox::SafeEditRecord record = *record_;
-    runner_->submit(JobSpec<detox::LayerTokenMap>{
+    runner_->submit(JobSpec<MapRun>{
         .options = options,
         .work = [model, record, measure, text](detox::JobControl& job) {
             job.checkpoint();
-            const auto ids = regionInputIds(*model, record, kMaxMapTokens);
+            const auto ids = regionInputIds(*model, record);  // each text whole, within the model's context
             const auto& safe = ids[size_t(RegionInput::Safe)];
             const auto& unsafe = ids[size_t(RegionInput::Unsafe)];
-            const auto& chosen = text == "safe" ? safe : text == "adversarial" ? ids[size_t(RegionInput::Adversarial)] : unsafe;
+            const RegionInput input = mapInput(text);
+            const auto& chosen = ids[size_t(input)];
+            MapRun run;
             switch (measure) {
-                case LayerTokenMeasure::SafeUnsafeDistance: return safeUnsafeDistanceMap(*model, safe, unsafe);
-                case LayerTokenMeasure::LogitLensTopProbability: return logitLensMap(*model, chosen);
-                case LayerTokenMeasure::HiddenNorm: break;
+                case LayerTokenMeasure::SafeUnsafeDistance: run.map = safeUnsafeDistanceMap(*model, safe, unsafe); break;
+                case LayerTokenMeasure::LogitLensTopProbability: run.map = logitLensMap(*model, chosen); break;
+                case LayerTokenMeasure::HiddenNorm: run.map = hiddenNormMap(*model, chosen); break;
             }
-            return hiddenNormMap(*model, chosen);
+            run.coverage = mapCoverage(run.map, measure, input, wholeInputLengths(*model, record));
+            return run;
         },
-        .onSuccess = [this, textName](detox::LayerTokenMap& map) {
+        .onSuccess = [this, textName](MapRun& run) {
             mapRunning_ = false;
-            showMap(map, textName);
+            showMap(run.map, textName, run.coverage);
             if (mapPending_) computeMap();
         },
-        .describe = [](const detox::LayerTokenMap& map) {
-            return ResultDescription{QStringLiteral("%1 layers x %2 tokens").arg(map.values.size()).arg(map.tokens.size()),
-                                     QJsonObject{{"measure", QString::fromStdString(map.measure)}}};
+        .describe = [](const MapRun& run) {
+            QJsonObject json{{"measure", QString::fromStdString(run.map.measure)}, {"tokens", int(run.map.tokens.size())}};
+            if (!run.coverage.isEmpty()) json["coverage"] = run.coverage;
+            return ResultDescription{
+                QStringLiteral("%1 layers x %2 tokens").arg(run.map.values.size()).arg(run.map.tokens.size()), json};
         },
         .onFailure = [this](const RunLogEntry& entry) {
             mapRunning_ = false;
@@ -335,14 +361,16 @@ void ToxicLayersView::computeMap() {
         .receiver = this});
 }
 
-void ToxicLayersView::showMap(const detox::LayerTokenMap& map, const QString& textName) {
+void ToxicLayersView::showMap(const detox::LayerTokenMap& map, const QString& textName, const QString& coverage) {
     map_ = map;
     QString measureTitle = tr("Hidden-state norm");
     if (map.measure == layerTokenMeasureName(LayerTokenMeasure::SafeUnsafeDistance))
         measureTitle = tr("Safe vs unsafe hidden-state distance per token");
     else if (map.measure == layerTokenMeasureName(LayerTokenMeasure::LogitLensTopProbability))
         measureTitle = tr("Logit-lens top-token probability");
-    const QString title = tr("%1, %2 (record %3)").arg(measureTitle, textName).arg(record_ ? record_->id : 0);
+    const int recordId = record_ ? record_->id : 0;
+    const QString title = coverage.isEmpty() ? tr("%1, %2 (record %3)").arg(measureTitle, textName).arg(recordId)
+                                             : tr("%1, %2 (record %3: %4)").arg(measureTitle, textName).arg(recordId).arg(coverage);
     mapPlot_->setFigure(layerTokenFigure(map, title));
     emit mapReady(map);
 }
@@ -376,29 +404,23 @@ void ToxicLayersView::patch() {
     const int request = ++patchRequest_;
     patchProgress_->setRange(0, 0);  // busy until the first layer is done
     patchStatus_->setText(tr("%1: clean and corrupt runs with captures...").arg(point));
-    patchJob_ = runner_->submit(JobSpec<PatchingRun>{
+    patchJob_ = runner_->submit(JobSpec<detox::PatchingResult>{
         .options = options,
         .work = [model, record, dataset, settings](detox::JobControl& job) {
             // Phases: the clean and the corrupt run with captures (step 0), then one step per layer patched.
             job.report({0, model->config().numLayers, "clean and corrupt runs with captures", {}});
-            PatchingRun run;
-            run.result = detox::patchRecords(*model, dataset, {record.id}, settings, job);
-            // The settings leave the chat template to the tokenizer's detected one, as patchRecord does.
-            const detox::ChatTemplate format = model->tokenizer().detectedChatTemplate();
-            run.positionTokens = positionTokens(*model, record, run.result.records.front(), format);
-            return run;
+            return detox::patchRecords(*model, dataset, {record.id}, settings, job);
         },
-        .onSuccess = [this, request](PatchingRun& run) {
+        .onSuccess = [this, request](detox::PatchingResult& result) {
             patchJob_ = 0;
-            if (request == patchRequest_) showPatching(run.result, run.positionTokens);
+            if (request == patchRequest_) showPatching(result);
             updateEnabled();
         },
-        .describe = [](const PatchingRun& run) {
-            const detox::PatchingRecordResult& record = run.result.records.front();
-            nlohmann::json json = run.result;
+        .describe = [](const detox::PatchingResult& result) {
+            nlohmann::json json = result;
             return ResultDescription{QStringLiteral("%1: patching picks layer %2")
-                                         .arg(QString::fromStdString(run.result.point))
-                                         .arg(record.bestLayer),
+                                         .arg(QString::fromStdString(result.point))
+                                         .arg(result.records.front().bestLayer),
                                      toQJson(json)};
         },
         .onFailure = [this, request](const RunLogEntry& entry) {
@@ -427,7 +449,6 @@ void ToxicLayersView::onPatchProgress(JobId id, const detox::Progress& progress)
 void ToxicLayersView::clearPatching(const QString& hint) {
     ++patchRequest_;  // a result still on its way belongs to what was cleared
     patching_.clear();
-    patchingTokens_.clear();
     patchProgress_->setRange(0, 1);
     patchProgress_->setValue(0);
     patchStatus_->clear();
@@ -435,9 +456,8 @@ void ToxicLayersView::clearPatching(const QString& hint) {
     patchMapPlot_->clearFigure(tr("The patching layer x position map appears after Patch"));
 }
 
-void ToxicLayersView::showPatching(const detox::PatchingResult& result, const QStringList& positionTokens) {
+void ToxicLayersView::showPatching(const detox::PatchingResult& result) {
     patching_[result.point] = result;
-    patchingTokens_[result.point] = positionTokens;
     patchProgress_->setRange(0, 1);
     patchProgress_->setValue(1);
     const int index = pointCombo_->findData(QString::fromStdString(result.point));
@@ -469,7 +489,7 @@ void ToxicLayersView::redrawPatching() {
         return;
     }
     const detox::PatchingRecordResult& record = shown->second.records.front();
-    patchMapPlot_->setFigure(patchingMapFigure(record, QString::fromStdString(point), patchingTokens_[point]));
+    patchMapPlot_->setFigure(patchingMapFigure(record, QString::fromStdString(point)));
     QString criteria = tr("patching picks layer %1 (recovers %2)")
                            .arg(record.bestLayer)
                            .arg(percent(patchingCurveValue(shown->second, record.bestLayer)));

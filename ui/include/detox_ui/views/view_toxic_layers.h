@@ -49,10 +49,11 @@ public:
     void locate();
     const std::vector<detox::LocateResult>& results() const { return results_; }
 
-    // The layer x token heatmap for the chosen measure and text, as a job (also after each Locate).
+    // The layer x token heatmap for the chosen measure and text, as a job (also after each Locate). Each
+    // text is read whole within the model's context (the map view pages wide maps); what the context cuts
+    // is said in the map's title.
     void computeMap();
     const std::optional<detox::LayerTokenMap>& layerTokenMap() const { return map_; }
-    static constexpr int kMaxMapTokens = 64;   // longer texts are cut: the map stays readable
 
     QPushButton* locateButton() const { return locateButton_; }
     // Activation patching of the record at the chosen capture point over the last K prompt positions, as a
@@ -89,9 +90,9 @@ signals:
 private:
     void updateEnabled();
     void showResult(const detox::LocateResult& result);
-    void showMap(const detox::LayerTokenMap& map, const QString& textName);
+    void showMap(const detox::LayerTokenMap& map, const QString& textName, const QString& coverage);
     void clearPatching(const QString& hint);
-    void showPatching(const detox::PatchingResult& result, const QStringList& positionTokens);
+    void showPatching(const detox::PatchingResult& result);
     void redrawPatching();
     void onPatchProgress(JobId id, const detox::Progress& progress);
 
@@ -114,7 +115,6 @@ private:
 
     std::optional<detox::SafeEditDataset> source_;   // path and SHA-256 only (no records): for provenance
     std::map<std::string, detox::PatchingResult> patching_;      // by capture point name
-    std::map<std::string, QStringList> patchingTokens_;          // the last-K corrupt prompt tokens, by point
     JobId patchJob_ = 0;
     int patchRequest_ = 0;   // bumped when the shown results are cleared: older jobs' results are dropped
     QComboBox* pointCombo_ = nullptr;
@@ -129,6 +129,11 @@ private:
 
 // The layer x token heatmap of a map (rows "L0".., columns the tokens). id "layer-token-MEASURE".
 FigureSpec layerTokenFigure(const detox::LayerTokenMap& map, const QString& title);
+
+// How much of a text a token map shows when that is not all of it, for the map's title: "the last 1024 of
+// its 1300 tokens (the model's context)" (keptLast: a prompt keeps its end), "the first ..." otherwise.
+// Empty when the whole text is shown.
+QString contextCutNote(int shown, int whole, bool keptLast);
 
 }  // namespace detox::ui
 
