@@ -207,6 +207,120 @@ private slots:
         QVERIFY(plot.yAxis->range().contains(0.7) && plot.yAxis->range().size() < 1.0);
     }
 
+    // Six series of grouped bars (the dataset comparison): every bar keeps its value label, zeros and n/a
+    // included, and no two labels overlap: flat when wide, upright (smaller) when the bars are thin, none
+    // outside the plot. Thinner still, only zeros and n/a keep theirs and the x axis says where the others
+    // are. A PlotView gives such a figure the width its upright labels need.
+    void crowdedValueLabelsStayReadable() {
+        const QStringList methods{"original", "dinm", "sft", "dpo", "self-reminder", "suffix-prompt"};
+        std::vector<detox::SafetyMetrics> metrics(6);
+        for (int m = 0; m < 6; ++m) {
+            detox::SafetyMetrics& row = metrics[size_t(m)];
+            row.DS = m % 2 ? 100.0 : 0.0;
+            row.DG_onlyQ = row.DG_otherAQ = 100.0;
+            row.DG_otherA = 66.7;
+            row.DG_otherQ = m == 0 ? std::optional<double>() : std::optional<double>(0.0);
+            row.DG_Avg = 91.7;
+        }
+        const FigureSpec figure = metricsBarFigure(methods, metrics);
+        auto expectedLabel = [](int m, int k) {
+            return QStringList{m % 2 ? "100" : "0", "100", "66.7", m == 0 ? "n/a" : "0", "100", "91.7"}[k];
+        };
+        QCustomPlot plot;
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        for (const QSize size : {QSize(600, 330), QSize(1600, 500), QSize(400, 330)}) {
+            plot.resize(size);
+            QTRY_COMPARE(plot.viewport().size(), size);
+            renderFigure(figure, &plot);
+            plot.replot();
+            const bool crowded = size.width() < 500;
+            QCOMPARE(detox::test::textItems(&plot, "detoxValueLabel").size(), 36);
+            QList<QCPItemText*> shown;
+            for (int m = 0; m < 6; ++m)
+                for (int k = 0; k < 6; ++k) {
+                    auto* label = plot.findChild<QCPItemText*>(QString("value:%1:%2").arg(methods[m]).arg(k));
+                    QVERIFY(label);
+                    QCOMPARE(label->text(), expectedLabel(m, k));
+                    const bool unseenBar = label->text() == "0" || label->text() == "n/a";
+                    QCOMPARE(label->visible(), !crowded || unseenBar);
+                    if (label->visible()) shown.append(label);
+                }
+            QCOMPARE(plot.xAxis->label().contains("hover a bar"), crowded);
+            const QRectF inside = QRectF(plot.viewport()).adjusted(-0.5, -0.5, 0.5, 0.5);
+            for (int i = 0; i < shown.size(); ++i) {
+                const QRectF box = detox::test::textBox(shown[i]);
+                QVERIFY2(inside.contains(box), qPrintable(shown[i]->objectName()));
+                for (int j = i + 1; j < shown.size(); ++j) {
+                    const QRectF overlap = box.intersected(detox::test::textBox(shown[j]));
+                    const QRectF other = detox::test::textBox(shown[j]);
+                    QVERIFY2(overlap.width() < 0.5 || overlap.height() < 0.5,
+                             qPrintable(QString("%1 [%2,%3 %4x%5] / %6 [%7,%8 %9x%10], %11 pt")
+                                            .arg(shown[i]->objectName()).arg(box.x()).arg(box.y()).arg(box.width()).arg(box.height())
+                                            .arg(shown[j]->objectName()).arg(other.x()).arg(other.y()).arg(other.width()).arg(other.height())
+                                            .arg(shown[i]->font().pointSizeF())));
+                }
+            }
+            QCOMPARE(shown.front()->rotation(), size.width() < 1000 ? -90.0 : 0.0);
+            QVERIFY(shown.front()->font().pointSizeF() >= 6.0);
+        }
+        PlotView view;
+        view.resize(300, 400);
+        view.setFigure(figure);
+        QVERIFY(view.plot()->minimumWidth() >= 600);
+    }
+
+    // A long title wraps to a narrow plot (the patching map's pane cut it at both ends), whole; a marker
+    // label shared by three curves at the last layer wraps inside the axis rect instead of running past
+    // its left edge.
+    void titlesAndMarkerLabelsFitNarrowPlots() {
+        std::vector<detox::LocateResult> results;
+        for (int id : {6, 0, 1}) {
+            detox::LocateResult result;
+            result.recordId = id;
+            result.variant = "masked";
+            result.distances = {15.0 + id, 15.5, 16.0, 16.1, 17.0, 17.2, 17.3, 20.0};
+            result.toxicLayer = 7;
+            results.push_back(result);
+        }
+        FigureSpec figure = toxicLayerFigure(results);
+        figure.title = "Activation patching resid_post per position (record 6), the whole title";
+        QCustomPlot plot;
+        plot.resize(330, 300);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QTRY_COMPARE(plot.viewport().width(), 330);
+        renderFigure(figure, &plot);
+        plot.replot();
+        auto* title = qobject_cast<QCPTextElement*>(plot.plotLayout()->element(0, 0));
+        QVERIFY(title);
+        QVERIFY(title->text().contains('\n'));
+        QCOMPARE(title->text().replace('\n', ' '), figure.title);
+        const QFontMetricsF titleMetrics(title->font());
+        for (const QString& line : title->text().split('\n'))
+            QVERIFY2(titleMetrics.horizontalAdvance(line) <= plot.width(), qPrintable(line));
+        const QList<QCPItemText*> markers = detox::test::textItems(&plot, "detoxMarkerLabel");
+        QCOMPARE(markers.size(), 1);
+        const QString full = markers.front()->property("detoxFullText").toString();
+        QVERIFY2(full.startsWith("toxic layer 7 (masked record 6, masked record 0"), qPrintable(full));
+        const QRectF box = detox::test::textBox(markers.front());
+        QVERIFY2(box.left() >= plot.axisRect()->rect().left() - 0.5,
+                 qPrintable(QString("label from %1, axis rect from %2").arg(box.left()).arg(plot.axisRect()->rect().left())));
+        QVERIFY(box.right() <= plot.axisRect()->rect().right() + 0.5);
+        QVERIFY(box.top() >= 0);
+        QCOMPARE(markers.front()->text().replace('\n', ' '), full);  // wrapped, not cut
+        // Wide enough, the same label stays on one line.
+        plot.resize(1400, 500);
+        QTRY_COMPARE(plot.viewport().width(), 1400);
+        plot.replot();
+        QCOMPARE(markers.front()->text(), full);
+        // Exports fit at their own size (what the report writes).
+        QCustomPlot hidden;
+        renderFigure(figure, &hidden);
+        hidden.toPixmap(330, 300);
+        QVERIFY(qobject_cast<QCPTextElement*>(hidden.plotLayout()->element(0, 0))->text().contains('\n'));
+    }
+
     // A token heatmap wider than a page is shown a page at a time, titled with the columns it shows
     // ("tokens 701-763 of 763"), every column labelled, the whole map's colour range; nothing is cut.
     void wideHeatmapsArePaged() {

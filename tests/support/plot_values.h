@@ -1,5 +1,8 @@
 // What a QCustomPlot actually draws, for ui tests that compare plots with computed results.
 #pragma once
+#include <QList>
+#include <QPolygonF>
+#include <QRectF>
 #include <QString>
 #include <QStringList>
 #include <QVector>
@@ -38,6 +41,26 @@ inline QStringList plotTexts(QCustomPlot* plot) {
     for (int i = 0; i < plot->itemCount(); ++i)
         if (auto* text = qobject_cast<QCPItemText*>(plot->item(i))) texts.append(text->text());
     return texts;
+}
+
+// The box a text item's text is drawn in, in plot pixels, its padding left out (after a replot). Flat or
+// upright (rotated -90: the left padding lies below the text).
+inline QRectF textBox(QCPItemText* text) {
+    QPolygonF corners;
+    for (QCPItemAnchor* anchor : {text->topLeft, text->topRight, text->bottomRight, text->bottomLeft})
+        corners << anchor->pixelPosition();
+    const QMargins pad = text->padding();
+    if (text->rotation() == -90) return corners.boundingRect().adjusted(pad.top(), pad.right(), -pad.bottom(), -pad.left());
+    return corners.boundingRect().adjusted(pad.left(), pad.top(), -pad.right(), -pad.bottom());
+}
+
+// The text items whose property `property` is set (e.g. "detoxValueLabel", "detoxMarkerLabel"), in order.
+inline QList<QCPItemText*> textItems(QCustomPlot* plot, const char* property) {
+    QList<QCPItemText*> items;
+    for (int i = 0; i < plot->itemCount(); ++i)
+        if (auto* text = qobject_cast<QCPItemText*>(plot->item(i)); text && text->property(property).toBool())
+            items.append(text);
+    return items;
 }
 
 // The names in the plot's legend, in order.

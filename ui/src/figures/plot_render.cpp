@@ -65,6 +65,7 @@ void addTitle(QCustomPlot* plot, const QString& title) {
     font.setBold(true);
     element->setFont(font);
     element->setObjectName("title");
+    element->setProperty("detoxFullText", title);  // fitTextsToLayout wraps it to the plot's width
     plot->plotLayout()->addElement(0, 0, element);
 }
 
@@ -143,15 +144,35 @@ void addMarkers(QCustomPlot* plot, const FigureSpec& figure, const QVector<QColo
         text->setText(label.label);
         text->setColor(palette.marker);
         text->setProperty("detoxMarkerLabel", true);
+        text->setProperty("detoxFullText", label.label);  // fitTextsToLayout wraps it to the axis rect
+        text->setClipToAxisRect(false);                      // a wrapped label may reach above the rect
+    }
+}
+
+// Samples along each marker label's estimated extent (it is drawn above its marker, leaning inwards at the
+// ends of the x range), so the legend keeps off the labels as off the data.
+void addMarkerLabelSamples(QCustomPlot* plot, const FigureSpec& figure, std::vector<QPointF>& samples) {
+    const QCPRange x = plot->xAxis->range(), y = plot->yAxis->range();
+    const double rectWidth = plot->width() > 200 ? plot->width() - 100.0 : 700.0;  // before the first layout
+    const QFontMetricsF metrics(plot->font());
+    for (const MarkerLabel& label : markerLabels(figure)) {
+        const double width = std::min(1.0, metrics.horizontalAdvance(label.label) / rectWidth);
+        const double at = (label.x - x.lower) / x.size(), height = (label.y - y.lower) / y.size() + 0.05;
+        const Qt::Alignment alignment = markerLabelAlignment(figure, label.x);
+        const double left = alignment & Qt::AlignRight  ? at - width
+                            : alignment & Qt::AlignLeft ? at
+                                                        : at - width / 2;
+        for (int k = 0; k <= 20; ++k) samples.emplace_back(left + width * k / 20.0, height);
     }
 }
 
 // Puts the legend where the least of the data is drawn: each candidate box (a third of the axis rect
-// in a corner or at the middle of a side) counts the points sampled along lines and bars under it.
+// in a corner or at the middle of a side) counts the points sampled along lines, bars and marker labels.
 void placeLegend(QCustomPlot* plot, const FigureSpec& figure) {
     const QCPRange x = plot->xAxis->range(), y = plot->yAxis->range();
     if (x.size() <= 0 || y.size() <= 0) return;
     std::vector<QPointF> samples;  // in axis-rect fractions, y up
+    addMarkerLabelSamples(plot, figure, samples);
     auto add = [&](double px, double py) { samples.emplace_back((px - x.lower) / x.size(), (py - y.lower) / y.size()); };
     for (const FigureSeries& series : figure.series) {
         const int count = int(std::min(series.x.size(), series.y.size()));
@@ -270,17 +291,15 @@ void renderLine(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     bool hasMarkers = false;
     for (const FigureSeries& series : figure.series) hasMarkers = hasMarkers || !series.markers.isEmpty();
     if (figure.yRange) plot->yAxis->setRange(figure.yRange->first, figure.yRange->second);
-    if (hasMarkers) plot->yAxis->setRangeUpper(plot->yAxis->range().upper + plot->yAxis->range().size() * 0.08);
+    if (hasMarkers) plot->yAxis->setRangeUpper(plot->yAxis->range().upper + plot->yAxis->range().size() * 0.12);
     plot->legend->setVisible(figure.series.size() > 1);
     placeLegend(plot, figure);
 }
 
 // Labels every bar with its value ("0" for a bar of height zero, "n/a" for one not measured) just above
-// it, so a zero is seen as a zero and not as a missing bar. Crowded figures label only zeros and n/a.
+// it, so a zero is seen as a zero and not as a missing bar. fitValueLabels fits them to the bars' width
+// once it is known (after each layout).
 void addBarValueLabels(QCustomPlot* plot, const FigureSpec& figure) {
-    constexpr int kMostLabelled = 48;
-    int bars = 0;
-    for (const FigureSeries& series : figure.series) bars += int(series.y.size());
     const int count = std::max<int>(1, figure.series.size());
     const double width = 0.8 / count;
     QFont font = plot->font();
@@ -291,7 +310,6 @@ void addBarValueLabels(QCustomPlot* plot, const FigureSpec& figure) {
         for (int k = 0; k < series.y.size(); ++k) {
             const double value = series.y[k];
             const bool unmeasured = std::isnan(value);
-            if (bars > kMostLabelled && value != 0 && !unmeasured) continue;
             auto* text = new QCPItemText(plot);
             text->position->setCoords(series.x[k] + offset, unmeasured ? 0.0 : std::max(0.0, value));
             text->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
@@ -299,6 +317,10 @@ void addBarValueLabels(QCustomPlot* plot, const FigureSpec& figure) {
             text->setFont(font);
             text->setText(unmeasured ? QObject::tr("n/a") : QString::number(value, 'g', 3));
             text->setProperty("detoxValueLabel", true);
+            text->setProperty("detoxBarWidth", width);  // in x units: what fitTextsToLayout fits the label to
+            text->setProperty("detoxFontSize", font.pointSizeF());
+            text->setProperty("detoxUnseenBar", unmeasured || value == 0);  // labelled even when crowded
+            text->setClipToAxisRect(false);
             text->setObjectName(QStringLiteral("value:%1:%2").arg(series.name).arg(k));
         }
     }
@@ -337,8 +359,9 @@ void renderBars(const FigureSpec& figure, QCustomPlot* plot, const PlotPalette& 
     if (characters > 40 && figure.categories.size() > 2) plot->xAxis->setTickLabelRotation(-40);
     plot->xAxis->setRange(-0.6, figure.categories.size() - 0.4);
     if (figure.yRange) std::tie(low, high) = *figure.yRange;
-    // Headroom for the value labels above the bars (a rate axis keeps its ticks at 0-100).
-    const double headroom = (high - low) * 0.12;
+    // Headroom for the value labels above the bars (a rate axis keeps its ticks at 0-100); many series
+    // make thin bars whose labels stand upright, taller.
+    const double headroom = (high - low) * (seriesCount >= 4 ? 0.22 : 0.12);
     plot->yAxis->setRange(low < 0 ? low - headroom : low, high > low ? high + headroom : (low < 0 ? 0 : 1));
     // Even one series gets its legend entry: the bars say whose values they are (all zero or not).
     plot->legend->setVisible(!figure.series.isEmpty());
@@ -447,6 +470,151 @@ void writePdf(QCustomPlot* plot, const FigureSpec& figure, const QString& path, 
     }
 }
 
+QList<QCPItemText*> valueLabelItems(QCustomPlot* plot) {
+    QList<QCPItemText*> labels;
+    for (int i = 0; i < plot->itemCount(); ++i)
+        if (auto* text = qobject_cast<QCPItemText*>(plot->item(i)); text && text->property("detoxValueLabel").toBool())
+            labels.append(text);
+    return labels;
+}
+
+// text in lines no wider than `width` (greedy, at spaces); maxLines > 0 elides what does not fit in them.
+QString wrapToWidth(const QString& text, const QFont& font, double width, int maxLines = 0) {
+    const QFontMetricsF metrics(font);
+    QStringList lines;
+    for (const QString& word : text.split(QLatin1Char(' '), Qt::SkipEmptyParts)) {
+        if (!lines.isEmpty() && metrics.horizontalAdvance(lines.back() + QLatin1Char(' ') + word) <= width)
+            lines.back() += QLatin1Char(' ') + word;
+        else
+            lines.append(word);
+    }
+    if (maxLines > 0 && lines.size() > maxLines) {
+        QStringList rest = lines.mid(maxLines - 1);
+        lines = lines.mid(0, maxLines - 1);
+        lines.append(rest.join(QLatin1Char(' ')));
+    }
+    for (QString& line : lines) line = metrics.elidedText(line, Qt::ElideRight, width);
+    return lines.join(QLatin1Char('\n'));
+}
+
+// The title wraps to the plot's width (a narrow pane cut it at both ends). True when it changed.
+bool fitTitle(QCustomPlot* plot) {
+    bool changed = false;
+    for (int i = 0; i < plot->plotLayout()->elementCount(); ++i) {
+        auto* title = qobject_cast<QCPTextElement*>(plot->plotLayout()->elementAt(i));
+        if (!title || !title->property("detoxFullText").isValid()) continue;
+        const QString fitted = wrapToWidth(title->property("detoxFullText").toString(), title->font(),
+                                           std::max(60, plot->viewport().width() - 16));
+        if (fitted == title->text()) continue;
+        title->setText(fitted);
+        changed = true;
+    }
+    return changed;
+}
+
+// A marker label wraps (at most three lines, elided after) to the room its side of the axis rect leaves.
+void fitMarkerLabel(QCustomPlot* plot, QCPItemText* text) {
+    const QRect rect = plot->axisRect()->rect();
+    const double x = text->position->pixelPosition().x();
+    const Qt::Alignment alignment = text->positionAlignment();
+    const double room = alignment & Qt::AlignRight  ? x - rect.left()
+                        : alignment & Qt::AlignLeft ? rect.right() - x
+                                                    : 2 * std::min(x - rect.left(), rect.right() - x);
+    text->setText(wrapToWidth(text->property("detoxFullText").toString(), text->font(), std::max(80.0, room), 3));
+    text->setTextAlignment((alignment & Qt::AlignHorizontal_Mask) | Qt::AlignTop);
+}
+
+// Value labels wider than their bar stand upright above it, in a smaller font (down to kSmallestLabelPt)
+// when a line of text is taller than the bar is wide, so neighbouring labels never run into each other
+// ("100100100"). Bars thinner than that keep the labels of zeros and n/a (bars one cannot see) and the x
+// axis says where the other values are. True when the axis label changed (the layout must be redone).
+constexpr double kSmallestLabelPt = 6.0;
+
+// The text of an upright value label, in plot pixels: its box less the padding below it.
+QRectF uprightTextBox(const QCPItemText* text) {
+    QPolygonF corners;
+    for (QCPItemAnchor* anchor : {text->topLeft, text->topRight, text->bottomRight, text->bottomLeft})
+        corners << anchor->pixelPosition();
+    return corners.boundingRect().adjusted(0, 0, 0, -text->padding().left());
+}
+
+// Upright labels still thicker than their bars (crowded figures keep only those of zeros and n/a) go up
+// past the neighbours they would touch, left to right.
+void stackTouchingLabels(const QList<QCPItemText*>& labels) {
+    QList<QRectF> placed;
+    for (QCPItemText* label : labels) {
+        if (!label->visible()) continue;
+        for (int tries = 0; tries < 16; ++tries) {
+            const QRectF box = uprightTextBox(label);
+            double depth = 0;  // how far it reaches into a label placed before, from below
+            for (const QRectF& other : placed)
+                if (box.right() > other.left() + 0.5 && box.left() < other.right() - 0.5 &&
+                    box.bottom() > other.top() + 0.5 && box.top() < other.bottom() - 0.5)
+                    depth = std::max(depth, box.bottom() - other.top() + 1);
+            if (depth <= 0) break;
+            // Upright, the left padding lies below the text: more of it lifts the text.
+            label->setPadding(QMargins(label->padding().left() + int(std::ceil(depth)), 0, 0, 0));
+        }
+        placed.append(uprightTextBox(label));
+    }
+}
+
+bool fitValueLabels(QCustomPlot* plot) {
+    const QList<QCPItemText*> labels = valueLabelItems(plot);
+    if (labels.isEmpty()) return false;
+    const double barPixels = std::abs(plot->xAxis->coordToPixel(labels.front()->property("detoxBarWidth").toDouble()) -
+                                      plot->xAxis->coordToPixel(0));
+    QFont font = labels.front()->font();
+    font.setPointSizeF(labels.front()->property("detoxFontSize").toDouble());
+    double widest = 0;
+    for (QCPItemText* label : labels) widest = std::max(widest, QFontMetricsF(font).horizontalAdvance(label->text()));
+    const bool flat = widest + 2 <= barPixels;
+    // The label's box across the bar, as QCPItemText measures it (whole pixels).
+    auto thickness = [](const QFont& f) {
+        return QFontMetrics(f).boundingRect(0, 0, 0, 0, Qt::TextDontClip | Qt::AlignTop | Qt::AlignHCenter, "0").height();
+    };
+    while (!flat && thickness(font) > barPixels && font.pointSizeF() > kSmallestLabelPt)
+        font.setPointSizeF(std::max(kSmallestLabelPt, font.pointSizeF() - 0.25));
+    const bool crowded = !flat && thickness(font) > barPixels;
+    for (QCPItemText* label : labels) {
+        label->setFont(font);
+        label->setRotation(flat ? 0 : -90);  // upright: reads upwards, its left end on the bar
+        label->setPositionAlignment(flat ? Qt::AlignHCenter | Qt::AlignBottom : Qt::AlignLeft | Qt::AlignVCenter);
+        label->setPadding(flat ? QMargins(0, 0, 0, 2) : QMargins(2, 0, 0, 0));
+        label->setVisible(!crowded || label->property("detoxUnseenBar").toBool());
+    }
+    if (crowded) stackTouchingLabels(labels);
+    const QString axisLabel = plot->property("detoxXLabel").toString();
+    const QString shownLabel =
+        crowded ? (axisLabel.isEmpty() ? QString() : axisLabel + QStringLiteral("; ")) +
+                      QObject::tr("too many bars to label each: hover a bar for its value, or export CSV")
+                : axisLabel;
+    if (plot->xAxis->label() == shownLabel) return false;
+    plot->xAxis->setLabel(shownLabel);
+    return true;
+}
+
+// Texts whose fit depends on the drawn size, fitted after each layout (on screen and in every export).
+void fitTextsToLayout(QCustomPlot* plot) {
+    const bool titleChanged = fitTitle(plot);
+    if (fitValueLabels(plot) || titleChanged) {  // again with the new title and axis label sizes
+        plot->plotLayout()->update(QCPLayoutElement::upPreparation);
+        plot->plotLayout()->update(QCPLayoutElement::upMargins);
+        plot->plotLayout()->update(QCPLayoutElement::upLayout);
+        fitValueLabels(plot);  // the bars' width may have changed with the margins
+    }
+    for (int i = 0; i < plot->itemCount(); ++i) {
+        auto* text = qobject_cast<QCPItemText*>(plot->item(i));
+        if (text && text->property("detoxMarkerLabel").toBool()) fitMarkerLabel(plot, text);
+    }
+}
+
+void fitTextsAfterEveryLayout(QCustomPlot* plot) {
+    if (plot->property("detoxFitsTexts").toBool()) return;
+    plot->setProperty("detoxFitsTexts", true);
+    QObject::connect(plot, &QCustomPlot::afterLayout, plot, [plot] { fitTextsToLayout(plot); });
+}
+
 }  // namespace
 
 QCPColorGradient colorGradient(ColorScale scale, Theme theme) {
@@ -494,6 +662,7 @@ void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
     addTitle(plot, figure.title);
     const PlotPalette palette = plotPalette(theme);
     plot->xAxis->setLabel(figure.xLabel);
+    plot->setProperty("detoxXLabel", figure.xLabel);  // fitValueLabels may add a note to it
     plot->yAxis->setLabel(figure.yLabel);
     plot->legend->setFont(plot->font());
     plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);  // placeLegend may move it
@@ -506,6 +675,7 @@ void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
         break;
     }
     applyPlotTheme(plot, theme);
+    fitTextsAfterEveryLayout(plot);
     plot->replot(QCustomPlot::rpQueuedReplot);
 }
 

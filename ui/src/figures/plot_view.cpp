@@ -23,6 +23,17 @@ namespace {
 constexpr int kPixelsPerColumn = 16;
 constexpr int kMinPageColumns = 16;
 constexpr int kMaxPageColumns = 64;
+// Grouped bars get the width their value labels need standing upright (PlotsTest checks the fit).
+constexpr int kPixelsPerBar = 15;
+constexpr int kWidestBarMinimum = 720;
+constexpr int kPlotMinimumWidth = 320;
+
+int minimumPlotWidth(const FigureSpec& figure) {
+    if (figure.kind != FigureKind::Bar) return kPlotMinimumWidth;
+    int bars = 0;
+    for (const FigureSeries& series : figure.series) bars += int(series.y.size());
+    return std::clamp(90 + kPixelsPerBar * bars, kPlotMinimumWidth, kWidestBarMinimum);
+}
 
 QString formatValue(double value) {
     if (std::isnan(value)) return QObject::tr("n/a");
@@ -34,7 +45,7 @@ QString formatValue(double value) {
 PlotView::PlotView(QWidget* parent) : QWidget(parent), theme_(currentTheme()) {
     plot_ = new QCustomPlot(this);
     plot_->setObjectName("plot");
-    plot_->setMinimumSize(320, 220);
+    plot_->setMinimumSize(kPlotMinimumWidth, 220);
     plot_->setContextMenuPolicy(Qt::CustomContextMenu);
     plot_->setMouseTracking(true);
     plot_->setInteractions(QCP::Interactions(QCP::iRangeDrag) | QCP::iRangeZoom);
@@ -104,6 +115,7 @@ void PlotView::buildExportMenu() {
 void PlotView::setFigure(const FigureSpec& figure) {
     figure_ = figure;
     hasFigure_ = true;
+    plot_->setMinimumWidth(minimumPlotWidth(figure));
     stack_->setCurrentWidget(plot_);
     exportButton_->setEnabled(true);
     showPage(0, true);
@@ -150,6 +162,7 @@ void PlotView::resizeEvent(QResizeEvent* event) {
 void PlotView::clearFigure(const QString& placeholder) {
     figure_ = {};
     shown_ = {};
+    plot_->setMinimumWidth(kPlotMinimumWidth);
     pageStarts_ = {0};
     page_ = 0;
     for (QWidget* widget : {static_cast<QWidget*>(previousPage_), static_cast<QWidget*>(nextPage_),
