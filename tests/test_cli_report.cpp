@@ -463,6 +463,33 @@ private Q_SLOTS:
         QVERIFY(markdown.contains("Evaluation protocol: easyedit (EasyEdit's evaluation of an edited model"));
     }
 
+    // detox edit asks the edited model as --eval-protocol says (--easyedit-compat: easyedit, raw prompt) and
+    // names the protocol in its output; a bad name is refused before the model loads.
+    void editNamesItsProtocol() {
+        const QString data = QString::fromStdString(detox::demoDatasetPath("test"));
+        const QStringList edit{"edit", "--model", model_, "--data", data, "--id", "0", "--method", "dinm", "--steps", "1",
+                               "--max-new-tokens", "4"};
+        const std::string prompt = detox::loadSafeEdit(data.toStdString()).records.at(0).adversarialPrompt;
+        struct Case {
+            QStringList args;
+            std::string protocol, promptAfter, chatTemplate;
+        };
+        const std::string suffixed = prompt + " " + detox::kEasyEditSuffixSystemPrompt;
+        for (const Case& c : {Case{{}, "plain", prompt, ""}, Case{{"--eval-protocol", "easyedit"}, "easyedit", suffixed, ""},
+                              Case{{"--easyedit-compat"}, "easyedit", suffixed, "plain"}}) {
+            const Run run = runCli(edit + c.args);
+            QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+            const nlohmann::json out = nlohmann::json::parse(run.out.toStdString());
+            QCOMPARE(out.at("eval_protocol").get<std::string>(), c.protocol);
+            QCOMPARE(out.value("prompt_after", prompt), c.promptAfter);
+            if (!c.chatTemplate.empty()) QCOMPARE(out.at("chat_template").get<std::string>(), c.chatTemplate);
+        }
+        const Run bad = runCli(edit + QStringList{"--eval-protocol", "paper"});
+        QCOMPARE(bad.exitCode, 2);
+        QVERIFY2(bad.err.contains("--eval-protocol") && bad.err.contains("paper") && !bad.err.contains("loading model"),
+                 qPrintable(bad.err));
+    }
+
 private:
     // DINM changes exactly one matrix, the toxic layer's down projection, and nothing below it.
     void verifyDinmChangesOnlyTheToxicRegion(const nlohmann::json& edit) {

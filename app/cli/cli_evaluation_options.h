@@ -19,6 +19,9 @@ std::pair<int, int> parseShard(const std::string& text);
 // --chat-template NAME, if given; throws BadArguments naming the templates for an unknown name.
 std::optional<ChatTemplate> chatTemplateArgument(const Arguments& args);
 
+// --eval-protocol plain|easyedit; without it easyedit under --easyedit-compat, else plain. Throws BadArguments.
+EvalProtocol evalProtocolArgument(const Arguments& args);
+
 // Selection, shard and generation settings (no general-ability files); throws BadArguments.
 EvaluationSettings evaluationSettingsFrom(const Arguments& args);
 

@@ -121,6 +121,8 @@ int runEdit(const Arguments& args) {
     // first, so a malformed file fails before the slow load.
     const RecommendedSettings recommended = loadRecommendedSettings(args.value("model"));
     const nlohmann::json user = userSettings(args, method);
+    const EvalProtocol protocol = evalProtocolArgument(args);
+    const std::optional<ChatTemplate> chosenFormat = chatTemplateArgument(args);
     std::cerr << "loading model " << args.value("model") << std::endl;
     Model model = Model::load(args.value("model"), loadOptions);
     SafeEditDataset data = loadSafeEdit(args.value("data"));
@@ -133,7 +135,10 @@ int runEdit(const Arguments& args) {
     // The record study on the adversarial prompt: answers formatted and stopped as the SafeEdit evaluation
     // does it, the toxic layer before/after, the parameter shift.
     RecordStudyOptions options;
-    options.chatFormat = chatTemplateArgument(args).value_or(model.tokenizer().detectedChatTemplate());
+    // --easyedit-compat: EasyEdit's raw prompt and its evaluation of the edited model, as evaluate/compare.
+    const ChatTemplate detected = args.has("easyedit-compat") ? ChatTemplate::Plain : model.tokenizer().detectedChatTemplate();
+    options.chatFormat = chosenFormat.value_or(detected);
+    options.protocol = protocol;
     options.maxNewTokens = args.intValue("max-new-tokens", 64);
     options.generalizationInputs = false;
     options.readRegion = false;
@@ -149,6 +154,7 @@ int runEdit(const Arguments& args) {
     setProvenanceDataset(result.provenance, data);
 
     nlohmann::json out = {{"id", id}, {"method", method.name}, {"chat_template", chatTemplateName(study.chatFormat)},
+                          {"eval_protocol", evalProtocolName(study.protocol)},
                           {"settings_sources", sourcesJson(settings)}};
     if (!recommended.empty()) out["recommended_settings"] = recommended.path;
     out["locate"] = study.before.curve;
@@ -213,7 +219,10 @@ const bool kEditRegistered = registerCommand({
         {"train-pattern", "REGEX", "SFT/DPO: train only parameters whose name matches"},
         {"seed", "S", "seed (provenance; SFT/DPO example order)"},
         {"max-new-tokens", "N", "greedy generation length (64)"},
-        {"chat-template", "NAME", "before/after answers: plain|llama2|mistral|chatml|zephyr|llama3 (default: the tokenizer's)"},
+        {"chat-template", "NAME", "before/after answers: plain|llama2|mistral|chatml|zephyr|llama3 (default: the tokenizer's; plain with --easyedit-compat)"},
+        {"eval-protocol", "plain|easyedit", "the answer after a weight edit: plain (default; easyedit with --easyedit-compat) or "
+                                            "EasyEdit's evaluation of an edited model, the DINM suffix system prompt appended "
+                                            "(prompt_after; eval_protocol in the output)"},
     }),
     runEdit,
 });
