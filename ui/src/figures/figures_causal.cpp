@@ -131,12 +131,6 @@ FigureSpec patchingMapFigure(const PatchingRecordResult& record, const QString& 
     return figure;
 }
 
-FigureSpec patchingMapFigure(PatchingRecordResult record, const QString& point, const QStringList& positionTokens) {
-    record.positionTokens.clear();
-    for (const QString& token : positionTokens) record.positionTokens.push_back(token.toStdString());
-    return patchingMapFigure(record, point);
-}
-
 FigureSpec ablationMetricFigure(const QStringList& labels, const std::vector<AblationRecordResult>& records) {
     FigureSpec figure = ablationBars(
         labels, records,

@@ -28,8 +28,6 @@ FigureSpec patchingLayerFigure(const std::vector<PatchingResult>& results, std::
 // label), the recovered fraction per cell (NaN where not measured), diverging around 0 with a range of at
 // least [-1, 1] so full recovery always has the same colour. id "patching-map-POINT-record-ID".
 FigureSpec patchingMapFigure(const PatchingRecordResult& record, const QString& point);
-// TEMPORARY (until the Toxic layers view reads record.positionTokens): labels given by the caller.
-FigureSpec patchingMapFigure(PatchingRecordResult record, const QString& point, const QStringList& positionTokens);
 
 // The layer curve's value at a layer for a result (the record's, or the mean over records).
 std::optional<double> patchingCurveValue(const PatchingResult& result, int layer);
