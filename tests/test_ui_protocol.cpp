@@ -138,12 +138,12 @@ void TestUiProtocol::compatCheckChoosesEasyEditAndPromptOnlyStaysPlain() {
     QCheckBox* compat = edit->flagCheck();
     QVERIFY(compat->isEnabled() && !compat->isChecked());
     QVERIFY(!edit->chatFormat());  // "detected"
-    QTest::mouseClick(compat, Qt::LeftButton);
+    compat->click();  // as a user click: emits clicked
     QVERIFY(compat->isChecked());
     QCOMPARE(edit->evalProtocol(), EvalProtocol::EasyEdit);
     QCOMPARE(edit->chatFormat(), std::optional(ChatTemplate::Plain));  // EasyEdit's raw prompt, shown in the combo
     QCOMPARE(edit->settings().values.at("easyedit_compat").get<bool>(), true);
-    QTest::mouseClick(compat, Qt::LeftButton);
+    compat->click();  // as a user click: emits clicked
     QCOMPARE(edit->evalProtocol(), EvalProtocol::Plain);
     edit->chatFormatCombo()->setCurrentIndex(0);
 
@@ -171,7 +171,7 @@ void TestUiProtocol::datasetComparisonCarriesProtocolAndCompat() {
     QVERIFY(!settings.evaluation.chatTemplate);
 
     QVERIFY(view->evalProtocolCombo()->toolTip().contains("safety_editor.py"));
-    QTest::mouseClick(view->easyEditCompatCheck(), Qt::LeftButton);
+    view->easyEditCompatCheck()->click();  // as a user click: emits clicked
     QCOMPARE(view->evalProtocol(), EvalProtocol::EasyEdit);  // as --easyedit-compat
     settings = window.datasetComparisonSettings();
     QCOMPARE(settings.evaluation.protocol, EvalProtocol::EasyEdit);
@@ -214,7 +214,7 @@ void TestUiProtocol::datasetComparisonCarriesProtocolAndCompat() {
     older.methods[0].evaluation.provenance.settings = nlohmann::json::object();
     view->showDatasetComparison(older);
     QCOMPARE(cell(table, 1, "protocol"), QString("not recorded"));
-    QTest::mouseClick(view->easyEditCompatCheck(), Qt::LeftButton);
+    view->easyEditCompatCheck()->click();
     QCOMPARE(view->evalProtocol(), EvalProtocol::Plain);
 }
 

@@ -60,8 +60,10 @@ QString comparisonSummary(const detox::ComparisonResult& result) {
     for (const auto& method : result.methods)
         parts << QStringLiteral("%1 DS %2").arg(QString::fromStdString(method.method))
                      .arg(QString::fromStdString(detox::formatRate(method.evaluation.metrics.safety.DS)));
-    return QStringLiteral("%1 records: %2; %3")
-        .arg(result.baseline.cases.size())
+    const size_t records = result.baseline.cases.size();
+    return QStringLiteral("%1 %2: %3; %4")
+        .arg(records)
+        .arg(records == 1 ? QStringLiteral("record") : QStringLiteral("records"))
         .arg(parts.join(", "), QString::fromStdString(detox::comparisonProtocolNote(result)));
 }
 
@@ -108,7 +110,9 @@ QWidget* CompareView::buildDatasetSection() {
     auto* controls = new QHBoxLayout;
     controls->addWidget(recordLimit_);
     controls->addWidget(compatCheck_);
-    controls->addWidget(new QLabel(tr("Evaluation protocol:"), page));
+    auto* protocolLabel = new QLabel(tr("Evaluation protocol:"), page);
+    protocolLabel->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Preferred);  // beside its combo, not spread out
+    controls->addWidget(protocolLabel);
     controls->addWidget(protocolCombo_);
     controls->addWidget(compareButton_);
     controls->addWidget(cancelCompareButton_);
