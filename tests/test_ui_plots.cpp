@@ -321,6 +321,51 @@ private slots:
         QVERIFY(qobject_cast<QCPTextElement*>(hidden.plotLayout()->element(0, 0))->text().contains('\n'));
     }
 
+    // A heatmap in a narrow pane (the patching map beside the layer x token map): its title wraps within
+    // the column left of the colour scale, its x label within the axis rect, both whole; twenty rows in a
+    // short plot are labelled every k-th so the labels do not overprint (hover names each row).
+    void heatmapTextsFitANarrowPane() {
+        FigureSpec figure = heatmapFigure();
+        figure.title = "Patching resid_post per position (record 6)";
+        figure.xLabel = "prompt position (from the end) and the adversarial prompt's token";
+        figure.heatmap.rows = 20;
+        figure.heatmap.values.clear();
+        figure.heatmap.rowLabels.clear();
+        for (int r = 0; r < 20; ++r) {
+            figure.heatmap.rowLabels << QString("n%1").arg(r * 17);
+            for (int c = 0; c < 4; ++c) figure.heatmap.values.append(r - c);
+        }
+        QCustomPlot plot;
+        plot.resize(330, 220);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QTRY_COMPARE(plot.viewport().size(), QSize(330, 220));
+        renderFigure(figure, &plot);
+        plot.replot();
+        auto* title = qobject_cast<QCPTextElement*>(plot.plotLayout()->element(0, 0));
+        QVERIFY(title);
+        QCOMPARE(title->text().replace('\n', ' '), figure.title);
+        QCPColorScale* scale = nullptr;
+        for (int i = 0; i < plot.plotLayout()->elementCount(); ++i)
+            if (auto* element = qobject_cast<QCPColorScale*>(plot.plotLayout()->elementAt(i))) scale = element;
+        QVERIFY(scale);
+        const QFontMetricsF titleMetrics(title->font());
+        for (const QString& line : title->text().split('\n'))
+            QVERIFY2(titleMetrics.horizontalAdvance(line) <= plot.width() - scale->outerRect().width(), qPrintable(line));
+        QVERIFY(plot.xAxis->label().contains('\n'));
+        QCOMPARE(plot.xAxis->label().replace('\n', ' '), figure.xLabel);
+        const QFontMetricsF labelMetrics(plot.xAxis->labelFont());
+        for (const QString& line : plot.xAxis->label().split('\n'))
+            QVERIFY2(labelMetrics.horizontalAdvance(line) <= plot.axisRect()->width(), qPrintable(line));
+        const auto rows = plot.yAxis->ticker().dynamicCast<QCPAxisTickerText>();
+        QVERIFY(rows);
+        QVERIFY2(rows->ticks().size() < 20 && rows->ticks().size() >= 2, qPrintable(QString::number(rows->ticks().size())));
+        const QList<double> at = rows->ticks().keys();
+        const double spacing = std::abs(plot.yAxis->coordToPixel(at[1]) - plot.yAxis->coordToPixel(at[0]));
+        QVERIFY(spacing >= QFontMetrics(plot.yAxis->tickLabelFont()).height());
+        QCOMPARE(rows->ticks().value(0), QString("n0"));
+    }
+
     // A token heatmap wider than a page is shown a page at a time, titled with the columns it shows
     // ("tokens 701-763 of 763"), every column labelled, the whole map's colour range; nothing is cut.
     void wideHeatmapsArePaged() {

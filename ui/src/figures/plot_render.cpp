@@ -497,14 +497,29 @@ QString wrapToWidth(const QString& text, const QFont& font, double width, int ma
     return lines.join(QLatin1Char('\n'));
 }
 
-// The title wraps to the plot's width (a narrow pane cut it at both ends). True when it changed.
+// The width of the layout's first column, where the title sits: the plot's less the columns beside the
+// axis rect (a heatmap's colour scale).
+int firstColumnWidth(QCustomPlot* plot) {
+    QCPLayoutGrid* layout = plot->plotLayout();
+    int beside = 0;
+    for (int column = 1; column < layout->columnCount(); ++column) {
+        int widest = 0;
+        for (int row = 0; row < layout->rowCount(); ++row)
+            if (QCPLayoutElement* element = layout->hasElement(row, column) ? layout->element(row, column) : nullptr)
+                widest = std::max({widest, element->outerRect().width(), element->minimumOuterSizeHint().width()});
+        beside += widest + layout->columnSpacing();
+    }
+    return plot->viewport().width() - beside;
+}
+
+// The title wraps to its column's width (a narrow pane cut it at both ends). True when it changed.
 bool fitTitle(QCustomPlot* plot) {
     bool changed = false;
     for (int i = 0; i < plot->plotLayout()->elementCount(); ++i) {
         auto* title = qobject_cast<QCPTextElement*>(plot->plotLayout()->elementAt(i));
         if (!title || !title->property("detoxFullText").isValid()) continue;
         const QString fitted = wrapToWidth(title->property("detoxFullText").toString(), title->font(),
-                                           std::max(60, plot->viewport().width() - 16));
+                                           std::max(60, firstColumnWidth(plot) - 16));
         if (fitted == title->text()) continue;
         title->setText(fitted);
         changed = true;
@@ -527,7 +542,7 @@ void fitMarkerLabel(QCustomPlot* plot, QCPItemText* text) {
 // Value labels wider than their bar stand upright above it, in a smaller font (down to kSmallestLabelPt)
 // when a line of text is taller than the bar is wide, so neighbouring labels never run into each other
 // ("100100100"). Bars thinner than that keep the labels of zeros and n/a (bars one cannot see) and the x
-// axis says where the other values are. True when the axis label changed (the layout must be redone).
+// axis says where the other values are (fitAxisLabels).
 constexpr double kSmallestLabelPt = 6.0;
 
 // The text of an upright value label, in plot pixels: its box less the padding below it.
@@ -559,9 +574,10 @@ void stackTouchingLabels(const QList<QCPItemText*>& labels) {
     }
 }
 
-bool fitValueLabels(QCustomPlot* plot) {
+void fitValueLabels(QCustomPlot* plot) {
     const QList<QCPItemText*> labels = valueLabelItems(plot);
-    if (labels.isEmpty()) return false;
+    plot->setProperty("detoxValuesCrowded", false);
+    if (labels.isEmpty()) return;
     const double barPixels = std::abs(plot->xAxis->coordToPixel(labels.front()->property("detoxBarWidth").toDouble()) -
                                       plot->xAxis->coordToPixel(0));
     QFont font = labels.front()->font();
@@ -584,24 +600,52 @@ bool fitValueLabels(QCustomPlot* plot) {
         label->setVisible(!crowded || label->property("detoxUnseenBar").toBool());
     }
     if (crowded) stackTouchingLabels(labels);
-    const QString axisLabel = plot->property("detoxXLabel").toString();
-    const QString shownLabel =
-        crowded ? (axisLabel.isEmpty() ? QString() : axisLabel + QStringLiteral("; ")) +
-                      QObject::tr("too many bars to label each: hover a bar for its value, or export CSV")
-                : axisLabel;
-    if (plot->xAxis->label() == shownLabel) return false;
-    plot->xAxis->setLabel(shownLabel);
+    plot->setProperty("detoxValuesCrowded", crowded);  // fitAxisLabels says so on the x axis
+}
+
+// Axis labels wrap to the axis rect's sides (a long x label ran past a narrow heatmap's left edge); the x
+// label says when crowded bars keep only some value labels. True when a label changed.
+bool fitAxisLabels(QCustomPlot* plot) {
+    QString x = plot->property("detoxXLabel").toString();
+    if (plot->property("detoxValuesCrowded").toBool())
+        x += (x.isEmpty() ? QString() : QStringLiteral("; ")) +
+             QObject::tr("too many bars to label each: hover a bar for its value, or export CSV");
+    const QRect rect = plot->axisRect()->rect();
+    const QString fittedX = wrapToWidth(x, plot->xAxis->labelFont(), std::max(60, rect.width() - 8));
+    const QString fittedY =
+        wrapToWidth(plot->property("detoxYLabel").toString(), plot->yAxis->labelFont(), std::max(60, rect.height() - 8));
+    if (fittedX == plot->xAxis->label() && fittedY == plot->yAxis->label()) return false;
+    plot->xAxis->setLabel(fittedX);
+    plot->yAxis->setLabel(fittedY);
+    return true;
+}
+
+// A heatmap's row labels, as many as fit the axis rect's height (every k-th row; hover names each).
+bool fitRowLabels(QCustomPlot* plot) {
+    const QStringList rows = plot->property("detoxRowLabels").toStringList();
+    if (rows.isEmpty()) return false;
+    const int lineHeight = QFontMetrics(plot->yAxis->tickLabelFont()).height();
+    const int fitting = std::max(1, plot->axisRect()->rect().height() / std::max(1, lineHeight));
+    const int step = std::max(1, int(std::ceil(double(rows.size()) / fitting)));
+    if (plot->property("detoxRowStep").toInt() == step) return false;
+    plot->setProperty("detoxRowStep", step);
+    plot->yAxis->setTicker(textTicker(rows, int(std::ceil(double(rows.size()) / step))));
     return true;
 }
 
 // Texts whose fit depends on the drawn size, fitted after each layout (on screen and in every export).
 void fitTextsToLayout(QCustomPlot* plot) {
-    const bool titleChanged = fitTitle(plot);
-    if (fitValueLabels(plot) || titleChanged) {  // again with the new title and axis label sizes
+    // Wrapped titles and labels change the margins, which change the room: twice is enough to settle.
+    for (int pass = 0; pass < 2; ++pass) {
+        fitValueLabels(plot);
+        const bool titleChanged = fitTitle(plot);
+        const bool axisChanged = fitAxisLabels(plot);
+        const bool rowsChanged = fitRowLabels(plot);
+        if (!titleChanged && !axisChanged && !rowsChanged) break;
         plot->plotLayout()->update(QCPLayoutElement::upPreparation);
         plot->plotLayout()->update(QCPLayoutElement::upMargins);
         plot->plotLayout()->update(QCPLayoutElement::upLayout);
-        fitValueLabels(plot);  // the bars' width may have changed with the margins
+        if (pass == 1) fitValueLabels(plot);  // the bars' width as finally laid out
     }
     for (int i = 0; i < plot->itemCount(); ++i) {
         auto* text = qobject_cast<QCPItemText*>(plot->item(i));
@@ -662,8 +706,12 @@ void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
     addTitle(plot, figure.title);
     const PlotPalette palette = plotPalette(theme);
     plot->xAxis->setLabel(figure.xLabel);
-    plot->setProperty("detoxXLabel", figure.xLabel);  // fitValueLabels may add a note to it
     plot->yAxis->setLabel(figure.yLabel);
+    // fitTextsToLayout wraps these to the drawn size (and notes crowded bars on the x axis).
+    plot->setProperty("detoxXLabel", figure.xLabel);
+    plot->setProperty("detoxYLabel", figure.yLabel);
+    plot->setProperty("detoxRowLabels", figure.kind == FigureKind::Heatmap ? figure.heatmap.rowLabels : QStringList());
+    plot->setProperty("detoxRowStep", 0);
     plot->legend->setFont(plot->font());
     plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);  // placeLegend may move it
     switch (figure.kind) {

@@ -11,16 +11,38 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
+
 #include "detox/runtime/model.h"
+#include "detox/safeedit/evaluation.h"
+#include "detox/safeedit/safeedit.h"
 #include "detox_ui/figures/figure.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/jobs/job_runner.h"
+#include "detox_ui/views/method_run.h"
 
 namespace detox::ui {
 
 // nlohmann JSON object -> Qt JSON (through text: results are small).
 inline QJsonObject toQJson(const nlohmann::json& json) {
     return QJsonDocument::fromJson(QByteArray::fromStdString(json.dump())).object();
+}
+
+// How much of a text a token figure shows when the model's context cut it, for the figure's title: "the
+// last 1024 of its 1300 tokens (the model's context)" (keptLast: a prompt keeps its end, where the answer
+// starts), "the first ..." otherwise. Empty when the whole text is shown.
+inline QString contextCutNote(int shown, int whole, bool keptLast) {
+    if (shown >= whole) return {};
+    return keptLast ? QObject::tr("the last %1 of its %2 tokens (the model's context)").arg(shown).arg(whole)
+                    : QObject::tr("the first %1 of its %2 tokens (the model's context)").arg(shown).arg(whole);
+}
+
+// The region inputs' lengths in tokens before the context cut, in RegionInput order (as regionInputIds
+// encodes them).
+inline std::array<int, 3> wholeRegionInputLengths(const detox::Model& model, const detox::SafeEditRecord& record) {
+    const auto& tokenizer = model.tokenizer();
+    return {int(detox::promptIds(tokenizer, record.adversarialPrompt, resolvedChatFormat(model, {})).size()),
+            int(tokenizer.encode(record.safeGeneration).size()), int(tokenizer.encode(record.unsafeGeneration).size())};
 }
 
 // Jobs on one model run one at a time: the queue is the model's directory.

@@ -39,13 +39,6 @@ RegionInput mapInput(const QString& text) {
     return text == "safe" ? RegionInput::Safe : text == "adversarial" ? RegionInput::Adversarial : RegionInput::Unsafe;
 }
 
-// The region inputs' lengths in tokens before the context cut, in RegionInput order.
-std::array<int, 3> wholeInputLengths(const detox::Model& model, const detox::SafeEditRecord& record) {
-    const auto& tokenizer = model.tokenizer();
-    return {int(detox::promptIds(tokenizer, record.adversarialPrompt, resolvedChatFormat(model, {})).size()),
-            int(tokenizer.encode(record.safeGeneration).size()), int(tokenizer.encode(record.unsafeGeneration).size())};
-}
-
 // What the map's columns cover of its text; the distance map has the positions both generations have.
 QString mapCoverage(const detox::LayerTokenMap& map, LayerTokenMeasure measure, RegionInput input,
                     const std::array<int, 3>& whole) {
@@ -298,12 +291,6 @@ FigureSpec layerTokenFigure(const detox::LayerTokenMap& map, const QString& titl
     return figure;
 }
 
-QString contextCutNote(int shown, int whole, bool keptLast) {
-    if (shown >= whole) return {};
-    return keptLast ? QObject::tr("the last %1 of its %2 tokens (the model's context)").arg(shown).arg(whole)
-                    : QObject::tr("the first %1 of its %2 tokens (the model's context)").arg(shown).arg(whole);
-}
-
 void ToxicLayersView::computeMap() {
     if (!model_ || !record_ || !runner_) return;
     if (mapRunning_) {
@@ -339,7 +326,7 @@ void ToxicLayersView::computeMap() {
                 case LayerTokenMeasure::LogitLensTopProbability: run.map = logitLensMap(*model, chosen); break;
                 case LayerTokenMeasure::HiddenNorm: run.map = hiddenNormMap(*model, chosen); break;
             }
-            run.coverage = mapCoverage(run.map, measure, input, wholeInputLengths(*model, record));
+            run.coverage = mapCoverage(run.map, measure, input, wholeRegionInputLengths(*model, record));
             return run;
         },
         .onSuccess = [this, textName](MapRun& run) {

@@ -130,11 +130,6 @@ private:
 // The layer x token heatmap of a map (rows "L0".., columns the tokens). id "layer-token-MEASURE".
 FigureSpec layerTokenFigure(const detox::LayerTokenMap& map, const QString& title);
 
-// How much of a text a token map shows when that is not all of it, for the map's title: "the last 1024 of
-// its 1300 tokens (the model's context)" (keptLast: a prompt keeps its end), "the first ..." otherwise.
-// Empty when the whole text is shown.
-QString contextCutNote(int shown, int whole, bool keptLast);
-
 }  // namespace detox::ui
 
 Q_DECLARE_METATYPE(detox::LayerTokenMap)
