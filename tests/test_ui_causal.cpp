@@ -365,6 +365,18 @@ void TestUiCausal::ablationPanelShowsTheCoreEffect() {
     QVERIFY(direction.plan.neurons.empty());
     compareAblationRow(view, 2, QStringLiteral("after dinm-1"), direction);
 
+    // The panel's figure is detox report's ablation figure over the rows: a bar group per row, named by its
+    // state, the metric without and with each ablation equal to core's.
+    const FigureSpec figure = view.ablationPlot()->figure();
+    QCOMPARE(figure.id, QStringLiteral("ablation-metric"));
+    QCOMPARE(figure.categories.size(), 3);
+    QVERIFY(figure.categories[0].startsWith("loaded model") && figure.categories[2].startsWith("after dinm-1"));
+    const std::vector<AblationRecordResult> expected{loaded, edited, direction};
+    for (int row = 0; row < 3; ++row) {
+        QVERIFY(closeTo(figure.series[0].y[row], expected[size_t(row)].before.score.metric()));
+        QVERIFY(closeTo(figure.series[1].y[row], expected[size_t(row)].after.score.metric()));
+    }
+
     // Undo (the main window says so): the next ablation is on the loaded model again.
     view.setModelEdited(false);
     QCOMPARE(view.modelStateLabel(), QStringLiteral("loaded model"));

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detox_ui/figures/figures_causal.h"
 #include "detox_ui/figures/plot_view.h"
 #include "detox_ui/views/view_toxic_region.h"
 #include "view_support.h"
@@ -166,6 +167,12 @@ QWidget* ToxicRegionView::buildAblationPanel() {
     ablationTable_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     for (int column : {6, 8}) ablationTable_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::Stretch);
     ablationTable_->verticalHeader()->setVisible(false);
+    ablationPlot_ = new PlotView(panel);
+    auto* results = new QSplitter(Qt::Horizontal, panel);
+    results->addWidget(ablationTable_);
+    results->addWidget(ablationPlot_);
+    results->setStretchFactor(0, 2);
+    results->setStretchFactor(1, 1);
 
     auto* controls = new QHBoxLayout;
     controls->addWidget(ablationTarget_);
@@ -178,7 +185,7 @@ QWidget* ToxicRegionView::buildAblationPanel() {
     auto* layout = new QVBoxLayout(panel);
     layout->addLayout(controls);
     layout->addWidget(ablationStatus_);
-    layout->addWidget(ablationTable_, 1);
+    layout->addWidget(results, 1);
 
     connect(ablateButton_, &QPushButton::clicked, this, &ToxicRegionView::ablate);
     connect(ablateCancelButton_, &QPushButton::clicked, this, &ToxicRegionView::cancelAblation);
@@ -534,10 +541,23 @@ void ToxicRegionView::clearAblations() {
     ablationProgress_->setValue(0);
     ablationStatus_->setText(tr("Each ablation runs on the model as it is now (loaded, or the latest method run's "
                                 "edit); rows stay, so ablate, run a method in the Edit tab and ablate again to compare."));
+    ablationPlot_->clearFigure(tr("The metric without and with each ablation appears after Ablate"));
+}
+
+void ToxicRegionView::redrawAblationFigure() {
+    QStringList labels;
+    std::vector<detox::AblationRecordResult> records;
+    for (const AblationRow& row : ablations_) {
+        const detox::AblationRecordResult& record = row.result.records.front();
+        labels << QStringLiteral("%1\n%2, L%3").arg(row.state, ablationName(record.plan)).arg(record.plan.layer);
+        records.push_back(record);
+    }
+    ablationPlot_->setFigure(ablationMetricFigure(labels, records));
 }
 
 void ToxicRegionView::addAblationRow(const AblationRow& row) {
     ablations_.append(row);
+    redrawAblationFigure();
     const detox::AblationRecordResult& record = row.result.records.front();
     const QStringList cells{row.state,
                             ablationName(record.plan),

@@ -108,6 +108,9 @@ public:
     // One row per ablation: state, ablation, layer, metric before / after / change, answer before, verdict,
     // answer after, verdict.
     QTableWidget* ablationTable() const { return ablationTable_; }
+    // The rows' metric without and with each ablation (figures_causal's ablationMetricFigure, as detox report
+    // draws it), a bar group per row named by its model state and ablation.
+    PlotView* ablationPlot() const { return ablationPlot_; }
 
 signals:
     void analysed(const detox::ui::RegionSnapshot& snapshot);
@@ -122,6 +125,7 @@ private:
     QWidget* buildAblationPanel();
     void addAblationRow(const AblationRow& row);
     void clearAblations();
+    void redrawAblationFigure();
     void onAblationProgress(JobId id, const detox::Progress& progress);
 
     std::shared_ptr<detox::Model> model_;
@@ -153,6 +157,7 @@ private:
     QProgressBar* ablationProgress_ = nullptr;
     QLabel* ablationStatus_ = nullptr;
     QTableWidget* ablationTable_ = nullptr;
+    PlotView* ablationPlot_ = nullptr;
 };
 
 }  // namespace detox::ui
