@@ -3,7 +3,8 @@
 // scored teacher-forced, as patching scores every patched run. Patching = one clean and one corrupt forward
 // with captures, then per layer the corrupt pair from that layer up (the layers below are shared), K + 1
 // patches per layer. forward_multiple_counted is the work patching counts (token-layers, core's
-// PatchingRecordResult::forwardMultiple); without_prefix_sharing is what a forward per patch would cost.
+// PatchingRecordResult::forwardMultiple); without_prefix_sharing is what a forward per patch would cost;
+// batch_forward_over_one_forward is one plain forward of a patch batch's pairs (ideally batch_of_pairs).
 //   demo model: the shipped model (resources/demo-model) on the demo test record with the longest
 //               adversarial prompt and on the one with the shortest, K = 8, resid_post;
 //   gpt2 shape: random GPT-2 124M weights (12 layers; quick: 2) on a 128-token prompt and 32-token
@@ -28,12 +29,34 @@ PatchingSettings patchSettings() {
     return settings;
 }
 
+// One plain forward of as many pairs as a patch batch holds (no interventions), scored as patching scores:
+// if it costs `pairs` one-forwards, batching is not what makes patching slower than its count.
+double batchForwardSeconds(const Model::Impl& impl, const std::vector<int>& prompt, const std::vector<int>& safe,
+                           const std::vector<int>& unsafe, int pairs) {
+    std::vector<std::vector<int>> rows;
+    for (int i = 0; i < pairs; ++i) {
+        rows.push_back(nn::joinedTokens(prompt, safe));
+        rows.push_back(nn::joinedTokens(prompt, unsafe));
+    }
+    const nn::TokenBatch batch = nn::padTokens(rows, false, 0, impl.config.vocabSize);
+    return medianSeconds(
+        [&] {
+            const nn::AttentionInputs attention = impl.attentionInputs(batch.mask, batch.ids.size(1));
+            const torch::Tensor hidden =
+                impl.runLayers(impl.embed(batch.ids, attention.positions), 0, impl.config.numLayers, attention);
+            nn::generationLogProbs(impl, hidden, int(prompt.size()), safe, unsafe);
+        },
+        3, 1);
+}
+
 // Seconds of patching and of one forward (medians), their ratio and the counted work multiple.
 nlohmann::json costFigures(const Model& model, const std::function<PatchingRecordResult()>& patch,
-                           const std::function<void()>& oneForward, int repeats, int warmup) {
+                           const std::function<void()>& oneForward, const std::function<double()>& batchForward,
+                           int repeats, int warmup) {
     PatchingRecordResult result;
     const double patchSeconds = medianSeconds([&] { result = patch(); }, repeats, warmup);
     const double forwardSeconds = medianSeconds(oneForward, 5, 1);
+    const double batchSeconds = batchForward();
     std::fprintf(stderr, "causal: patching %.2f s, one forward %.3f s (%d layers, %d prompt tokens)\n", patchSeconds,
                  forwardSeconds, model.config().numLayers, result.corruptTokens);
     const int layers = model.config().numLayers;
@@ -46,6 +69,8 @@ nlohmann::json costFigures(const Model& model, const std::function<PatchingRecor
             {"one_forward_seconds", forwardSeconds},
             {"patch_over_one_forward", patchSeconds / forwardSeconds},
             {"forward_multiple_counted", result.forwardMultiple},
+            {"batch_of_pairs", patchSettings().patchesPerForward},
+            {"batch_forward_over_one_forward", batchSeconds / forwardSeconds},
             {"without_prefix_sharing", 2.0 + double(patches) * layers}};
 }
 
@@ -57,7 +82,9 @@ nlohmann::json demoRecordCost(const Model& model, const SafeEditRecord& record, 
                               ContextFit("bench", settings.contextPolicy, contextLimit(model.config())), "bench");
     nlohmann::json figures = costFigures(
         model, [&] { return patchRecord(model, record, settings); },
-        [&] { nn::teacherForcedScore(model.impl(), corrupt.prompt, corrupt.safe, corrupt.unsafe); }, repeats, 1);
+        [&] { nn::teacherForcedScore(model.impl(), corrupt.prompt, corrupt.safe, corrupt.unsafe); },
+        [&] { return batchForwardSeconds(model.impl(), corrupt.prompt, corrupt.safe, corrupt.unsafe, settings.patchesPerForward); },
+        repeats, 1);
     figures["record_id"] = record.id;
     return figures;
 }
@@ -89,7 +116,8 @@ nlohmann::json gpt2ShapeCost(const Context& context) {
     const PatchingSettings settings = patchSettings();
     return costFigures(
         model, [&] { return patchTokens(model, clean, corrupt, safe, unsafe, settings); },
-        [&] { nn::teacherForcedScore(*impl, corrupt, safe, unsafe); }, 1, 0);
+        [&] { nn::teacherForcedScore(*impl, corrupt, safe, unsafe); },
+        [&] { return batchForwardSeconds(*impl, corrupt, safe, unsafe, settings.patchesPerForward); }, 1, 0);
 }
 
 const bool kRegistered = registerBenchmark({
