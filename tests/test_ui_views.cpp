@@ -37,6 +37,7 @@
 #include "detox_ui/views/view_compare.h"
 #include "detox_ui/views/view_edit.h"
 #include "detox_ui/views/view_toxic_layers.h"
+#include "detox_ui/views/view_toxic_region.h"
 
 using namespace detox;
 using namespace detox::ui;
@@ -62,6 +63,7 @@ private slots:
     void figuresFromResults();
     void locateDrawsDistances();
     void layerTokenMapShowsEveryToken();
+    void regionHeatmapSaysWhatTheContextCut();
     void regionPromptIsChatFormatted();
     void dinmRunsUndoesAndCompares();
     void editDefaultsFollowTheModelsRecommendation();
@@ -224,6 +226,36 @@ void TestUiViews::layerTokenMapShowsEveryToken() {
     view.mapView()->setPage(1);
     QVERIFY2(view.mapView()->shownFigure().title.contains(QString("the last %1 of its %2 tokens").arg(context).arg(whole.size())),
              qPrintable(view.mapView()->shownFigure().title));
+}
+
+// The toxic region's neuron x token map of a prompt past the model's context: its last `context` tokens,
+// and the title says how many of how many; a text that fits says nothing.
+void TestUiViews::regionHeatmapSaysWhatTheContextCut() {
+    const Tokenizer& tokenizer = model_->tokenizer();
+    const int context = contextLimit(model_->config());
+    SafeEditRecord record = record_;
+    const ChatTemplate format = tokenizer.detectedChatTemplate();
+    while (int(promptIds(tokenizer, record.adversarialPrompt, format).size()) <= context)
+        record.adversarialPrompt += " " + record_.adversarialPrompt;
+    const int whole = int(promptIds(tokenizer, record.adversarialPrompt, format).size());
+
+    ToxicRegionView view;
+    view.setJobRunner(&runner_);
+    view.setModel(model_);
+    view.setRecord(record);
+    view.setToxicLayer(0);
+    view.analyse();
+    QVERIFY(waitForJob(runner_));
+    QCOMPARE(view.snapshots().size(), 1);
+    view.inputCombo()->setCurrentIndex(view.inputCombo()->findData(int(RegionInput::Adversarial)));
+    const FigureSpec cut = view.heatmapFigure();
+    QCOMPARE(cut.heatmap.cols, context);
+    QVERIFY2(cut.title.endsWith(QString(": the last %1 of its %2 tokens (the model's context)").arg(context).arg(whole)),
+             qPrintable(cut.title));
+    view.inputCombo()->setCurrentIndex(view.inputCombo()->findData(int(RegionInput::Unsafe)));
+    const FigureSpec fits = view.heatmapFigure();
+    QCOMPARE(fits.heatmap.cols, int(tokenizer.encode(record.unsafeGeneration).size()));
+    QVERIFY2(!fits.title.contains("of its"), qPrintable(fits.title));
 }
 
 // The toxic region reads the adversarial prompt as the model sees it when answering (detected template,

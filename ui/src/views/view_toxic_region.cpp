@@ -382,6 +382,11 @@ FigureSpec ToxicRegionView::heatmapFigure() const {
     figure.title = QStringLiteral("Layer %1 neurons x tokens: %2 (%3)")
                        .arg(snapshot->layer)
                        .arg(regionInputName(input), snapshot->label);
+    if (model_ && record_) {  // never cut silently: what the model's context left out
+        const QString cut = contextCutNote(int(activations.tokens.size()), wholeRegionInputLengths(*model_, *record_)[size_t(input)],
+                                           input == RegionInput::Adversarial);
+        if (!cut.isEmpty()) figure.title += QStringLiteral(": ") + cut;
+    }
     const std::vector<int> neurons = topNeurons();
     HeatmapData& heatmap = figure.heatmap;
     heatmap.rows = int(neurons.size());
