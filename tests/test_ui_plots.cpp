@@ -364,6 +364,16 @@ private slots:
         const double spacing = std::abs(plot.yAxis->coordToPixel(at[1]) - plot.yAxis->coordToPixel(at[0]));
         QVERIFY(spacing >= QFontMetrics(plot.yAxis->tickLabelFont()).height());
         QCOMPARE(rows->ticks().value(0), QString("n0"));
+        // Column labels wider than a column stand upright; those that fit lie flat.
+        QCOMPARE(plot.xAxis->tickLabelRotation(), 0.0);  // "How", "to", "make", "it"
+        figure.heatmap.colLabels = {"-4\n<|im_end|>", "-3\nassistant", "-2\n?", "-1\n\u21b5"};
+        renderFigure(figure, &plot);
+        plot.replot();
+        QCOMPARE(plot.xAxis->tickLabelRotation(), -90.0);
+        figure.heatmap.colLabels = {"-4", "-3", "-2", "-1"};
+        renderFigure(figure, &plot);
+        plot.replot();
+        QCOMPARE(plot.xAxis->tickLabelRotation(), 0.0);
     }
 
     // A token heatmap wider than a page is shown a page at a time, titled with the columns it shows

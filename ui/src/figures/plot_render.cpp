@@ -399,12 +399,10 @@ void renderHeatmap(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
     plot->yAxis->setRangeReversed(true);  // row 0 at the top, as in a table
     if (!heat.rowLabels.isEmpty()) plot->yAxis->setTicker(textTicker(heat.rowLabels, 32));
     if (!heat.colLabels.isEmpty()) {
-        // Every column labelled up to a page (PlotView pages wider maps); upright text when crowded.
+        // Every column labelled up to a page (PlotView pages wider maps); fitColumnLabels stands them upright
+        // when they are wider than a column.
         plot->xAxis->setTicker(textTicker(heat.colLabels, 64));
-        bool longLabels = false;
-        for (const QString& label : heat.colLabels) longLabels = longLabels || label.size() > 3;
-        if (longLabels && heat.cols > 24) plot->xAxis->setTickLabelRotation(-90);
-        else if (longLabels && heat.cols > 8) plot->xAxis->setTickLabelRotation(-45);
+        plot->setProperty("detoxColumnLabels", heat.colLabels);
     }
     plot->xAxis->grid()->setVisible(false);
     plot->yAxis->grid()->setVisible(false);
@@ -620,6 +618,22 @@ bool fitAxisLabels(QCustomPlot* plot) {
     return true;
 }
 
+// A heatmap's column labels stand upright when the widest (line of one) is wider than a column: side by
+// side they ran into each other ("?<|im_en..<|im_ast"). True when the rotation changed.
+bool fitColumnLabels(QCustomPlot* plot) {
+    const QStringList columns = plot->property("detoxColumnLabels").toStringList();
+    if (columns.isEmpty()) return false;
+    const QFontMetricsF metrics(plot->xAxis->tickLabelFont());
+    double widest = 0;
+    for (const QString& label : columns)
+        for (const QString& line : label.split(QLatin1Char('\n'))) widest = std::max(widest, metrics.horizontalAdvance(line));
+    const double columnPixels = double(plot->axisRect()->width()) / columns.size();
+    const double rotation = widest + 4 <= columnPixels ? 0 : -90;
+    if (plot->xAxis->tickLabelRotation() == rotation) return false;
+    plot->xAxis->setTickLabelRotation(rotation);
+    return true;
+}
+
 // A heatmap's row labels, as many as fit the axis rect's height (every k-th row; hover names each).
 bool fitRowLabels(QCustomPlot* plot) {
     const QStringList rows = plot->property("detoxRowLabels").toStringList();
@@ -641,7 +655,8 @@ void fitTextsToLayout(QCustomPlot* plot) {
         const bool titleChanged = fitTitle(plot);
         const bool axisChanged = fitAxisLabels(plot);
         const bool rowsChanged = fitRowLabels(plot);
-        if (!titleChanged && !axisChanged && !rowsChanged) break;
+        const bool columnsChanged = fitColumnLabels(plot);
+        if (!titleChanged && !axisChanged && !rowsChanged && !columnsChanged) break;
         plot->plotLayout()->update(QCPLayoutElement::upPreparation);
         plot->plotLayout()->update(QCPLayoutElement::upMargins);
         plot->plotLayout()->update(QCPLayoutElement::upLayout);
@@ -712,6 +727,7 @@ void renderFigure(const FigureSpec& figure, QCustomPlot* plot, Theme theme) {
     plot->setProperty("detoxYLabel", figure.yLabel);
     plot->setProperty("detoxRowLabels", figure.kind == FigureKind::Heatmap ? figure.heatmap.rowLabels : QStringList());
     plot->setProperty("detoxRowStep", 0);
+    plot->setProperty("detoxColumnLabels", QStringList());  // renderHeatmap sets a heatmap's
     plot->legend->setFont(plot->font());
     plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);  // placeLegend may move it
     switch (figure.kind) {
