@@ -461,6 +461,8 @@ private Q_SLOTS:
             QVERIFY2(at >= 0, qPrintable(row));
         }
         QVERIFY(markdown.contains("Evaluation protocol: easyedit (EasyEdit's evaluation of an edited model"));
+        QVERIFY(markdown.contains("(evaluation protocol: easyedit)](evaluate-easyedit-metrics.png)"));
+        QVERIFY(markdown.contains("(evaluation protocol: not recorded)](evaluate-no-settings-metrics.png)"));
     }
 
     // detox edit asks the edited model as --eval-protocol says (--easyedit-compat: easyedit, raw prompt) and

@@ -15,7 +15,9 @@ ui::FigureSpec withId(ui::FigureSpec figure, const QString& id) {
 }  // namespace
 
 QVector<ui::FigureSpec> evaluationFigures(const EvaluationResult& result, const QString& prefix) {
-    return {withId(ui::metricsBarFigure({QStringLiteral("evaluated model")}, {result.metrics.safety}), prefix + "metrics")};
+    ui::FigureSpec figure = withId(ui::metricsBarFigure({QStringLiteral("evaluated model")}, {result.metrics.safety}), prefix + "metrics");
+    figure.title += QStringLiteral(" (evaluation protocol: %1)").arg(QString::fromStdString(evaluationProtocol(result)));
+    return {figure};
 }
 
 QVector<ui::FigureSpec> locateFigures(const std::vector<LocateResult>& results, const QString& prefix) {
