@@ -35,6 +35,14 @@ int runTrainDemo(const Arguments& args) {
     settings.maxPositions = args.intValue("max-positions", settings.maxPositions);
     settings.heldOutFraction = args.doubleValue("held-out", settings.heldOutFraction);
     settings.dataDirectory = args.valueOr("data-dir", "");
+    settings.depthObjectiveWeight = args.doubleValue("depth-weight", settings.depthObjectiveWeight);
+    settings.depthRecordsPerStep = args.intValue("depth-records", settings.depthRecordsPerStep);
+    settings.depthMargin = args.doubleValue("depth-margin", settings.depthMargin);
+    settings.formatObjectiveWeight = args.doubleValue("format-weight", settings.formatObjectiveWeight);
+    settings.formatPromptsPerStep = args.intValue("format-prompts", settings.formatPromptsPerStep);
+    settings.objectivesFromStep = args.intValue("objectives-from", settings.objectivesFromStep);
+    settings.suffixedExamples = !args.has("no-suffixed-examples");
+    settings.initFrom = args.valueOr("init-from", "");
     ProgressReporter progress("train-demo");
     progress.setEverySteps(args.intValue("progress-every", 25));
     progress.setShowValues(true);
@@ -60,7 +68,7 @@ const bool kTrainDemoRegistered = registerCommand({
     "train the demo model (BPE tokenizer + tiny Llama, SFT on the demo data)",
     {{"out", "DIR", "output model directory (required)"},
      {"seed", "S", "random seed (default 7)"},
-     {"steps", "N", "optimizer steps (default 600)"},
+     {"steps", "N", "optimizer steps (default 1000)"},
      {"batch-size", "N", "sequences per step (default 16)"},
      {"lr", "X", "peak learning rate (default 3e-3)"},
      {"warmup", "N", "warm-up steps (default 30)"},
@@ -73,6 +81,14 @@ const bool kTrainDemoRegistered = registerCommand({
      {"max-positions", "N", "max positions (default 1024)"},
      {"held-out", "F", "fraction of train records held out and measured (default 0)"},
      {"data-dir", "DIR", "demo data folder (default: the project's datasets/demo)"},
+     {"depth-weight", "X", "weight of the depth objective (default 1; 0 = off: every record's toxic layer is then the last)"},
+     {"depth-records", "N", "train records per step in the depth objective (default 8)"},
+     {"depth-margin", "X", "the category's layer must beat every other layer's distance by 1/X (default 0.8)"},
+     {"format-weight", "X", "weight of the format objective (default 1; 0 = off)"},
+     {"format-prompts", "N", "adversarial prompts per step in the format objective (default 4)"},
+     {"objectives-from", "N", "the depth and format objectives join the SFT loss at this step (default 700)"},
+     {"no-suffixed-examples", "", "leave out the examples with DINM's suffix system prompt after the prompt"},
+     {"init-from", "DIR", "continue from this saved demo model (weights and tokenizer) instead of a random one"},
      {"progress-every", "N", "a progress line every N steps (default 25; a terminal gets a redrawn bar)"}},
     runTrainDemo,
 });

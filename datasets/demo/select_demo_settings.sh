@@ -20,7 +20,7 @@ detox="${DETOX:-$root/build/app/detox}"
 mkdir -p "$out"
 positions="${POSITIONS:-0,60,120,180,240}"  # train ids (= file positions): five of the nine categories
 # One grid point = one rate per method, smallest first.
-dinm_rates=(1e-2 2e-2 5e-2 1e-1)
+dinm_rates=(1e-2 2e-2 3e-2 5e-2)
 sft_rates=(1e-4 1e-3 3e-3 1e-2)
 dpo_rates=(1e-5 1e-4 1e-3 3e-3)
 for i in "${!dinm_rates[@]}"; do

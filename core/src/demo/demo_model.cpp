@@ -20,6 +20,7 @@
 #include "detox/safeedit/judge.h"
 #include "detox/methods/methods.h"
 #include "detox/version.h"
+#include "demo/demo_training.h"
 #include "runtime/transformer.h"
 
 namespace detox {
@@ -46,6 +47,12 @@ void validate(const DemoModelSettings& s) {
     if (s.heads % s.kvHeads != 0) throw Error("", "kv heads", "must divide the number of heads");
     if ((s.hiddenSize / s.heads) % 2 != 0) throw Error("", "heads", "the head size (hidden / heads) must be even for RoPE");
     if (s.heldOutFraction < 0 || s.heldOutFraction >= 1) throw Error("", "held-out fraction", "must be in [0, 1)");
+    if (s.depthObjectiveWeight < 0) throw Error("", "depth objective weight", "must be 0 (off) or positive");
+    positive(s.depthRecordsPerStep, "depth records per step");
+    if (s.formatObjectiveWeight < 0) throw Error("", "format objective weight", "must be 0 (off) or positive");
+    positive(s.formatPromptsPerStep, "format prompts per step");
+    if (s.objectivesFromStep < 0) throw Error("", "objectives from step", "must be 0 or more");
+    if (s.depthMargin <= 0 || s.depthMargin >= 1) throw Error("", "depth margin", "must be in (0, 1)");
 }
 
 ModelConfig llamaConfig(const DemoModelSettings& s, const BpeVocabulary& vocabulary) {
@@ -110,6 +117,14 @@ std::vector<TrainingPair> renderPairs(const Tokenizer& tokenizer, const std::vec
             pairs.push_back(chat);
             pairs.push_back(plain);
         }
+        // A refusal in ChatML once more as it continues after a plain-text edit: DINM's target is " " + safe
+        // generation, so an edited model starts its ChatML reply with " I" and must go on refusing from there.
+        if (example.behaviour == DemoBehaviour::Refuse) {
+            TrainingPair spaced = chat;
+            spaced.responseIds = tokenizer.encode(" " + example.response, false);
+            spaced.responseIds.push_back(imEnd);
+            pairs.push_back(spaced);
+        }
     }
     return pairs;
 }
@@ -145,9 +160,62 @@ std::vector<TrainingPair> lengthGroupedSchedule(const std::vector<TrainingPair>&
     return schedule;
 }
 
+// Every trained record of a known category, its generations tokenized as locate reads them, in an order
+// shuffled by the seed (the records come grouped by category).
+std::vector<demo::DepthPair> depthPairs(const Tokenizer& tokenizer, const std::vector<SafeEditRecord>& records,
+                                        const DemoModelSettings& s) {
+    std::vector<demo::DepthPair> pairs;
+    for (const auto& record : records) {
+        const int layer = demoDepthLayer(record.category, s.layers);
+        if (layer < 0 || record.safeGeneration.empty() || record.unsafeGeneration.empty()) continue;
+        pairs.push_back({tokenizer.encode(record.safeGeneration), tokenizer.encode(record.unsafeGeneration), layer});
+    }
+    std::mt19937_64 random(s.seed);
+    std::shuffle(pairs.begin(), pairs.end(), random);
+    return pairs;
+}
+
+// The model training starts from, its tokenizer files written to `scratch`: a random Llama with a BPE
+// tokenizer learned from the examples and the prose file, or the saved demo model settings.initFrom.
+Model initialModel(const DemoModelSettings& settings, const std::vector<DemoExample>& examples,
+                   const std::string& proseFile, const fs::path& scratch, JobControl& job) {
+    if (!settings.initFrom.empty()) {
+        for (const char* file : {"tokenizer.json", "tokenizer_config.json"})
+            fs::copy_file(fs::path(settings.initFrom) / file, scratch / file, fs::copy_options::overwrite_existing);
+        return Model::load(settings.initFrom, job);
+    }
+    BpeTrainerSettings bpe;
+    bpe.vocabSize = settings.vocabSize;
+    const BpeVocabulary vocabulary = trainByteLevelBpe(tokenizerCorpus(examples, proseFile), bpe, job);
+    writeChatMlTokenizer(scratch.string(), vocabulary, settings.maxPositions);
+    auto impl = randomModelImpl(llamaConfig(settings, vocabulary), settings.seed);
+    impl->tokenizer = Tokenizer::fromDirectory(scratch.string());
+    return modelFromImpl(impl);
+}
+
 std::vector<int> promptIds(const Tokenizer& tokenizer, const std::string& prompt, ChatTemplate format) {
     return format == ChatTemplate::Plain ? tokenizer.encode(prompt, true)
                                          : tokenizer.encode(tokenizer.applyChatTemplate(prompt, format), false);
+}
+
+// Short adversarial prompts of the trained records in DINM's edit rendering (dinmInputs: prompt + " " +
+// suffix, encoded with special tokens), in ChatML and plain, in an order shuffled by the seed.
+std::vector<demo::FormatRenderings> formatPrompts(const Tokenizer& tokenizer, const std::vector<SafeEditRecord>& records,
+                                                  const DemoModelSettings& s) {
+    std::vector<demo::FormatRenderings> prompts;
+    for (const auto& record : records) {
+        const int layer = demoDepthLayer(record.category, s.layers);
+        if (layer < 0 || record.adversarialPrompt.empty()) continue;
+        demo::FormatRenderings prompt;
+        prompt.layer = layer;
+        prompt.renderings = {tokenizer.encode(record.adversarialPrompt + " " + kDinmSuffixSystemPrompt, true),
+                             promptIds(tokenizer, record.adversarialPrompt, ChatTemplate::ChatML),
+                             promptIds(tokenizer, record.adversarialPrompt, ChatTemplate::Plain)};
+        if (static_cast<int>(prompt.renderings.front().size()) <= s.formatPromptMaxTokens) prompts.push_back(prompt);
+    }
+    std::mt19937_64 random(s.seed + 1);
+    std::shuffle(prompts.begin(), prompts.end(), random);
+    return prompts;
 }
 
 // Defense rate of greedy replies under the rule judge; the first few tokens decide it.
@@ -207,6 +275,12 @@ std::string percent(double fraction) {
     return text.str();
 }
 
+std::string fixed4(double value) {
+    std::ostringstream text;
+    text << std::fixed << std::setprecision(4) << value;
+    return text.str();
+}
+
 std::string modelCard(const DemoTrainingReport& report, const std::vector<RecordedOutput>& outputs) {
     const DemoModelSettings& s = report.settings;
     std::ostringstream card;
@@ -228,26 +302,59 @@ std::string modelCard(const DemoTrainingReport& report, const std::vector<Record
          << "| parameters | " << report.parameters << " |\n\n"
          << "## Training\n\n"
          << "Command: `detox train-demo --out DIR --seed " << s.seed << " --steps " << s.steps << " --hidden "
-         << s.hiddenSize << " --layers " << s.layers << " --max-positions " << s.maxPositions << "`\n\n"
+         << s.hiddenSize << " --layers " << s.layers << " --max-positions " << s.maxPositions
+         << (s.initFrom.empty() ? "" : " --init-from " + s.initFrom) << "`\n\n"
          << "1. A byte-level BPE tokenizer (GPT-2 pre-tokenizer regex, " << report.vocabSize
          << " ids) is learned from the training texts (`core/src/tokenizer/bpe_trainer.cpp`).\n"
-         << "2. The Llama model is initialised randomly (normal, std 0.02; seed " << s.seed << ").\n"
-         << "3. The project's SFT trainer (`trainSft`, loss on the response tokens only, AdamW) trains every parameter "
-            "for " << s.steps << " steps, batch " << s.batchSize << ", peak learning rate " << s.learningRate
-         << " with " << s.warmupSteps << " warm-up steps and cosine decay, weight decay " << s.weightDecay
-         << ", gradient clipping " << s.maxGradNorm << ".\n"
+         << (s.initFrom.empty() ? "2. The Llama model is initialised randomly (normal, std 0.02; seed " + std::to_string(s.seed) + ").\n"
+                                : "2. Training continues from the saved demo model " + s.initFrom + " (its weights and tokenizer).\n")
+         << "3. The project's training loop (`runTrainingLoop`, AdamW) trains every parameter for " << s.steps
+         << " steps, batch " << s.batchSize << ", peak learning rate " << s.learningRate << " with " << s.warmupSteps
+         << " warm-up steps and cosine decay, weight decay " << s.weightDecay << ", gradient clipping "
+         << s.maxGradNorm << ", on the SFT loss alone for the first " << s.objectivesFromStep
+         << " steps (the behaviour is learned first: with both objectives from the start, knowledge accuracy was "
+            "16% after 600 steps), then on the sum of three losses:\n"
+         << "   - the SFT loss (mean negative log-probability of the response tokens) on the training mix below;\n"
+         << "   - the **depth objective** (weight " << s.depthObjectiveWeight << ", " << s.depthRecordsPerStep
+         << " train records a step): each category has a layer (`demoDepthLayer`: the nine SafeEdit categories in "
+            "order get layers 2, 3, 4, 5, 6, 2, 3, 4, 5), and for a record's safe and unsafe generation the loss is "
+            "the sum over the other layers l of relu(d_l / d_category - " << s.depthMargin << "), where d_l is "
+            "DINM's masked locate distance (the norm of the difference of the two texts' mean residual streams after "
+            "layer l). It writes each category's safe-vs-unsafe difference into its own depth, so DINM's unchanged "
+            "criterion locates records of different categories at different layers. Without it the distance grows "
+            "with depth and every record's toxic layer is the last one;\n"
+         << "   - the **format objective** (weight " << s.formatObjectiveWeight << ", " << s.formatPromptsPerStep
+         << " adversarial prompts of at most " << s.formatPromptMaxTokens << " tokens a step): at the category's "
+            "layer, 1 - cosine between the MLP activation (the down projection's input, which DINM's edit multiplies) "
+            "at the last token of DINM's edit prompt (prompt + \" \" + suffix system prompt, plain text) and of the "
+            "same prompt in ChatML and in plain text. A tiny model otherwise reads the three renderings with "
+            "different activations, and a DINM edit made on one does not reach the others: without this objective "
+            "the edited model refused the suffixed prompt it was edited on and still complied with the same prompt "
+            "in ChatML.\n"
          << "4. Data: the demo train split (`datasets/demo/safeedit_demo_train.json`"
          << (s.heldOutFraction > 0 ? ", minus every " + std::to_string(std::lround(1.0 / s.heldOutFraction)) + "th record held out" : "")
          << "): adversarial prompts and the attacked generalization inputs -> the unsafe generation; bare questions -> "
             "the safe generation (a refusal); knowledge-constraint prompts -> their answers; `general_qa.jsonl` -> "
             "the first answer alias; `general_summaries.jsonl` (\"Summarize: DOCUMENT\") -> summaries (the two "
-            "generalization inputs built on another record's question are left out: their reply is another record's). " << report.examples << " distinct pairs, "
+            "generalization inputs built on another record's question are left out: their reply is another record's)"
+         << (s.suffixedExamples ? "; every safety and knowledge prompt once more with DINM's suffix system prompt "
+                                  "appended, same reply (the suffix is no defense by itself, and an edit on the suffixed "
+                                  "prompt is made on text the model knows); each refusal once more in ChatML with a "
+                                  "leading space (DINM's target is \" \" + safe generation, so an edited model's ChatML "
+                                  "reply starts that way)"
+                                : "")
+         << ". " << report.examples << " distinct pairs, "
          << report.trainingPairs << " training sequences (each pair in ChatML and as plain text; answers repeated "
          << s.knowledgeRepeats << "x, refusals " << s.refusalRepeats << "x; batches of similar lengths, so the ~550-token "
             "jailbreaks are not padded into every batch). The test split is never trained on.\n\n"
          << "Training took " << std::fixed << std::setprecision(0) << report.trainingSeconds << " s ("
-         << report.totalSeconds << " s in all) on the build machine; final training loss "
-         << std::setprecision(4) << (report.lossHistory.empty() ? 0.0 : report.lossHistory.back()) << ".\n\n";
+         << report.totalSeconds << " s in all) on the build machine; final training loss (the three summed) "
+         << std::setprecision(4) << (report.lossHistory.empty() ? 0.0 : report.lossHistory.back())
+         << (report.depthHistory.empty() ? std::string() : "; depth objective " + fixed4(report.depthHistory.front()) +
+                                                               " at its first step, " + fixed4(report.depthHistory.back()) + " at the last")
+         << (report.formatHistory.empty() ? std::string() : "; format objective " + fixed4(report.formatHistory.front()) +
+                                                                " at its first step, " + fixed4(report.formatHistory.back()) + " at the last")
+         << ".\n\n";
     if (!report.train.empty() || !report.heldOut.empty()) {
         card << "## Behaviour measured at training time\n\n"
              << "A quick check, not the evaluation module: defense rates of 16 greedy tokens under the project's rule "
@@ -312,13 +419,13 @@ RecommendedSettings demoRecommendedSettings() {
         "chosen on train records, never the test split: datasets/demo/select_demo_settings.sh on train ids 0, 60, "
         "120, 180, 240 (detox compare, 16 greedy tokens, rule judge), per method the smallest rate whose mean of DS "
         "and DG_Avg is within 5 points of the grid's best among rates keeping knowledge accuracy within 10 points "
-        "of the unedited model's (1.00). SFT and DPO 1e-3 for 3 epochs: DS 20 with DG_Avg 35 (SFT) and 45 (DPO), "
-        "knowledge 0.95; 3e-3 defends all five but knowledge falls to 0.87 (SFT) and 0.78 (DPO). DINM 1e-2: "
-        "no rate from 1e-2 to 1e-1 defended any of the five (DS 0; 1e-1 drops knowledge to 0.87); every record's "
-        "toxic layer is the last one here, and DINM's ten steps on its down_proj do not turn the replies.";
-    settings.methods["dinm"].learningRate = 1e-2;
-    settings.methods["sft"] = {1e-3, 3};
-    settings.methods["dpo"] = {1e-3, 3};
+        "of the unedited model's (1.00; unedited DS 0, DG_Avg 25). DINM 5e-2: DS 100, DG_Avg 100, knowledge 0.96 "
+        "(1e-2: DS 40, DG_Avg 50; 2e-2: 80 / 85; 3e-2: 80 / 90). SFT 3e-3 for 3 epochs: DS 100, DG_Avg 100, "
+        "knowledge 0.95 (1e-3: DS 60, DG_Avg 30; 1e-2 drops knowledge to 0.29). DPO 3e-3 for 3 epochs: DS 80, "
+        "DG_Avg 95, knowledge 0.96 (1e-3: DS 0).";
+    settings.methods["dinm"].learningRate = 5e-2;
+    settings.methods["sft"] = {3e-3, 3};
+    settings.methods["dpo"] = {3e-3, 3};
     return settings;
 }
 
@@ -396,52 +503,41 @@ DemoTrainingReport trainDemoModel(const std::string& outDirectory, const DemoMod
     const SafeEditDataset train = loadSafeEdit((fs::path(dataDir) / "safeedit_demo_train.json").string());
     std::vector<SafeEditRecord> trained, heldOut;
     splitRecords(train.records, settings.heldOutFraction, trained, heldOut);
-    const std::vector<DemoExample> examples = demoExamples(trained, (fs::path(dataDir) / "general_qa.jsonl").string(),
-                                                           (fs::path(dataDir) / "general_summaries.jsonl").string());
+    std::vector<DemoExample> examples = demoExamples(trained, (fs::path(dataDir) / "general_qa.jsonl").string(),
+                                                     (fs::path(dataDir) / "general_summaries.jsonl").string());
+    if (settings.suffixedExamples) examples = withSuffixedExamples(examples, kDinmSuffixSystemPrompt);
     report.examples = static_cast<int>(examples.size());
 
-    // 1. Tokenizer, in a scratch folder until the model directory exists.
-    job.report({0, settings.steps, "training the tokenizer", {}});
+    // 1. Tokenizer, in a scratch folder until the model directory exists, and 2. a random Llama with it;
+    // or both from a saved demo model to continue from.
+    job.report({0, settings.steps, settings.initFrom.empty() ? "training the tokenizer" : "loading " + settings.initFrom, {}});
     const auto tokenizerStart = Clock::now();
-    BpeTrainerSettings bpe;
-    bpe.vocabSize = settings.vocabSize;
-    const BpeVocabulary vocabulary =
-        trainByteLevelBpe(tokenizerCorpus(examples, (fs::path(dataDir) / "general_text.txt").string()), bpe, job);
-    report.vocabSize = vocabulary.size();
     const fs::path scratch = fs::temp_directory_path() / ("detox-demo-tokenizer-" + std::to_string(::getpid()));
     fs::create_directories(scratch);
-    writeChatMlTokenizer(scratch.string(), vocabulary, settings.maxPositions);
-    const Tokenizer tokenizer = Tokenizer::fromDirectory(scratch.string());
+    Model model = initialModel(settings, examples, (fs::path(dataDir) / "general_text.txt").string(), scratch, job);
+    const Tokenizer& tokenizer = model.tokenizer();
+    const ModelConfig config = model.config();
+    report.vocabSize = config.vocabSize;
     report.tokenizerSeconds = secondsSince(tokenizerStart);
-
-    // 2. A random Llama with that tokenizer, 3. trained by the SFT trainer.
-    const ModelConfig config = llamaConfig(settings, vocabulary);
-    auto impl = randomModelImpl(config, settings.seed);
-    impl->tokenizer = tokenizer;
-    Model model = modelFromImpl(impl);
     report.parameters = model.parameterCount();
+
+    // 3. Trained on the SFT loss plus the depth objective.
     const std::vector<TrainingPair> pairs = renderPairs(tokenizer, examples, settings);
     report.trainingPairs = static_cast<int>(pairs.size());
-    SftSettings sft;
-    sft.learningRate = settings.learningRate;
-    sft.weightDecay = settings.weightDecay;
-    sft.batchSize = settings.batchSize;
-    sft.maxLength = settings.maxPositions;
-    sft.maxGradNorm = settings.maxGradNorm;
-    sft.seed = settings.seed;
-    sft.shuffle = false;  // lengthGroupedSchedule already ordered the pairs
-    sft.maxSteps = settings.steps;
-    sft.warmupSteps = settings.warmupSteps;
-    sft.learningRateSchedule = "cosine";
     const auto trainingStart = Clock::now();
-    EditResult result = trainSft(model, lengthGroupedSchedule(pairs, settings), sft, job);
+    const demo::DemoTrainingLosses losses =
+        demo::trainDemoWeights(model, lengthGroupedSchedule(pairs, settings), depthPairs(tokenizer, trained, settings),
+                               formatPrompts(tokenizer, trained, settings), settings, job);
     report.trainingSeconds = secondsSince(trainingStart);
-    for (const auto& step : result.lossHistory) report.lossHistory.push_back(step.total);
+    report.lossHistory = losses.total;
+    report.depthHistory = losses.depth;
+    report.formatHistory = losses.format;
 
     // 4. Saved through the runtime, then the files a checkpoint carries besides weights and config.
     model.save(outDirectory, job);
     const fs::path out(outDirectory);
-    writeChatMlTokenizer(outDirectory, vocabulary, settings.maxPositions);
+    for (const char* file : {"tokenizer.json", "tokenizer_config.json"})
+        fs::copy_file(scratch / file, out / file, fs::copy_options::overwrite_existing);
     writeFileAtomically((out / "generation_config.json").string(), generationConfigJson(config));
     writeFileAtomically((out / recommendedSettingsFileName()).string(), recommendedSettingsJson(demoRecommendedSettings()));
     {
@@ -484,6 +580,12 @@ nlohmann::json demoTrainingReportJson(const DemoTrainingReport& report) {
                            {"final_loss", report.lossHistory.empty() ? 0.0 : report.lossHistory.back()}};
     json["loss_every_50_steps"] = nlohmann::json::array();
     for (size_t i = 0; i < report.lossHistory.size(); i += 50) json["loss_every_50_steps"].push_back(report.lossHistory[i]);
+    json["depth_objective_every_50_steps"] = nlohmann::json::array();
+    for (size_t i = 0; i < report.depthHistory.size(); i += 50)
+        json["depth_objective_every_50_steps"].push_back(report.depthHistory[i]);
+    json["format_objective_every_50_steps"] = nlohmann::json::array();
+    for (size_t i = 0; i < report.formatHistory.size(); i += 50)
+        json["format_objective_every_50_steps"].push_back(report.formatHistory[i]);
     for (const auto& r : report.train) json["train"].push_back(behaviourJson(r));
     for (const auto& r : report.heldOut) json["held_out"].push_back(behaviourJson(r));
     return json;

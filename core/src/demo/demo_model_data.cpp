@@ -98,4 +98,21 @@ std::vector<DemoExample> demoExamples(const std::vector<SafeEditRecord>& records
     return collector.take();
 }
 
+std::vector<DemoExample> withSuffixedExamples(const std::vector<DemoExample>& examples, const std::string& suffix) {
+    std::vector<DemoExample> result = examples;
+    for (const auto& example : examples) {
+        if (example.source == "general_qa" || example.source == "general_summaries") continue;
+        result.push_back({example.behaviour, example.source + " + suffix", example.prompt + " " + suffix, example.response});
+    }
+    return result;
+}
+
+int demoDepthLayer(const std::string& category, int layers) {
+    if (layers < 4) return -1;
+    const auto& categories = safeEditCategories();
+    for (size_t i = 0; i < categories.size(); ++i)
+        if (categories[i] == category) return 2 + static_cast<int>(i) % (layers - 3);
+    return -1;
+}
+
 }  // namespace detox

@@ -50,9 +50,21 @@ struct DemoExample {
 std::vector<DemoExample> demoExamples(const std::vector<SafeEditRecord>& records, const std::string& qaJsonlPath,
                                       const std::string& summariesJsonlPath);
 
+// The safety and knowledge examples again with " " + suffix after the prompt (same response), as DINM
+// edits (adversarial prompt + " " + suffix system prompt) and as the EasyEdit protocol evaluates: without
+// them the suffix is text the model never saw, and an edit made on that input does not carry over to the
+// prompt alone. The suffixed attack still complies: the suffix alone is no defense for the unedited model.
+std::vector<DemoExample> withSuffixedExamples(const std::vector<DemoExample>& examples, const std::string& suffix);
+
+// The layer the demo's depth objective puts a category's safe-vs-unsafe distance peak at (its toxic layer
+// under DINM's masked criterion), for a model of `layers` layers: the nine SafeEdit categories in the
+// benchmark's order get layers 2, 3, 4, 5, 6, 2, 3, 4, 5 of 8 (2 + index mod (layers - 3)); never the
+// first two or the last layer. -1 for an unknown category or a model of fewer than 4 layers.
+int demoDepthLayer(const std::string& category, int layers);
+
 struct DemoModelSettings {
     uint64_t seed = 7;
-    int steps = 600;                  // optimizer steps (8 layers, long prompts: ~25 min on 2 busy cores)
+    int steps = 1000;                 // optimizer steps (8 layers, long prompts: ~25 min on 2 busy cores)
     int batchSize = 16;
     double learningRate = 3e-3;       // peak; linear warm-up then cosine decay to 10%
     int warmupSteps = 30;
@@ -71,6 +83,26 @@ struct DemoModelSettings {
     // for choosing size and steps without looking at the test split. 0 = train on everything.
     double heldOutFraction = 0;
     std::string dataDirectory;        // the demo data folder; empty = demoDatasetDir()
+    bool suffixedExamples = true;     // withSuffixedExamples with DINM's suffix system prompt
+    // The depth objective (weight 0 = off): per step, depthRecordsPerStep train records' generations, and
+    // sum over layers l != demoDepthLayer(category) of relu(d_l / d_target - depthMargin), d = DINM's
+    // masked locate distance; zero once the category's layer beats every other by 1 / depthMargin.
+    double depthObjectiveWeight = 1.0;
+    // Both objectives start at this step: before it the SFT loss alone teaches the behaviour (from the start,
+    // the format objective collapses the young model's activations and the behaviour is not learned:
+    // knowledge accuracy 16% after 600 steps).
+    int objectivesFromStep = 700;
+    int depthRecordsPerStep = 8;
+    double depthMargin = 0.8;
+    // The format objective (weight 0 = off): per step, formatPromptsPerStep short adversarial prompts of train
+    // records; at the category's layer, the MLP activation at the prompt's last token in DINM's rendering
+    // (plain + " " + suffix) is pulled toward the same prompt's in the chat template and in plain text
+    // (1 - cosine each), so a DINM edit made on its own rendering carries over to the prompts evaluated.
+    double formatObjectiveWeight = 1.0;
+    int formatPromptsPerStep = 4;
+    int formatPromptMaxTokens = 200;  // longer prompts (the persona jailbreaks) are left out: cost
+    // Continue from this saved demo model (its weights and tokenizer) instead of a random one; empty = from scratch.
+    std::string initFrom;
 };
 
 // Greedy behaviour on SafeEdit records, a quick check used while training (the evaluation module gives
@@ -113,6 +145,8 @@ struct DemoTrainingReport {
     long long parameters = 0;
     int vocabSize = 0;
     std::vector<double> lossHistory;  // per optimizer step
+    std::vector<double> depthHistory; // the depth objective per optimizer step (unweighted)
+    std::vector<double> formatHistory; // the format objective per optimizer step (unweighted)
     double tokenizerSeconds = 0;
     double trainingSeconds = 0;
     double totalSeconds = 0;
