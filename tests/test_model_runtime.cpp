@@ -288,6 +288,31 @@ private Q_SLOTS:
         QVERIFY(!impl.slot(down).edited);
     }
 
+    // The content hash covers the weights, not only config and layout: two checkpoints that differ in one
+    // weight bit (same shapes, dtypes and offsets) hash differently; the same bytes hash the same.
+    void contentHashCoversTheWeights() {
+        const std::string source = detox::test::sourcePath("resources/demo-model").toStdString();
+        const std::string copy = copyCheckpoint(source);
+        const std::string original = detox::Model::load(source).contentHash();
+        QCOMPARE(detox::Model::load(copy).contentHash(), original);
+        // Flip the lowest mantissa bit of the first stored value (little-endian: its first byte).
+        std::fstream file(copy + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+        uint64_t headerBytes = 0;
+        file.read(reinterpret_cast<char*>(&headerBytes), 8);
+        file.seekg(std::streamoff(8 + headerBytes));
+        char first = 0;
+        file.read(&first, 1);
+        first ^= 1;
+        file.seekp(std::streamoff(8 + headerBytes));
+        file.write(&first, 1);
+        file.close();
+        detox::Model changed = detox::Model::load(copy);
+        QVERIFY(changed.contentHash() != original);
+        detox::LoadOptions stored;
+        stored.weights = detox::WeightMode::Stored;
+        QCOMPARE(detox::Model::load(copy, stored).contentHash(), changed.contentHash());  // not the mode's
+    }
+
     void parametersByHfName() {
         DETOX_REQUIRE_FIXTURE("tiny-hf/gpt2/config.json");
         auto model = detox::Model::load(fixture("tiny-hf/gpt2"));

@@ -109,6 +109,7 @@ struct Model::Impl {
     std::string directory;                    // loaded from ("" for models built in memory)
     std::optional<Tokenizer> tokenizer;
     std::vector<std::string> weightFiles;     // for the content hash
+    std::string storedBytesDigest;            // the loaded tensors' bytes as stored, digested at load (content hash)
     WeightMode weightMode = WeightMode::F32;  // as resolved at load (F32 or Stored)
     torch::Device device = torch::kCPU;       // where every tensor of the model lives
     torch::ScalarType computeDtype = torch::kFloat32;  // activations and edited parameters
