@@ -721,6 +721,28 @@ private slots:
         QCOMPARE(seriesColours(byVariant, palette), (QVector<QColor>{palette.variants[0], palette.variants[1]}));
     }
 
+    // Two runs of one method in one figure (say dinm in the plain and the easyedit protocol) are told
+    // apart by a shade of the method's colour: same hue, other lightness; the first keeps the colour.
+    void runsOfOneMethodGetShades() {
+        const PlotPalette palette = plotPalette(Theme::Light);
+        FigureSpec bars = barFigure();
+        bars.categories = {"DS"};
+        bars.series = {{"dinm-1 [easyedit]", {0}, {1}, {}, SeriesRole::Method, "method:dinm"},
+                       {"sft-2", {0}, {2}, {}, SeriesRole::Method, "sft"},
+                       {"dinm-3", {0}, {3}, {}, SeriesRole::Method, "dinm"},
+                       {"dinm-4", {0}, {4}, {}, SeriesRole::Method, "dinm"}};
+        const QVector<QColor> colours = seriesColours(bars, palette);
+        const QColor dinm = methodColour("dinm", Theme::Light);
+        QCOMPARE(colours[0], dinm);
+        QCOMPARE(colours[1], methodColour("sft", Theme::Light));
+        for (int i : {2, 3}) {
+            QVERIFY2(colours[i] != dinm, qPrintable(colours[i].name()));
+            QVERIFY2(std::abs(colours[i].hsvHue() - dinm.hsvHue()) <= 2, qPrintable(colours[i].name()));  // rounding
+        }
+        QVERIFY(colours[2].value() < dinm.value());  // the second run darker
+        QVERIFY(colours[3] != colours[2]);
+    }
+
     void roleRoundTripsAndIsChecked() {
         FigureSpec spec = lineFigure();
         spec.series[0].as(SeriesRole::Method, "dinm");

@@ -1,5 +1,6 @@
 #include "detox_ui/figures/series_colours.h"
 
+#include <QMap>
 #include <QStringList>
 
 namespace detox::ui {
@@ -18,14 +19,27 @@ int stableIndex(const QString& key, int count) {
     return int(hash % uint32_t(count));
 }
 
+// "method:DINM", "dinm" -> "dinm".
+QString methodKeyOf(const QString& plotKey) {
+    QString key = plotKey.trimmed().toLower();
+    return key.startsWith("method:") ? key.mid(7) : key;
+}
+
 QColor methodColour(const QString& methodKey, const PlotPalette& palette) {
-    QString key = methodKey.trimmed().toLower();
-    if (key.startsWith("method:")) key = key.mid(7);
+    const QString key = methodKeyOf(methodKey);
     const int known = int(kKnownMethods.indexOf(key));
     if (known >= 0 && known < palette.methods.size()) return palette.methods[known];
     const int further = int(palette.methods.size()) - int(kKnownMethods.size());
     if (further <= 0) return palette.methods.value(0, palette.series.value(0));
     return palette.methods[int(kKnownMethods.size()) + stableIndex(key, further)];
+}
+
+// The n-th run of one method in a figure (n = 0, 1, ...): the method's colour, then darker and lighter
+// shades of it, so two runs of one method (say in two protocols) are told apart and still read as it.
+QColor runShade(const QColor& methodColour, int run) {
+    if (run == 0) return methodColour;
+    const int step = (run + 1) / 2;
+    return run % 2 ? methodColour.darker(100 + 45 * step) : methodColour.lighter(100 + 35 * step);
 }
 
 }  // namespace
@@ -41,11 +55,14 @@ QVector<QColor> seriesColours(const FigureSpec& figure, const PlotPalette& palet
     const int firstFree = showsMethods ? 3 : 0;
     const int freeCount = showsMethods ? 4 : int(palette.series.size());  // 3..6 stay clear of method colours
     QStringList records, otherVariants;   // in order of appearance
+    QMap<QString, int> methodRuns;          // series so far per method key
     QVector<QColor> colours;
     int nextFree = 0;
     for (const FigureSeries& series : figure.series) {
         switch (series.role) {
-        case SeriesRole::Method: colours.append(methodColour(series.roleKey, palette)); break;
+        case SeriesRole::Method:
+            colours.append(runShade(methodColour(series.roleKey, palette), methodRuns[methodKeyOf(series.roleKey)]++));
+            break;
         case SeriesRole::Reference: colours.append(palette.reference); break;
         case SeriesRole::Variant: {
             int index = int(kKnownVariants.indexOf(series.roleKey));

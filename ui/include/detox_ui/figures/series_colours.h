@@ -1,6 +1,7 @@
 // The colour of a figure's series, chosen by its role (figure.h SeriesRole) and never by its name, so a
 // method looks the same in every figure of the GUI and of `detox report`:
-//   Method     the method's own colour (methodColour), whatever the series is called ("dinm-2", "after dinm-1")
+//   Method     the method's own colour (methodColour), whatever the series is called ("dinm-2", "after dinm-1");
+//              a second, third ... run of one method in the same figure a darker, lighter ... shade of it
 //   Reference  grey: the model before any edit
 //   Variant    the variant palette (masked, easyedit, ...), clear of the method colours
 //   Record     the record palette, one colour a record in order of appearance, clear of the method colours
