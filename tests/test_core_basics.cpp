@@ -27,8 +27,11 @@ private Q_SLOTS:
     void computeUsesEveryCore() {
         detox::initCompute();
         QCOMPARE(detox::computeThreads(), int(std::max(1u, std::thread::hardware_concurrency())));
+        // Our own at::parallel_for loops run on every thread (they ran on one when core lacked -fopenmp).
+        QCOMPARE(detox::parallelLoopThreads(), detox::computeThreads());
         detox::initCompute(1);
         QCOMPARE(detox::computeThreads(), 1);
+        QCOMPARE(detox::parallelLoopThreads(), 1);
         QVERIFY(QString::fromStdString(detox::computeDescription()).startsWith("LibTorch 1."));
     }
 

@@ -4,7 +4,10 @@
 #include <strings.h>
 
 #include <cstdlib>
+#include <atomic>
+#include <chrono>
 #include <thread>
+#include <vector>
 
 #include "torch_pch.h"
 
@@ -56,10 +59,22 @@ void initCompute(int threads) {
 
 int computeThreads() { return at::get_num_threads(); }
 
+int parallelLoopThreads() {
+    const int threads = at::get_num_threads();
+    std::vector<std::atomic<int>> ran(static_cast<size_t>(threads));
+    at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+        ran[size_t(at::get_thread_num())].store(1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // no one thread takes every part
+    });
+    int count = 0;
+    for (const auto& flag : ran) count += flag.load();
+    return count;
+}
+
 std::string computeDescription() {
     std::string text = "LibTorch " + std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
                        "." + std::to_string(TORCH_VERSION_PATCH) + " (CPU), " + std::to_string(at::get_num_threads()) +
-                       " threads";
+                       " threads (" + std::to_string(parallelLoopThreads()) + " in our parallel loops)";
     if (!blasCoreNote.empty()) text += ", " + blasCoreNote;
     return text;
 }

@@ -12,6 +12,11 @@ void initCompute(int threads = 0);
 
 int computeThreads();
 
+// How many threads our own parallel loops (at::parallel_for in core's files: the decode row kernel, the
+// load's weight scan) really run on: computeThreads() when core is built with OpenMP, 1 when not (the
+// loop then runs serially without a word; that was the case until 2026-12-06).
+int parallelLoopThreads();
+
 // A one-line description of the compute back end (LibTorch version, threads, BLAS), for logs and provenance.
 std::string computeDescription();
 
