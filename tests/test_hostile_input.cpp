@@ -22,6 +22,7 @@
 #include "detox/safeedit/safeedit.h"
 #include "detox/tokenizer/tokenizer.h"
 #include "fixtures.h"
+#include "runtime/finite_scan.h"
 #include "methods/method_training.h"
 #include "tiny_model.h"
 
@@ -468,6 +469,34 @@ private Q_SLOTS:
         QVERIFY2(message.contains("model.layers.1.input_layernorm.weight") && message.contains("NaN or infinite"),
                  qPrintable(message));
         QVERIFY(!fs::exists(out));
+    }
+
+    // The load's one read of the stored bytes (runtime/finite_scan.h): an Inf or NaN anywhere (first
+    // element, a later 4 MiB chunk, the last element) in F32, BF16 and F16; the digest is the model
+    // hash's (4 MiB chunks digested with their index as seed, then the chunks' digests).
+    void storedBytesScanFindsEveryNonFiniteValue() {
+        const int64_t count = (int64_t(9) << 20) / 2 + 3;  // > two 4 MiB chunks of 2-byte values, odd tail
+        for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kHalf}) {
+            const std::string name = dtype == torch::kFloat32 ? "F32" : dtype == torch::kBFloat16 ? "BF16" : "F16";
+            for (int64_t position : {int64_t(0), count / 2 + 17, count - 1}) {
+                for (float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+                    torch::Tensor values = torch::randn({count}).to(dtype);
+                    const auto* bytes = static_cast<const uint8_t*>(values.data_ptr());
+                    const size_t size = size_t(values.nbytes());
+                    QCOMPARE(detox::nn::scanStoredBytes(bytes, size, name).finite, std::optional<bool>(true));
+                    values[position] = bad;
+                    QCOMPARE(detox::nn::scanStoredBytes(bytes, size, name).finite, std::optional<bool>(false));
+                }
+            }
+        }
+        std::string bytes(size_t(9) << 20, '\x7f');
+        QVERIFY(!detox::nn::scanStoredBytes(bytes.data(), bytes.size(), "I8").finite.has_value());  // no bit test
+        const size_t chunk = size_t(4) << 20;
+        std::vector<uint64_t> digests;
+        for (size_t offset = 0, c = 0; offset < bytes.size(); offset += chunk, ++c)
+            digests.push_back(detox::fastDigest64(bytes.data() + offset, std::min(chunk, bytes.size() - offset), c));
+        QCOMPARE(detox::nn::scanStoredBytes(bytes.data(), bytes.size(), "F32").digest,
+                 detox::fastDigest64(digests.data(), digests.size() * sizeof(uint64_t), bytes.size()));
     }
 
     void nonFiniteWeightsAreFoundAtLoad() {

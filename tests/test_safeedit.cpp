@@ -70,6 +70,23 @@ private Q_SLOTS:
                  std::string("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
     }
 
+    // fastDigest64 (the model hash's digest of the weights): values pinned from its first version (results
+    // carry them in provenance.model_hash), and the same value when the bytes come in pieces.
+    void fastDigestIsStableAndTakesPieces() {
+        std::string bytes(1000003, '\0');
+        for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = char(i * 131 + 7);
+        QCOMPARE(detox::fastDigest64("", 0), uint64_t(0xb1b6a2946d646c1dull));
+        QCOMPARE(detox::fastDigest64("abc", 3), uint64_t(0xb84b21259c80b58full));
+        QCOMPARE(detox::fastDigest64(bytes.data(), bytes.size(), 42), uint64_t(0xd870c3839f250403ull));
+        for (size_t piece : {size_t(32), size_t(4096), size_t(65536)}) {
+            detox::FastDigest64 digest(42);
+            for (size_t offset = 0; offset < bytes.size(); offset += piece)
+                digest.update(bytes.data() + offset, std::min(piece, bytes.size() - offset));
+            QCOMPARE(digest.finish(), uint64_t(0xd870c3839f250403ull));
+        }
+        QVERIFY(detox::fastDigest64(bytes.data(), bytes.size() - 1, 42) != 0xd870c3839f250403ull);
+    }
+
     void sha256OfFileMatchesBytes() {
         // 1.5 MiB + 5 bytes: more than one 1 MiB read chunk, ending in a partial 64-byte block.
         std::string bytes;

@@ -120,27 +120,43 @@ std::string sha256File(const std::string& path) {
     return hasher.finishHex();
 }
 
-uint64_t fastDigest64(const void* data, size_t bytes, uint64_t seed) {
-    // The xxHash64 primes and round (Yann Collet's public design), written here for this project.
-    constexpr uint64_t kPrime1 = 0x9E3779B185EBCA87ull, kPrime2 = 0xC2B2AE3D27D4EB4Full, kPrime3 = 0x165667B19E3779F9ull;
-    auto rotate = [](uint64_t v, int r) { return (v << r) | (v >> (64 - r)); };
-    auto round = [&](uint64_t lane, uint64_t input) { return rotate(lane + input * kPrime2, 31) * kPrime1; };
+namespace {
+// The xxHash64 primes and round (Yann Collet's public design), written here for this project.
+constexpr uint64_t kPrime1 = 0x9E3779B185EBCA87ull, kPrime2 = 0xC2B2AE3D27D4EB4Full, kPrime3 = 0x165667B19E3779F9ull;
+inline uint64_t rotate(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
+inline uint64_t round(uint64_t lane, uint64_t input) { return rotate(lane + input * kPrime2, 31) * kPrime1; }
+}  // namespace
+
+FastDigest64::FastDigest64(uint64_t seed) : lanes_{seed + kPrime1 + kPrime2, seed + kPrime2, seed, seed - kPrime1} {}
+
+void FastDigest64::update(const void* data, size_t bytes) {
     const auto* p = static_cast<const uint8_t*>(data);
-    uint64_t lanes[4] = {seed + kPrime1 + kPrime2, seed + kPrime2, seed, seed - kPrime1};
     size_t offset = 0;
     for (; offset + 32 <= bytes; offset += 32)
         for (int i = 0; i < 4; ++i) {
             uint64_t word;
             std::memcpy(&word, p + offset + 8 * i, 8);
-            lanes[i] = round(lanes[i], word);
+            lanes_[i] = round(lanes_[i], word);
         }
-    uint64_t digest = rotate(lanes[0], 1) + rotate(lanes[1], 7) + rotate(lanes[2], 12) + rotate(lanes[3], 18);
-    digest ^= bytes * kPrime3;
-    for (; offset < bytes; ++offset) digest = rotate(digest ^ (p[offset] * kPrime1), 11) * kPrime2;
+    total_ += bytes;
+    tail_ = p + offset;
+    tailBytes_ = bytes - offset;
+}
+
+uint64_t FastDigest64::finish() const {
+    uint64_t digest = rotate(lanes_[0], 1) + rotate(lanes_[1], 7) + rotate(lanes_[2], 12) + rotate(lanes_[3], 18);
+    digest ^= total_ * kPrime3;
+    for (size_t i = 0; i < tailBytes_; ++i) digest = rotate(digest ^ (tail_[i] * kPrime1), 11) * kPrime2;
     digest ^= digest >> 33;
     digest *= kPrime2;
     digest ^= digest >> 29;
     return digest;
+}
+
+uint64_t fastDigest64(const void* data, size_t bytes, uint64_t seed) {
+    FastDigest64 digest(seed);
+    digest.update(data, bytes);
+    return digest.finish();
 }
 
 }  // namespace detox

@@ -158,22 +158,6 @@ WeightMode resolveWeightMode(const CheckpointInfo& info, WeightMode requested, b
     return WeightMode::F32;
 }
 
-// A tensor's bytes as stored in its file, for contentHash: 4 MiB chunks digested in parallel, then the
-// chunks' digests (memory speed, so a load can afford it; SHA-256 over a 7B's 13.5 GB would take a minute).
-uint64_t digestStoredBytes(const void* data, size_t bytes) {
-    constexpr size_t kChunk = size_t(4) << 20;
-    const int64_t chunks = int64_t((bytes + kChunk - 1) / kChunk);
-    std::vector<uint64_t> digests(size_t(chunks), 0);
-    at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t c = begin; c < end; ++c) {
-            const size_t offset = size_t(c) * kChunk;
-            digests[size_t(c)] = fastDigest64(static_cast<const uint8_t*>(data) + offset, std::min(kChunk, bytes - offset),
-                                              uint64_t(c));
-        }
-    });
-    return fastDigest64(digests.data(), digests.size() * sizeof(uint64_t), bytes);
-}
-
 std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const LoadOptions& options, JobControl& job) {
     const torch::Device device = deviceFromName(options.device);
     job.report({0, 0, "reading " + directory, {}});
@@ -225,9 +209,10 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const L
                             c10::str(c10::IntArrayRef(slot.storedShape)) + ")");
         // Stored mode keeps matrices as mapped; small tensors (norms, biases) are converted either way.
         const bool keepStored = mode == WeightMode::Stored && entry.shape.size() >= 2;
-        // Digested before a converting read releases the mapped pages, so the bytes are read only once more.
-        impl->storedBytesDigest += entry.name + "=" +
-            std::to_string(digestStoredBytes(it->second.file->rawAddress(entry), size_t(entry.dataEnd - entry.dataBegin))) + ";";
+        // Scanned before a converting read releases the mapped pages, so the bytes are read only once more.
+        const StoredBytesScan scan =
+            scanStoredBytes(it->second.file->rawAddress(entry), size_t(entry.dataEnd - entry.dataBegin), entry.dtype);
+        impl->storedBytesDigest += entry.name + "=" + std::to_string(scan.digest) + ";";
         torch::Tensor value = keepStored ? it->second.file->readRaw(entry) : it->second.file->readAs(entry, impl->computeDtype);
         if (!device.is_cpu()) value = value.to(device, keepStored ? value.scalar_type() : impl->computeDtype);
         *slot.value = slot.transposed ? value.t() : value;
@@ -235,7 +220,8 @@ std::shared_ptr<Model::Impl> loadModelImpl(const std::string& directory, const L
         slot.storedDtype = entry.dtype;
         slot.ownsMemory = !device.is_cpu() || (value.scalar_type() != scalarTypeOf(entry.dtype)) ||
                           value.data_ptr() != it->second.file->rawAddress(entry);
-        if (!allFinite(value)) impl->nonFiniteAtLoad.push_back(entry.name);  // still hot in cache after reading
+        const bool finite = scan.finite ? *scan.finite : allFinite(value);  // other dtypes: the loaded value
+        if (!finite) impl->nonFiniteAtLoad.push_back(entry.name);
         used.insert(entry.name);
         job.report({++step, total, "loading " + entry.name, {}});
     }
