@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Convert a Llama-family HF safetensors checkpoint to a GGUF file that llama.cpp can run, for speed runs.
+"""Convert a Llama-family or GPT-2 HF safetensors checkpoint to a GGUF file that llama.cpp runs, for speed runs.
 
 Used by scripts/llamacpp-compare.sh to decode the same random checkpoint with the workbench and with llama.cpp.
 Needs numpy and llama.cpp's gguf-py package (PYTHONPATH=LLAMA_CPP_SOURCE/gguf-py); it is a benchmark tool,
@@ -9,10 +9,11 @@ never part of the build, tests or CI.
 
 What it writes:
 - the weights of CHECKPOINT_DIR (BF16, F16 or F32 in the file) as BF16 or F32 matrices; 1-D tensors
-  (the RMSNorm weights) as F32, as llama.cpp's own converter does;
-- attn_q and attn_k rows permuted from HF's rotate-half layout to llama.cpp's interleaved RoPE pairs
+  (norm weights, biases) as F32, as llama.cpp's own converter does;
+- Llama: attn_q and attn_k rows permuted from HF's rotate-half layout to llama.cpp's interleaved RoPE pairs
   (the same permutation as llama.cpp's convert_hf_to_gguf.py), so the GGUF computes the same function as
   the HF checkpoint; for speed alone it would not matter, but a converted checkpoint should not be wrong;
+- GPT-2: the Conv1D matrices ([in, out] in HF) transposed to [out, in], as llama.cpp's converter does;
 - a FAKE vocabulary of config.json's vocab_size tokens: <unk>, <s>, </s>, the 256 byte tokens <0xNN>,
   then filler pieces "▁t<id>" (tokenizer.ggml.model "llama", no merges). It serves speed runs only: the
   random checkpoints written by `detox-bench --write-checkpoint` have no tokenizer. Text through it is
@@ -44,23 +45,55 @@ except ImportError:
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
 BYTE_TOKEN_COUNT = 256
 
-# HF name suffix -> GGUF name suffix, per layer (model.layers.N.<hf> -> blk.N.<gguf>)
-LAYER_TENSORS = {
-    "self_attn.q_proj.weight": "attn_q.weight",
-    "self_attn.k_proj.weight": "attn_k.weight",
-    "self_attn.v_proj.weight": "attn_v.weight",
-    "self_attn.o_proj.weight": "attn_output.weight",
-    "mlp.gate_proj.weight": "ffn_gate.weight",
-    "mlp.up_proj.weight": "ffn_up.weight",
-    "mlp.down_proj.weight": "ffn_down.weight",
-    "input_layernorm.weight": "attn_norm.weight",
-    "post_attention_layernorm.weight": "ffn_norm.weight",
-}
-TOP_TENSORS = {
-    "model.embed_tokens.weight": "token_embd.weight",
-    "model.norm.weight": "output_norm.weight",
-    "lm_head.weight": "output.weight",
-}
+
+
+class Architecture:
+    """How one HF model type maps onto a llama.cpp architecture: tensor names, layouts, metadata."""
+
+    def __init__(self, gguf_arch, layer_prefix, layer_tensors, top_tensors, transposed=(), skipped=()):
+        self.gguf_arch, self.layer_prefix = gguf_arch, layer_prefix
+        self.layer_tensors, self.top_tensors = layer_tensors, top_tensors
+        self.transposed, self.skipped = transposed, skipped
+
+    def gguf_name(self, hf_name):
+        """blk.N.<name> / <name> in the GGUF; None for a tensor llama.cpp does not read."""
+        if hf_name.endswith(self.skipped):
+            return None
+        if hf_name in self.top_tensors:
+            return self.top_tensors[hf_name]
+        if hf_name.startswith(self.layer_prefix):
+            layer, _, rest = hf_name[len(self.layer_prefix):].partition(".")
+            if layer.isdigit() and rest in self.layer_tensors:
+                return f"blk.{layer}.{self.layer_tensors[rest]}"
+        fail(f"tensor {hf_name}: not a {self.gguf_arch} tensor this converter knows")
+
+
+LLAMA = Architecture(
+    "llama", "model.layers.",
+    {"self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
+     "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
+     "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+     "mlp.down_proj.weight": "ffn_down.weight", "input_layernorm.weight": "attn_norm.weight",
+     "post_attention_layernorm.weight": "ffn_norm.weight"},
+    {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+     "lm_head.weight": "output.weight"})
+
+# GPT-2's Conv1D matrices are stored [in, out]; llama.cpp wants [out, in], as for Linear layers.
+GPT2 = Architecture(
+    "gpt2", "transformer.h.",
+    {"ln_1.weight": "attn_norm.weight", "ln_1.bias": "attn_norm.bias",
+     "attn.c_attn.weight": "attn_qkv.weight", "attn.c_attn.bias": "attn_qkv.bias",
+     "attn.c_proj.weight": "attn_output.weight", "attn.c_proj.bias": "attn_output.bias",
+     "ln_2.weight": "ffn_norm.weight", "ln_2.bias": "ffn_norm.bias",
+     "mlp.c_fc.weight": "ffn_up.weight", "mlp.c_fc.bias": "ffn_up.bias",
+     "mlp.c_proj.weight": "ffn_down.weight", "mlp.c_proj.bias": "ffn_down.bias"},
+    {"transformer.wte.weight": "token_embd.weight", "transformer.wpe.weight": "position_embd.weight",
+     "transformer.ln_f.weight": "output_norm.weight", "transformer.ln_f.bias": "output_norm.bias",
+     "lm_head.weight": "output.weight"},
+    transposed=("attn_qkv.weight", "attn_output.weight", "ffn_up.weight", "ffn_down.weight"),
+    skipped=(".attn.bias", ".attn.masked_bias"))  # HF's causal-mask buffers
+
+ARCHITECTURES = {"llama": LLAMA, "mistral": LLAMA, "gpt2": GPT2}
 
 
 class SafetensorsTensor:
@@ -95,15 +128,6 @@ def read_safetensors(checkpoint):
             if name != "__metadata__":
                 tensors[name] = SafetensorsTensor(path, header_size, entry)
     return tensors
-
-
-def gguf_name(hf_name):
-    if hf_name in TOP_TENSORS:
-        return TOP_TENSORS[hf_name]
-    parts = hf_name.split(".", 3)  # model, layers, N, rest
-    if len(parts) == 4 and parts[:2] == ["model", "layers"] and parts[3] in LAYER_TENSORS:
-        return f"blk.{parts[2]}.{LAYER_TENSORS[parts[3]]}"
-    fail(f"tensor {hf_name}: not a Llama tensor this converter knows")
 
 
 def rope_permute(weights, head_count):
@@ -144,19 +168,34 @@ def write_hf_tokenizer(checkpoint, tokens):
     (checkpoint / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
 
 
-def add_metadata(writer, config, tokens, dtype):
+def add_llama_hyperparameters(writer, config):
     heads = config["num_attention_heads"]
-    head_dim = config.get("head_dim", config["hidden_size"] // heads)
-    writer.add_name("random checkpoint for a speed run (fake vocabulary)")
     writer.add_context_length(config.get("max_position_embeddings", 2048))
     writer.add_embedding_length(config["hidden_size"])
     writer.add_block_count(config["num_hidden_layers"])
     writer.add_feed_forward_length(config["intermediate_size"])
     writer.add_head_count(heads)
     writer.add_head_count_kv(config.get("num_key_value_heads", heads))
-    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_dimension_count(config.get("head_dim", config["hidden_size"] // heads))
     writer.add_rope_freq_base(config.get("rope_theta", 10000.0))
     writer.add_layer_norm_rms_eps(config.get("rms_norm_eps", 1e-5))
+
+
+def add_gpt2_hyperparameters(writer, config):
+    writer.add_context_length(config["n_positions"])
+    writer.add_embedding_length(config["n_embd"])
+    writer.add_block_count(config["n_layer"])
+    writer.add_feed_forward_length(config.get("n_inner") or 4 * config["n_embd"])
+    writer.add_head_count(config["n_head"])
+    writer.add_layer_norm_eps(config.get("layer_norm_epsilon", 1e-5))
+
+
+def add_metadata(writer, config, tokens, dtype):
+    writer.add_name("random checkpoint for a speed run (fake vocabulary)")
+    if config["model_type"] == "gpt2":
+        add_gpt2_hyperparameters(writer, config)
+    else:
+        add_llama_hyperparameters(writer, config)
     writer.add_vocab_size(len(tokens))
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if dtype == "bf16" else gguf.LlamaFileType.ALL_F32)
     types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
@@ -175,7 +214,10 @@ def add_metadata(writer, config, tokens, dtype):
 def converted(name, tensor, config, dtype):
     """The tensor's values as they go into the GGUF (F32, or BF16 bits as uint16)."""
     values = tensor.as_float32()
-    if name.endswith("attn_q.weight"):
+    if config["model_type"] == "gpt2":
+        if name.endswith(GPT2.transposed):
+            values = values.T
+    elif name.endswith("attn_q.weight"):
         values = rope_permute(values, config["num_attention_heads"])
     elif name.endswith("attn_k.weight"):
         values = rope_permute(values, config.get("num_key_value_heads", config["num_attention_heads"]))
@@ -183,34 +225,41 @@ def converted(name, tensor, config, dtype):
         return np.ascontiguousarray(values, dtype=np.float32)
     # BF16 round to nearest even; exact for values that came from BF16
     bits = np.ascontiguousarray(values).view(np.uint32)
-    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-    return rounded
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
 
 
 def convert(checkpoint, out, dtype):
+    """Writes OUT through a temporary file beside it: a failed conversion leaves no partial OUT."""
     config = json.loads((checkpoint / "config.json").read_text())
-    if config.get("model_type") not in ("llama", "mistral"):
-        fail(f"{checkpoint}/config.json: model_type {config.get('model_type')!r}"
-                 " is not llama or mistral")
+    architecture = ARCHITECTURES.get(config.get("model_type"))
+    if architecture is None:
+        fail(f"{checkpoint}/config.json: model_type {config.get('model_type')!r} is not one of "
+             f"{', '.join(ARCHITECTURES)}")
     tensors = read_safetensors(checkpoint)
-    names = {gguf_name(hf): hf for hf in tensors}
+    names = {}  # GGUF name -> HF name, in the checkpoint's order
+    for hf_name in tensors:
+        name = architecture.gguf_name(hf_name)
+        if name is not None:
+            names[name] = hf_name
     tokens = fake_vocabulary(config["vocab_size"])
-    writer = gguf.GGUFWriter(str(out), "llama")
+    partial = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(str(partial), architecture.gguf_arch)
     add_metadata(writer, config, tokens, dtype)
-    ordered = list(names)
-    for name in ordered:  # tensor infos first (shapes and sizes), then the data one tensor at a time
-        tensor = tensors[names[name]]
-        elements = int(np.prod(tensor.shape))
-        as_bf16 = dtype == "bf16" and len(tensor.shape) > 1
-        writer.add_tensor_info(name, tensor.shape, np.dtype(np.uint16 if as_bf16 else np.float32),
-                               elements * (2 if as_bf16 else 4),
+    for name, hf_name in names.items():  # tensor infos first (shapes and sizes), then the data one at a time
+        shape = tensors[hf_name].shape
+        if name.endswith(architecture.transposed):
+            shape = shape[::-1]
+        as_bf16 = dtype == "bf16" and len(shape) > 1
+        writer.add_tensor_info(name, shape, np.dtype(np.uint16 if as_bf16 else np.float32),
+                               int(np.prod(shape)) * (2 if as_bf16 else 4),
                                raw_dtype=gguf.GGMLQuantizationType.BF16 if as_bf16 else None)
-    writer.write_header_to_file(out)
+    writer.write_header_to_file(partial)
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
-    for name in ordered:
-        writer.write_tensor_data(converted(name, tensors[names[name]], config, dtype))
+    for name, hf_name in names.items():
+        writer.write_tensor_data(converted(name, tensors[hf_name], config, dtype))
     writer.close()
+    partial.replace(out)
     return tokens
 
 
