@@ -1,8 +1,10 @@
 // nn::linear (runtime/linear.h): the row kernel for decode-sized inputs against torch::linear, for 1..8
 // rows (and the fallback beyond), with and without bias, F32 and BF16 weights, contiguous weights and
-// GPT-2's transposed Conv1D views; under autograd the same values and torch::linear's gradients.
+// GPT-2's transposed Conv1D views (the column kernel); under autograd the same values and
+// torch::linear's gradients.
 #include <QtTest>
 
+#include "detox/runtime/compute.h"
 #include "runtime/linear.h"
 
 namespace {
@@ -23,6 +25,13 @@ class LinearTest : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    // Every core, as the executables run (LibTorch's default here is one thread): the kernels' parallel
+    // paths (work split across threads, per-chunk partial sums) are what these tests check.
+    void initTestCase() {
+        detox::initCompute();
+        if (detox::computeThreads() < 2) qWarning("one core: the kernels' multi-thread paths are not exercised");
+    }
+
     // Every row kernel this CPU has (AVX-512, AVX2) and the fallback alone.
     void matchesTorchLinearForFewRows_data() {
         QTest::addColumn<int>("isa");
@@ -73,33 +82,42 @@ private Q_SLOTS:
         QVERIFY(linearTakesRowKernel(torch::randn({2, 128}), weight, torch::randn({64})));
         QVERIFY(linearTakesRowKernel(torch::randn({1, 128}), weight.to(torch::kBFloat16)));
         QVERIFY(!linearTakesRowKernel(torch::randn({detox::nn::kMaxFastRows + 1, 128}), weight));  // prefill
-        QVERIFY(!linearTakesRowKernel(torch::randn({1, 128}), torch::randn({128, 64}).t()));       // Conv1D view
+        QVERIFY(linearTakesRowKernel(torch::randn({1, 128}), torch::randn({128, 64}).t()));  // Conv1D view
+        QVERIFY(linearTakesRowKernel(torch::randn({1, 128}), torch::randn({128, 64}).to(torch::kBFloat16).t()));
+        QVERIFY(!linearTakesRowKernel(torch::randn({1, 128}), torch::randn({64, 256}).narrow(1, 0, 128)));  // strided
         QVERIFY(!linearTakesRowKernel(torch::randn({1, 128}), weight.to(torch::kFloat16)));
         QVERIFY(!linearTakesRowKernel(torch::randn({1, 128}, torch::kFloat64), weight.to(torch::kFloat64)));
     }
 
-    // A row's result does not depend on how many rows share the call (batched decode = one-by-one decode).
+    // A row's result does not depend on how many rows share the call (batched decode = one-by-one decode),
+    // nor on which thread took which part (the same call twice gives the same bits); for both layouts.
     void rowsAreIndependentOfTheBatch() {
         torch::manual_seed(3);
         c10::InferenceMode inference;
-        torch::Tensor weight = torch::randn({300, 1024}), bias = torch::randn({300});
+        torch::Tensor bias = torch::randn({300});
         torch::Tensor x = torch::randn({detox::nn::kMaxFastRows, 1024});
-        torch::Tensor together = detox::nn::linear(x, weight, bias);
-        for (int64_t row = 0; row < x.size(0); ++row)
-            QVERIFY(torch::equal(detox::nn::linear(x.narrow(0, row, 1), weight, bias)[0], together[row]));
+        for (const torch::Tensor& weight : {torch::randn({300, 1024}), torch::randn({1024, 300}).t()}) {
+            torch::Tensor together = detox::nn::linear(x, weight, bias);
+            for (int repeat = 0; repeat < 20; ++repeat) QVERIFY(torch::equal(detox::nn::linear(x, weight, bias), together));
+            for (int64_t row = 0; row < x.size(0); ++row)
+                QVERIFY(torch::equal(detox::nn::linear(x.narrow(0, row, 1), weight, bias)[0], together[row]));
+        }
     }
 
     // BF16 weights (stored-dtype mode): converted in registers; equal to converting first.
     void bfloat16WeightsMatchConvertedWeights() {
         torch::manual_seed(5);
         c10::InferenceMode inference;
-        torch::Tensor weight = torch::randn({130, 2051}).to(torch::kBFloat16);
         torch::Tensor bias = torch::randn({130});
-        for (int64_t rows : {1, 3, 8}) {
-            torch::Tensor x = torch::randn({rows, 1, 2051});
-            torch::Tensor ours = detox::nn::linear(x, weight, bias);
-            QCOMPARE(ours.scalar_type(), torch::kFloat32);
-            QVERIFY(relativeDifference(ours, torch::linear(x, weight.to(torch::kFloat32), bias)) < 1e-5);
+        // [out, in] and GPT-2's Conv1D view of a stored [in, out]
+        for (const torch::Tensor& weight : {torch::randn({130, 2051}).to(torch::kBFloat16),
+                                            torch::randn({2051, 130}).to(torch::kBFloat16).t()}) {
+            for (int64_t rows : {1, 3, 8}) {
+                torch::Tensor x = torch::randn({rows, 1, 2051});
+                torch::Tensor ours = detox::nn::linear(x, weight, bias);
+                QCOMPARE(ours.scalar_type(), torch::kFloat32);
+                QVERIFY(relativeDifference(ours, torch::linear(x, weight.to(torch::kFloat32), bias)) < 1e-5);
+            }
         }
     }
 
