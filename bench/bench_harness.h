@@ -15,6 +15,7 @@ struct Context {
     double bandwidthGBs = 0;  // memory read bandwidth measured in this run (GB/s, 1e9 bytes)
     bool quick = false;       // smaller shapes, for smoke runs
     std::string shape;        // --shape: only this model shape in the scale benchmark ("" = all)
+    std::string checkpoint;   // --checkpoint: the decode benchmark's checkpoint ("" = a random one)
 };
 
 struct Benchmark {
@@ -24,6 +25,11 @@ struct Benchmark {
 };
 
 bool registerBenchmark(Benchmark benchmark);
+
+// Memory read bandwidth (bench_main.cpp): what a decode bound divides by. Every run measures it once at
+// the start (Context::bandwidthGBs); a long benchmark measures it again beside its own figure, since
+// another process on the machine can change it by a fifth within minutes.
+nlohmann::json measureBandwidth();
 
 // Median wall time in seconds of `repeats` calls of `body` after `warmup` calls.
 double medianSeconds(const std::function<void()>& body, int repeats = 5, int warmup = 1);

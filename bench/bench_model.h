@@ -20,6 +20,17 @@ double modelGemmSeconds(const Model::Impl& impl, int64_t rows);
 // Seconds per one-token decode step for `batch` sequences after a 16-token prompt (best of `runs`).
 double decodeStepSeconds(const Model::Impl& impl, int64_t batch, int steps, int runs = 3);
 
+// Decode tokens/s for batch 1 and 4 against the same-run bandwidth bound, with the row kernel and, when
+// `withTorchLinear`, without it (bench_runtime.cpp).
+nlohmann::json measureDecode(const Model::Impl& impl, const Context& context, bool withTorchLinear);
+
+// Loads `directory` with `mode` and measures its decode with the row kernel (bench_decode.cpp); F32 is
+// skipped, with the reason, when it does not fit this machine's memory.
+nlohmann::json decodeInMode(const std::string& directory, WeightMode mode, const Context& context);
+
+// A random checkpoint of `config`'s shape, BF16, in HF's sharded layout (bench_scale.cpp).
+nlohmann::json writeRandomCheckpoint(const ModelConfig& config, const std::string& directory);
+
 // Token ids that are not special tokens, deterministic for (count, vocab, offset).
 std::vector<int> benchIds(int count, int vocab, int offset);
 // SafeEdit-like DINM lengths: adversarial prompt 256 + safe generation 96, knowledge 48 + 48 (quick: smaller).

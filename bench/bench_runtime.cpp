@@ -1,7 +1,8 @@
 // Model runtime speed and memory for random-weight models shaped like GPT-2 small and TinyLlama-1.1B:
 // prefill as a fraction of the same-run GEMM rate on the model's own matrix shapes, decode tokens/s
-// against the same-run bandwidth bound (with and without the row kernel), and the peak resident memory
-// of a checkpoint load relative to the weights' float32 size (measured in a child process).
+// against the same-run bandwidth bound (with and without the row kernel; F32-resident, and again with the
+// checkpoint loaded in stored mode: BF16 for the TinyLlama shape), and the peak resident memory of a
+// checkpoint load relative to the weights' float32 size (measured in a child process).
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "bench_model.h"
 #include "detox/runtime/model.h"
@@ -157,33 +159,40 @@ double decodeStepSeconds(const Model::Impl& impl, int64_t batch, int steps, int 
     return best;
 }
 
-namespace {
-
-// Decode tokens/s for batch 1 and 4 against the bandwidth bound (weights read once per step), with the
-// row kernel (nn::linear, runtime/linear.h) and without it (torch::linear's sgemm: the old path).
-nlohmann::json measureDecode(const Model::Impl& impl, const Context& context) {
+// Decode against the bound: the weights are read once per step, as held. Without the row kernel
+// (nn::linear, runtime/linear.h), F32 weights go through torch::linear's sgemm: the old path. The
+// bound's bandwidth is measured just before and just after (the larger of the two): the run's first
+// probe can be minutes old, and the machine's rate moves.
+nlohmann::json measureDecode(const Model::Impl& impl, const Context& context, bool withTorchLinear) {
     const double weightBytes = decodeWeightBytes(impl);
     const int steps = context.quick ? 4 : 16;
-    nlohmann::json result = {{"weight_bytes_per_step", weightBytes},
-                             {"bandwidth_gbs", context.bandwidthGBs},
-                             {"prompt_tokens", 16},
-                             {"steps", steps}};
+    const double bandwidthBefore = measureBandwidth()["gbs"];
+    nlohmann::json result = {{"weight_bytes_per_step", weightBytes}, {"prompt_tokens", 16}, {"steps", steps}};
+    std::map<std::string, double> tokensPerSecond;  // "batch_1/row_kernel" -> tokens/s
     const nn::Isa detected = nn::selectedRowKernel();
-    for (int64_t batch : {1, 4}) {
-        const double bound = batch * context.bandwidthGBs * 1e9 / weightBytes;
-        nlohmann::json entry = {{"bound_tokens_per_second", bound}};
+    for (int64_t batch : {1, 4})
         for (bool rowKernel : {false, true}) {
+            if (!rowKernel && !withTorchLinear) continue;
             nn::selectRowKernel(rowKernel ? detected : nn::Isa::None);
-            const double tokensPerSecond = batch / decodeStepSeconds(impl, batch, steps);
-            const std::string key = rowKernel ? "row_kernel" : "torch_linear";
-            entry[key + "_tokens_per_second"] = tokensPerSecond;
-            entry[key + "_fraction_of_bound"] = tokensPerSecond / bound;
+            const std::string key = "batch_" + std::to_string(batch) + (rowKernel ? "/row_kernel" : "/torch_linear");
+            tokensPerSecond[key] = batch / decodeStepSeconds(impl, batch, steps);
         }
-        nn::selectRowKernel(detected);
-        result["batch_" + std::to_string(batch)] = entry;
+    nn::selectRowKernel(detected);
+    const double bandwidthAfter = measureBandwidth()["gbs"];
+    const double bandwidth = std::max(bandwidthBefore, bandwidthAfter);
+    result["bandwidth_gbs"] = {{"before", bandwidthBefore}, {"after", bandwidthAfter}, {"bound_uses", bandwidth}};
+    for (const auto& [key, rate] : tokensPerSecond) {
+        const auto slash = key.find('/');
+        const std::string batchKey = key.substr(0, slash), path = key.substr(slash + 1);
+        const double bound = std::stod(batchKey.substr(6)) * bandwidth * 1e9 / weightBytes;
+        result[batchKey]["bound_tokens_per_second"] = bound;
+        result[batchKey][path + "_tokens_per_second"] = rate;
+        result[batchKey][path + "_fraction_of_bound"] = rate / bound;
     }
     return result;
 }
+
+namespace {
 
 nlohmann::json measureSpeed(const Model& model, const Context& context) {
     const Model::Impl& impl = model.impl();
@@ -205,7 +214,7 @@ nlohmann::json measureSpeed(const Model& model, const Context& context) {
             {"model_gemm_gflops", flops / gemm / 1e9},
             {"prefill_fraction_of_gemm", gemm / prefill},
             {"prefill_note", "GEMM reference: torch::linear on the model's own shapes, same run, best of 5 each"},
-            {"decode", measureDecode(impl, context)}};
+            {"decode", measureDecode(impl, context, true)}};
 }
 
 // The child side of measureLoadPeak: when the variable is set, this process only loads the checkpoint,
@@ -265,6 +274,7 @@ nlohmann::json benchShape(const ModelConfig& config, const std::string& storedDt
     }
     result["load_memory"] = measureLoadPeak(directory, weightBytes);
     result["load_memory"]["stored_dtype"] = storedDtype;
+    result["stored_decode"] = decodeInMode(directory, WeightMode::Stored, context);
     std::filesystem::remove_all(directory);
     return result;
 }

@@ -32,6 +32,8 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+}  // namespace
+
 // Normal(0, 0.02) matrices, norms at 1, stored as BF16 in shards of at most 2 GB (HF's layout: an index
 // file names each tensor's shard). Memory: one shard's BF16 tensors and one F32 tensor at a time.
 nlohmann::json writeRandomCheckpoint(const ModelConfig& config, const std::string& directory) {
@@ -65,6 +67,8 @@ nlohmann::json writeRandomCheckpoint(const ModelConfig& config, const std::strin
     std::ofstream(directory + "/model.safetensors.index.json") << index.dump(1);
     return {{"bf16_bytes", totalBytes}, {"shards", shardCount}, {"write_seconds", secondsSince(start)}};
 }
+
+namespace {
 
 // ---------------------------------------------------------------- child: the measurements
 
