@@ -162,13 +162,22 @@ Isa detectIsa() {
     return Isa::None;
 }
 
-const Isa kDetectedIsa = detectIsa();
-std::atomic<Isa> isa{kDetectedIsa};
+// Function-local statics, not namespace-scope ones: code that runs during static initialization (the
+// benchmarks' child processes measure before main) would otherwise find the kernel still "None" and
+// silently take torch::linear (detox-bench's scale decode read 2.3 instead of 11 tokens/s).
+Isa detectedIsa() {
+    static const Isa detected = detectIsa();
+    return detected;
+}
+std::atomic<Isa>& selected() {
+    static std::atomic<Isa> current{detectedIsa()};
+    return current;
+}
 
 // Rows the kernel handles: AVX2's 16 registers only pay off up to two rows (measured: at 3+ rows it
 // falls to torch::linear's rate).
 int64_t maxRows() {
-    const Isa current = isa.load(std::memory_order_relaxed);
+    const Isa current = selected().load(std::memory_order_relaxed);
     return current == Isa::Avx512 ? kMaxFastRows : current == Isa::Avx2 ? 2 : 0;
 }
 
@@ -196,7 +205,7 @@ struct ChunkedParallel {
 
 template <int M, typename T>
 void rowKernel(const T* weight, const float* x, const float* bias, float* y, int64_t out, int64_t in) {
-    const bool avx512 = isa.load(std::memory_order_relaxed) == Isa::Avx512;
+    const bool avx512 = selected().load(std::memory_order_relaxed) == Isa::Avx512;
     ChunkedParallel(out).run([&](int64_t, int64_t n0, int64_t n1) {
         if (avx512)
             rowsAvx512<M, T>(weight, x, bias, y, out, in, n0, n1);
@@ -210,7 +219,7 @@ void rowKernel(const T* weight, const float* x, const float* bias, float* y, int
 // which thread took which chunk, nor on how many input rows share the call.
 template <int M, typename T>
 void columnKernel(const T* stored, const float* x, const float* bias, float* y, int64_t out, int64_t in) {
-    const bool avx512 = isa.load(std::memory_order_relaxed) == Isa::Avx512;
+    const bool avx512 = selected().load(std::memory_order_relaxed) == Isa::Avx512;
     const ChunkedParallel split(in);
     thread_local std::vector<float> partials;  // kept between calls: no page faults per token
     partials.assign(size_t(split.chunks * M * out), 0.f);
@@ -242,13 +251,13 @@ void dispatchRows(std::integer_sequence<int, Ms...>, int64_t rows, bool transpos
 }  // namespace
 
 bool selectRowKernel(Isa wanted) {
-    const bool available = wanted == Isa::None || (wanted == Isa::Avx2 && kDetectedIsa != Isa::None) ||
-                           (wanted == Isa::Avx512 && kDetectedIsa == Isa::Avx512);
-    if (available) isa.store(wanted);
+    const bool available = wanted == Isa::None || (wanted == Isa::Avx2 && detectedIsa() != Isa::None) ||
+                           (wanted == Isa::Avx512 && detectedIsa() == Isa::Avx512);
+    if (available) selected().store(wanted);
     return available;
 }
 
-Isa selectedRowKernel() { return isa.load(); }
+Isa selectedRowKernel() { return selected().load(); }
 
 namespace {
 
