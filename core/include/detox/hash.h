@@ -18,8 +18,9 @@ std::string sha256File(const std::string& path);
 // tells a checkpoint's weights apart at load without SHA-256's cost over gigabytes. Not for hostile input.
 uint64_t fastDigest64(const void* data, size_t bytes, uint64_t seed = 0);
 
-// The same digest over bytes given in pieces (every piece but the last a multiple of 32 bytes), so a
-// caller can read each piece once for the digest and for its own check while it is in cache.
+// The same digest over bytes given in pieces (every piece but the last a multiple of 32 bytes; the last
+// one read again by finish(), so it must stay readable until then), so a caller can read each piece once
+// for the digest and for its own check while it is in cache.
 class FastDigest64 {
 public:
     explicit FastDigest64(uint64_t seed = 0);

@@ -70,7 +70,8 @@ EditResult trainSft(Model& model, const std::vector<TrainingPair>& pairs, const 
             }
             ResponseBatch batch = makeResponseBatch(prompts, responses, padId, impl.config.vocabSize);
             torch::Tensor logProbs = nextTokenLogProbs(impl, batch.tokens);
-            return -(logProbs * batch.targetMask).sum() / batch.targetMask.sum().clamp_min(1);
+            const torch::Tensor mask = batch.targetMask.to(logProbs.device());  // built on the host
+            return -(logProbs * mask).sum() / mask.sum().clamp_min(1);
         };
         result.lossHistory = runTrainingLoop(loop, trainable.tensors(), batchLoss, job);
     }

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
-#include <cstdlib>
 
 #include "runtime/weights.h"
 
@@ -78,7 +77,7 @@ __attribute__((always_inline)) inline void rowBlock(const T* weight, const float
         for (int64_t k = 0; k < vectorEnd; k += W) {
             V w[R];
             for (int r = 0; r < R; ++r) w[r] = loadVector<W>(weight + (n + r) * in + k);
-            if (n + 2 * R <= n1)  // the next R rows, into L2: twice the reads in flight (decode +20 %)
+            if (n + 2 * R <= n1)  // the next R rows, into L2: twice the reads in flight (+20 % on one thread)
                 for (int r = 0; r < R; ++r) __builtin_prefetch(weight + (n + R + r) * in + k, 0, 2);
             for (int m = 0; m < M; ++m) {
                 const V xv = loadVector<W>(x + m * in + k);
@@ -103,9 +102,8 @@ __attribute__((always_inline)) inline void rowBlock(const T* weight, const float
 }
 
 // The transposed layout (GPT-2's Conv1D stores [in, out]; the weight is its transposed view):
-// partial[m, :] += sum over k in [k0, k1) of x[m, k] * stored[k, :]. Each thread sums its own range of
-// stored rows, which it reads front to back (one stream per row, four rows a pass), into its own
-// partial output (M * out floats, in L1/L2); the partials are added at the end.
+// partial[m, :] += sum over k in [k0, k1) of x[m, k] * stored[k, :]: one chunk of stored rows, read front
+// to back (four rows a pass), into the chunk's own partial output (M * out floats, in L1/L2).
 template <int W, int M, typename T>
 __attribute__((always_inline)) inline void columnBlock(const T* stored, const float* x, float* partial, int64_t out,
                                                        int64_t in, int64_t k0, int64_t k1) {
@@ -182,9 +180,8 @@ int64_t maxRows() {
 }
 
 // Splits [0, total) into chunks handed out one at a time to whichever thread is free: with a static
-// split, a thread slowed by another process made the other wait at the barrier (about 10 % of a
-// stored-mode decode step was spent spinning there). body(chunkIndex, begin, end); one thread runs
-// every chunk when called inside a parallel region.
+// split, a thread slowed by another process leaves the other waiting at the end of every matrix.
+// body(chunkIndex, begin, end); one thread runs every chunk when called inside a parallel region.
 struct ChunkedParallel {
     int64_t total, chunk, chunks, workers;
     explicit ChunkedParallel(int64_t total)
