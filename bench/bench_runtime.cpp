@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <map>
+#include <vector>
 
 #include "bench_model.h"
 #include "detox/runtime/model.h"
@@ -168,26 +168,30 @@ nlohmann::json measureDecode(const Model::Impl& impl, const Context& context, bo
     const int steps = context.quick ? 4 : 16;
     const double bandwidthBefore = measureBandwidth()["gbs"];
     nlohmann::json result = {{"weight_bytes_per_step", weightBytes}, {"prompt_tokens", 16}, {"steps", steps}};
-    std::map<std::string, double> tokensPerSecond;  // "batch_1/row_kernel" -> tokens/s
+    struct Timing {
+        int64_t batch;
+        std::string path;  // "row_kernel" or "torch_linear"
+        double tokensPerSecond;
+    };
+    std::vector<Timing> timings;
     const nn::Isa detected = nn::selectedRowKernel();
     for (int64_t batch : {1, 4})
         for (bool rowKernel : {false, true}) {
             if (!rowKernel && !withTorchLinear) continue;
             nn::selectRowKernel(rowKernel ? detected : nn::Isa::None);
-            const std::string key = "batch_" + std::to_string(batch) + (rowKernel ? "/row_kernel" : "/torch_linear");
-            tokensPerSecond[key] = batch / decodeStepSeconds(impl, batch, steps);
+            timings.push_back({batch, rowKernel ? "row_kernel" : "torch_linear",
+                               batch / decodeStepSeconds(impl, batch, steps)});
         }
     nn::selectRowKernel(detected);
     const double bandwidthAfter = measureBandwidth()["gbs"];
     const double bandwidth = std::max(bandwidthBefore, bandwidthAfter);
     result["bandwidth_gbs"] = {{"before", bandwidthBefore}, {"after", bandwidthAfter}, {"bound_uses", bandwidth}};
-    for (const auto& [key, rate] : tokensPerSecond) {
-        const auto slash = key.find('/');
-        const std::string batchKey = key.substr(0, slash), path = key.substr(slash + 1);
-        const double bound = std::stod(batchKey.substr(6)) * bandwidth * 1e9 / weightBytes;
-        result[batchKey]["bound_tokens_per_second"] = bound;
-        result[batchKey][path + "_tokens_per_second"] = rate;
-        result[batchKey][path + "_fraction_of_bound"] = rate / bound;
+    for (const Timing& timing : timings) {
+        const double bound = double(timing.batch) * bandwidth * 1e9 / weightBytes;
+        nlohmann::json& entry = result["batch_" + std::to_string(timing.batch)];
+        entry["bound_tokens_per_second"] = bound;
+        entry[timing.path + "_tokens_per_second"] = timing.tokensPerSecond;
+        entry[timing.path + "_fraction_of_bound"] = timing.tokensPerSecond / bound;
     }
     return result;
 }
